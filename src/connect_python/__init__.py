@@ -1,0 +1,38 @@
+"""connect-python: Connect RPC clients for Python, async-first, with sync twins.
+
+The runtimes live in :mod:`connect_python.runtime_async` (asyncio and trio) and
+:mod:`connect_python.runtime_sync` (threads); this module holds what both share.
+"""
+
+from __future__ import annotations
+
+from ._code import Code
+from ._codec import Codec, JSONCodec, ProtoCodec
+from ._compression import (
+    BrotliCompression,
+    Compression,
+    GzipCompression,
+    ZstdCompression,
+)
+from ._errors import ConnectError, ErrorDetail
+from ._headers import Headers
+from ._method import IdempotencyLevel, MethodInfo, StreamType
+
+__all__ = [
+    "BrotliCompression",
+    "Code",
+    "Codec",
+    "Compression",
+    "ConnectError",
+    "ErrorDetail",
+    "GzipCompression",
+    "Headers",
+    "IdempotencyLevel",
+    "JSONCodec",
+    "MethodInfo",
+    "ProtoCodec",
+    "StreamType",
+    "ZstdCompression",
+]
+
+__version__ = "0.1.0"

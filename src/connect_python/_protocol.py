@@ -1,0 +1,252 @@
+"""The Connect protocol, sans-IO: request headers, response checks, end-stream.
+
+Everything here is shared by the async and the sync runtime.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from ._code import Code, code_from_http_status
+from ._codec import Codec
+from ._compression import Compression, compression_for_name
+from ._errors import ConnectError, error_from_json, parse_error_body
+from ._headers import Headers
+
+__all__ = [
+    "EndStream",
+    "RequestTemplate",
+    "check_stream_response",
+    "check_unary_response",
+    "encode_timeout",
+    "parse_end_stream",
+    "split_unary_trailers",
+]
+
+PROTOCOL_VERSION = "1"
+_MAX_TIMEOUT_MS = 9_999_999_999
+USER_AGENT = "connect-python/0.1"
+
+
+def encode_timeout(seconds: float) -> str:
+    """The ``Connect-Timeout-Ms`` value for ``seconds`` left (at most 10 digits)."""
+    ms = int(seconds * 1000)
+    if ms < 1:
+        ms = 1
+    return str(min(ms, _MAX_TIMEOUT_MS))
+
+
+class RequestTemplate:
+    """Request headers that do not change from call to call, built once per client.
+
+    ``unary`` and ``stream`` are the raw header lists for POST calls with the
+    client's codec, compression and defaults.
+    """
+
+    __slots__ = (
+        "accept",
+        "codec",
+        "compress_min_bytes",
+        "default_headers",
+        "send_compression",
+        "stream",
+        "unary",
+        "get",
+    )
+
+    def __init__(
+        self,
+        codec: Codec,
+        default_headers: Headers,
+        send_compression: Compression | None,
+        accept: Sequence[Compression],
+        compress_min_bytes: int,
+    ) -> None:
+        self.codec = codec
+        self.default_headers = default_headers
+        self.send_compression = send_compression
+        self.accept = {c.name: c for c in accept}
+        if send_compression is not None:
+            self.accept.setdefault(send_compression.name, send_compression)
+        self.compress_min_bytes = compress_min_bytes
+        accept_value = ", ".join(self.accept)
+        base = Headers({"user-agent": USER_AGENT})
+        base.extend(default_headers)
+        self.unary = Headers(
+            {
+                "content-type": f"application/{codec.name}",
+                "connect-protocol-version": PROTOCOL_VERSION,
+            }
+        )
+        if accept_value:
+            self.unary.add("accept-encoding", accept_value)
+        self.stream = Headers(
+            {
+                "content-type": f"application/connect+{codec.name}",
+                "connect-protocol-version": PROTOCOL_VERSION,
+            }
+        )
+        if accept_value:
+            self.stream.add("connect-accept-encoding", accept_value)
+        if send_compression is not None:
+            self.stream.add("connect-content-encoding", send_compression.name)
+        self.get = Headers()
+        if accept_value:
+            self.get.add("accept-encoding", accept_value)
+        for target in (self.unary, self.stream, self.get):
+            protocol = target.copy()
+            target._items = base.copy()._items  # noqa: SLF001
+            names = {k for k, _ in protocol.multi_items()}
+            target._items = [i for i in target._items if i[0] not in names]  # noqa: SLF001
+            target.extend(protocol)
+
+    def compression_named(self, name: str) -> Compression:
+        """The accepted compression ``name``; anything else is ``INTERNAL``."""
+        comp = self.accept.get(name)
+        if comp is None:
+            comp = compression_for_name(name) if name in self.accept else None
+        if comp is None:
+            raise ConnectError(
+                Code.INTERNAL,
+                f"unknown compression {name!r}: accepted encodings are "
+                f"{', '.join(self.accept) or 'identity only'}",
+            )
+        return comp
+
+
+def get_query(
+    codec: Codec, payload: bytes, compression: Compression | None
+) -> str:
+    """The query string of a Connect GET request, in the spec's parameter order."""
+    encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    parts = ["connect=v1", "base64=1"]
+    if compression is not None:
+        parts.append(f"compression={quote(compression.name, safe='')}")
+    parts.append(f"encoding={quote(codec.name, safe='')}")
+    parts.append(f"message={encoded}")
+    return "&".join(parts)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def split_unary_trailers(headers: Headers) -> tuple[Headers, Headers]:
+    """Split a unary response's headers into headers and ``trailer-`` trailers."""
+    plain = Headers()
+    trailers = Headers()
+    for name, value in headers.multi_items():
+        if name.startswith("trailer-"):
+            trailers.add(name[8:], value)
+        else:
+            plain.add(name, value)
+    return plain, trailers
+
+
+def check_unary_response(
+    status: int, headers: Headers, codec: Codec
+) -> Code | None:
+    """``None`` when a 200 unary response has the expected content type.
+
+    Otherwise the code of the mismatch: a 200 with another Connect codec is
+    ``INTERNAL``, anything else at 200 is ``UNKNOWN``. A non-200 status returns
+    the status' mapped code (the caller then reads the error body).
+    """
+    if status != 200:
+        return code_from_http_status(status)
+    media = _media_type(headers.get("content-type", ""))
+    if media == f"application/{codec.name}" or (
+        codec.name == "json" and media == "application/json"
+    ):
+        return None
+    if media.startswith("application/") and not media.startswith("application/connect+"):
+        return Code.INTERNAL
+    return Code.UNKNOWN
+
+
+def unary_content_type_error(
+    status: int, headers: Headers, trailers: Headers, codec: Codec
+) -> ConnectError:
+    """The error for a 200 unary response whose content type does not match."""
+    code = check_unary_response(status, headers, codec) or Code.UNKNOWN
+    meta = headers.copy()
+    meta.extend(trailers)
+    return ConnectError(
+        code,
+        f"unexpected response content type {headers.get('content-type', '')!r}",
+        metadata=meta,
+        http_status=status,
+        remote=True,
+    )
+
+
+def unary_error(status: int, headers: Headers, trailers: Headers, body: bytes) -> ConnectError:
+    """The error carried by a non-200 unary response (body already decompressed)."""
+    meta = headers.copy()
+    meta.extend(trailers)
+    return parse_error_body(status, headers.get("content-type", ""), body, meta)
+
+
+def check_stream_response(status: int, headers: Headers, codec: Codec) -> ConnectError | None:
+    """``None`` when a streaming response may be read as envelopes."""
+    if status != 200:
+        return ConnectError(
+            code_from_http_status(status),
+            f"HTTP status {status}",
+            metadata=headers,
+            http_status=status,
+            remote=True,
+        )
+    media = _media_type(headers.get("content-type", ""))
+    if media == f"application/connect+{codec.name}":
+        return None
+    code = Code.INTERNAL if media.startswith("application/connect+") else Code.UNKNOWN
+    return ConnectError(
+        code,
+        f"unexpected response content type {headers.get('content-type', '')!r}",
+        metadata=headers,
+        http_status=status,
+        remote=True,
+    )
+
+
+class EndStream:
+    """A parsed end-stream message: trailers and an optional error."""
+
+    __slots__ = ("error", "trailers")
+
+    def __init__(self, trailers: Headers, error: ConnectError | None) -> None:
+        self.trailers = trailers
+        self.error = error
+
+
+def parse_end_stream(payload: bytes, headers: Headers) -> EndStream:
+    """Parse an end-stream message; a malformed one is an ``INTERNAL`` error."""
+    try:
+        obj = json.loads(payload) if payload else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConnectError(
+            Code.INTERNAL, f"protocol error: invalid end-stream message: {exc}"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise ConnectError(Code.INTERNAL, "protocol error: end-stream message is not an object")
+    trailers = Headers()
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        for name, values in metadata.items():
+            if isinstance(values, list):
+                for value in values:
+                    if isinstance(value, str):
+                        trailers.add(name, value)
+            elif isinstance(values, str):
+                trailers.add(name, values)
+    error = None
+    raw_error = obj.get("error")
+    if raw_error is not None:
+        meta = headers.copy()
+        meta.extend(trailers)
+        error = error_from_json(raw_error, fallback=Code.UNKNOWN, metadata=meta, http_status=200)
+    return EndStream(trailers, error)

@@ -1,0 +1,135 @@
+"""Concurrency primitives for the async runtime (anyio: asyncio and trio).
+
+This module and ``_shim_sync`` are the only hand-written pair: the unasync
+transform maps ``_shim_async`` to ``_shim_sync``, so both must offer the same
+names with the same meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+
+import anyio
+import anyio.abc
+
+from ._code import Code
+from ._errors import ConnectError
+
+__all__ = [
+    "CallScope",
+    "Event",
+    "Lock",
+    "Semaphore",
+    "current_deadline",
+    "current_time",
+    "get_cancelled_exc_class",
+    "shield",
+    "sleep",
+]
+
+Lock = anyio.Lock
+Event = anyio.Event
+Semaphore = anyio.Semaphore
+sleep = anyio.sleep
+current_time = anyio.current_time
+get_cancelled_exc_class = anyio.get_cancelled_exc_class
+
+
+def current_deadline() -> float | None:
+    """The deadline of the enclosing cancel scopes, or ``None``."""
+    deadline = anyio.current_effective_deadline()
+    return None if deadline == math.inf else deadline
+
+
+class CallScope:
+    """Deadline and explicit cancellation of one call.
+
+    Each I/O step of the call runs inside ``with scope.step():``; a step cut short
+    by the deadline raises ``DEADLINE_EXCEEDED`` and one cut short by
+    :meth:`cancel` raises ``CANCELED``. Cancellation from outside the call (an
+    enclosing task group or scope) is not touched and propagates as usual.
+    """
+
+    __slots__ = ("_current", "cancelled", "deadline")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.cancelled = False
+        self._current: anyio.CancelScope | None = None
+
+    def set_abort(self, abort: object) -> None:
+        """Nothing to do here: async steps are interrupted by cancel scopes."""
+
+    def cancel(self) -> None:
+        """Cancel the call: the current and every later step raise ``CANCELED``."""
+        self.cancelled = True
+        if self._current is not None:
+            self._current.cancel()
+
+    def check(self) -> None:
+        """Raise if the call was cancelled or its deadline passed."""
+        if self.cancelled:
+            raise ConnectError(Code.CANCELED, "call canceled")
+        if self.deadline is not None and anyio.current_time() >= self.deadline:
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+
+    def step(self) -> _Step:
+        """A context for one I/O step of the call."""
+        return _Step(self)
+
+    def close(self) -> None:
+        """Release the scope's resources (none for async)."""
+
+
+class _Step:
+    __slots__ = ("_cs", "_scope")
+
+    def __init__(self, scope: CallScope) -> None:
+        self._scope = scope
+        self._cs: anyio.CancelScope | None = None
+
+    def __enter__(self) -> None:
+        scope = self._scope
+        scope.check()
+        cs = anyio.CancelScope(
+            deadline=math.inf if scope.deadline is None else scope.deadline
+        )
+        cs.__enter__()
+        self._cs = cs
+        scope._current = cs  # noqa: SLF001
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        cs = self._cs
+        assert cs is not None
+        scope = self._scope
+        scope._current = None  # noqa: SLF001
+        try:
+            suppressed = cs.__exit__(exc_type, exc, tb)
+        except BaseException as raised:
+            if cs.cancelled_caught:
+                raise self._error() from raised
+            raise
+        if cs.cancelled_caught:
+            raise self._error() from exc
+        if exc is not None and (cs.cancel_called or scope.cancelled):
+            # The step failed while being cancelled (e.g. a transport error
+            # raised during cleanup): report the cancellation instead.
+            if not isinstance(exc, get_cancelled_exc_class()):
+                raise self._error() from exc
+        return bool(suppressed)
+
+    def _error(self) -> ConnectError:
+        if self._scope.cancelled:
+            return ConnectError(Code.CANCELED, "call canceled")
+        return ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+
+
+def shield() -> anyio.CancelScope:
+    """A scope that protects cleanup from cancellation."""
+    return anyio.CancelScope(shield=True)

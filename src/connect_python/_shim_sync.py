@@ -1,0 +1,155 @@
+"""Concurrency primitives for the sync runtime (threads and ``time``).
+
+The twin of ``_shim_async``: same names, same meaning, no event loop. A sync
+call is interrupted (deadline or :meth:`CallScope.cancel` from another thread)
+by the transport's abort hook, which shuts the call's socket down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from ._code import Code
+from ._errors import ConnectError
+
+__all__ = [
+    "CallScope",
+    "Event",
+    "Lock",
+    "Semaphore",
+    "current_deadline",
+    "current_time",
+    "get_cancelled_exc_class",
+    "shield",
+    "sleep",
+]
+
+Lock = threading.Lock
+Event = threading.Event
+Semaphore = threading.Semaphore
+sleep = time.sleep
+current_time = time.monotonic
+
+
+class _NeverRaised(BaseException):
+    """Sync code has no cancellation exception; this one is never raised."""
+
+
+def get_cancelled_exc_class() -> type[BaseException]:
+    """The class of the cancellation exception (none exists in sync code)."""
+    return _NeverRaised
+
+
+def current_deadline() -> float | None:
+    """Sync code has no enclosing cancel scopes."""
+    return None
+
+
+class CallScope:
+    """Deadline and explicit cancellation of one sync call.
+
+    :meth:`cancel` may be called from any thread. A timer thread is armed only
+    when the call has a deadline; both paths call the abort hook the transport
+    registered, which unblocks a read or write in progress.
+    """
+
+    __slots__ = ("_abort", "_lock", "_timer", "cancelled", "deadline", "expired")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.cancelled = False
+        self.expired = False
+        self._abort: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        if deadline is not None:
+            delay = deadline - time.monotonic()
+            if delay <= 0:
+                self.expired = True
+            else:
+                timer = threading.Timer(delay, self._on_deadline)
+                timer.daemon = True
+                timer.start()
+                self._timer = timer
+
+    def set_abort(self, abort: Callable[[], None] | None) -> None:
+        """Register the hook that interrupts the call's I/O (or clear it)."""
+        with self._lock:
+            self._abort = abort
+            fire = abort is not None and (self.cancelled or self.expired)
+        if fire and abort is not None:
+            abort()
+
+    def _fire(self) -> None:
+        with self._lock:
+            abort = self._abort
+        if abort is not None:
+            abort()
+
+    def _on_deadline(self) -> None:
+        self.expired = True
+        self._fire()
+
+    def cancel(self) -> None:
+        """Cancel the call from any thread."""
+        self.cancelled = True
+        self._fire()
+
+    def check(self) -> None:
+        """Raise if the call was cancelled or its deadline passed."""
+        if self.cancelled:
+            raise ConnectError(Code.CANCELED, "call canceled")
+        if self.expired or (
+            self.deadline is not None and time.monotonic() >= self.deadline
+        ):
+            self.expired = True
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+
+    def step(self) -> _Step:
+        """A context for one I/O step of the call."""
+        return _Step(self)
+
+    def close(self) -> None:
+        """Stop the deadline timer."""
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.cancel()
+
+
+class _Step:
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: CallScope) -> None:
+        self._scope = scope
+
+    def __enter__(self) -> None:
+        self._scope.check()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        scope = self._scope
+        if exc is not None and not isinstance(exc, ConnectError) or (
+            isinstance(exc, ConnectError) and not exc.remote
+        ):
+            if scope.cancelled:
+                raise ConnectError(Code.CANCELED, "call canceled") from exc
+            if scope.expired or (
+                scope.deadline is not None and time.monotonic() >= scope.deadline
+            ):
+                scope.expired = True
+                raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from exc
+        return False
+
+
+def shield() -> contextlib.nullcontext[None]:
+    """Sync cleanup cannot be cancelled: a no-op context."""
+    return contextlib.nullcontext()

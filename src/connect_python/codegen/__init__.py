@@ -1,0 +1,1 @@
+"""The ``protoc-gen-connect-python`` plugin and the unasync transform."""
