@@ -85,7 +85,9 @@ class AsyncStreamCall(Generic[Res]):
     # -- lifecycle ----------------------------------------------------------------
 
     async def _body(self) -> bytes | AsyncIterable[bytes]:
-        return self._setup.body
+        body = self._setup.body
+        assert body is not None
+        return body
 
     async def start(self) -> None:
         """Send the request and wait for the response headers (idempotent)."""
@@ -94,7 +96,7 @@ class AsyncStreamCall(Generic[Res]):
         self._started = True
         setup = self._setup
         try:
-            response = await self._client._open(setup, await self._body(), self.scope)  # noqa: SLF001
+            response = await self._client._open(setup, await self._body(), self.scope)
             self._response = response
             headers = Headers.from_raw(response.headers)
             self._headers = headers
@@ -200,7 +202,7 @@ class AsyncStreamCall(Generic[Res]):
                     "protocol error: compressed message without connect-content-encoding",
                 )
             payload = compression.decompress(payload, client.read_max_bytes)
-        output: type[Res] = self._setup.method.output
+        output: type[Res] = self._setup.method.output  # type: ignore[assignment]
         return client.codec.decode(payload, output)
 
     async def _fill(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import TypeVar, Union
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
@@ -34,7 +34,7 @@ __all__ = ["AsyncConnectClient", "ResponseMetadata"]
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
-RequestStream = Union[AsyncIterable[Req], Iterable[Req]]
+RequestStream = AsyncIterable[Req] | Iterable[Req]
 
 DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
 
@@ -387,5 +387,3 @@ class AsyncConnectClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-

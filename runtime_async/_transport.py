@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import AsyncIterable
-from typing import Any, Union
+from typing import Any
 
 import httpcore
 
@@ -23,9 +23,9 @@ from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 __all__ = ["AsyncHTTPResponse", "AsyncTransport"]
 
 RawHeaders = list[tuple[bytes, bytes]]
-Body = Union[bytes, AsyncIterable[bytes]]
+Body = bytes | AsyncIterable[bytes]
 _Origin = tuple[bytes, bytes, int]
-_Conn = Union[httpcore.AsyncHTTP11Connection, httpcore.AsyncHTTP2Connection]
+_Conn = httpcore.AsyncHTTP11Connection | httpcore.AsyncHTTP2Connection
 
 
 def default_ssl_context(http2: bool, http1: bool = True) -> ssl.SSLContext:
@@ -166,14 +166,17 @@ class AsyncTransport:
         try:
             http2 = False
             if origin.scheme == b"https":
-                stream = await stream.start_tls(self.ssl_context, server_hostname=host, timeout=timeout)
+                stream = await stream.start_tls(
+                    self.ssl_context, server_hostname=host, timeout=timeout
+                )
                 ssl_object = stream.get_extra_info("ssl_object")
                 http2 = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
             elif self.h2c:
                 http2 = True
+            conn: _Conn
             if http2:
-                conn: _Conn = httpcore.AsyncHTTP2Connection(origin, stream, self.keepalive_expiry)
-                pool.h2 = conn
+                h2conn = httpcore.AsyncHTTP2Connection(origin, stream, self.keepalive_expiry)
+                pool.h2 = conn = h2conn
             else:
                 conn = httpcore.AsyncHTTP11Connection(origin, stream, self.keepalive_expiry)
         except BaseException:
@@ -235,7 +238,7 @@ class AsyncTransport:
             with scope.step():
                 conn = await self._acquire(pool, scope)
                 if isinstance(conn, httpcore.AsyncHTTP11Connection):
-                    stream = conn._network_stream  # noqa: SLF001
+                    stream = conn._network_stream
                     scope.set_abort(lambda: _abort_stream(stream))
                 response = await conn.handle_async_request(request)
         except TRANSPORT_ERRORS as exc:
@@ -248,6 +251,7 @@ class AsyncTransport:
                 with shield():
                     await self._release(pool, conn)
             raise
+        assert conn is not None
         return AsyncHTTPResponse(self, pool, conn, response)
 
     async def aclose(self) -> None:
@@ -296,7 +300,17 @@ class AsyncHTTPResponse:
     connection is closed rather than reused.
     """
 
-    __slots__ = ("_chunks", "_conn", "_done", "_pool", "_response", "_transport", "headers", "status", "trailers")
+    __slots__ = (
+        "_chunks",
+        "_conn",
+        "_done",
+        "_pool",
+        "_response",
+        "_transport",
+        "headers",
+        "status",
+        "trailers",
+    )
 
     def __init__(
         self,
@@ -376,4 +390,4 @@ class AsyncHTTPResponse:
             except TRANSPORT_ERRORS:
                 pass
             finally:
-                await self._transport._release(self._pool, conn)  # noqa: SLF001
+                await self._transport._release(self._pool, conn)

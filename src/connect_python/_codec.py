@@ -68,9 +68,7 @@ class JSONCodec:
         """Parse ``data`` as ``message_type``; bad JSON raises ``INTERNAL``."""
         message = message_type()
         try:
-            json_format.Parse(
-                data, message, ignore_unknown_fields=self.ignore_unknown_fields
-            )
+            json_format.Parse(data, message, ignore_unknown_fields=self.ignore_unknown_fields)
         except (json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
             raise ConnectError(
                 Code.INTERNAL, f"failed to unmarshal {message_type.__name__}: {exc}"

@@ -26,7 +26,9 @@ def encode_envelope(flags: int, payload: bytes) -> bytes:
     size = len(payload)
     if size > 0xFFFFFFFF:
         raise ConnectError(Code.RESOURCE_EXHAUSTED, "message larger than 4 GiB")
-    return bytes((flags, size >> 24, (size >> 16) & 0xFF, (size >> 8) & 0xFF, size & 0xFF)) + payload
+    return (
+        bytes((flags, size >> 24, (size >> 16) & 0xFF, (size >> 8) & 0xFF, size & 0xFF)) + payload
+    )
 
 
 class EnvelopeDecoder:

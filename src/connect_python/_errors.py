@@ -137,9 +137,7 @@ def error_from_json(
     A missing, null or unknown code gives ``fallback``.
     """
     if not isinstance(obj, dict):
-        return ConnectError(
-            fallback, "", metadata=metadata, http_status=http_status, remote=True
-        )
+        return ConnectError(fallback, "", metadata=metadata, http_status=http_status, remote=True)
     code = Code.from_string(obj.get("code")) or fallback
     message = obj.get("message")
     return ConnectError(
@@ -163,14 +161,10 @@ def parse_error_body(
         except (ValueError, UnicodeDecodeError):
             obj = None
         else:
-            return error_from_json(
-                obj, fallback=fallback, metadata=metadata, http_status=status
-            )
+            return error_from_json(obj, fallback=fallback, metadata=metadata, http_status=status)
     text = body[:512].decode("utf-8", "replace").strip()
     message = text if text and obj_is_text(content_type) else f"HTTP status {status}"
-    return ConnectError(
-        fallback, message, metadata=metadata, http_status=status, remote=True
-    )
+    return ConnectError(fallback, message, metadata=metadata, http_status=status, remote=True)
 
 
 def obj_is_text(content_type: str) -> bool:

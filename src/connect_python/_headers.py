@@ -7,9 +7,7 @@ from typing import Union
 
 __all__ = ["Headers", "HeadersInput", "merge_headers"]
 
-HeadersInput = Union[
-    Mapping[str, str], Iterable[tuple[str, str]], "Headers", None
-]
+HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], "Headers", None]
 
 
 class Headers(Mapping[str, str]):
@@ -30,9 +28,7 @@ class Headers(Mapping[str, str]):
     def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
         """Headers from raw ``(name, value)`` byte pairs as a transport gives them."""
         self = cls()
-        self._items = [
-            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw
-        ]
+        self._items = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
         return self
 
     def extend(self, items: HeadersInput) -> None:

@@ -51,10 +51,10 @@ class RequestTemplate:
         "codec",
         "compress_min_bytes",
         "default_headers",
+        "get",
         "send_compression",
         "stream",
         "unary",
-        "get",
     )
 
     def __init__(
@@ -98,9 +98,9 @@ class RequestTemplate:
             self.get.add("accept-encoding", accept_value)
         for target in (self.unary, self.stream, self.get):
             protocol = target.copy()
-            target._items = base.copy()._items  # noqa: SLF001
+            target._items = base.copy()._items
             names = {k for k, _ in protocol.multi_items()}
-            target._items = [i for i in target._items if i[0] not in names]  # noqa: SLF001
+            target._items = [i for i in target._items if i[0] not in names]
             target.extend(protocol)
 
     def compression_named(self, name: str) -> Compression:
@@ -117,9 +117,7 @@ class RequestTemplate:
         return comp
 
 
-def get_query(
-    codec: Codec, payload: bytes, compression: Compression | None
-) -> str:
+def get_query(codec: Codec, payload: bytes, compression: Compression | None) -> str:
     """The query string of a Connect GET request, in the spec's parameter order."""
     encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
     parts = ["connect=v1", "base64=1"]
@@ -146,9 +144,7 @@ def split_unary_trailers(headers: Headers) -> tuple[Headers, Headers]:
     return plain, trailers
 
 
-def check_unary_response(
-    status: int, headers: Headers, codec: Codec
-) -> Code | None:
+def check_unary_response(status: int, headers: Headers, codec: Codec) -> Code | None:
     """``None`` when a 200 unary response has the expected content type.
 
     Otherwise the code of the mismatch: a 200 with another Connect codec is

@@ -92,12 +92,10 @@ class _Step:
     def __enter__(self) -> None:
         scope = self._scope
         scope.check()
-        cs = anyio.CancelScope(
-            deadline=math.inf if scope.deadline is None else scope.deadline
-        )
+        cs = anyio.CancelScope(deadline=math.inf if scope.deadline is None else scope.deadline)
         cs.__enter__()
         self._cs = cs
-        scope._current = cs  # noqa: SLF001
+        scope._current = cs
 
     def __exit__(
         self,
@@ -108,7 +106,7 @@ class _Step:
         cs = self._cs
         assert cs is not None
         scope = self._scope
-        scope._current = None  # noqa: SLF001
+        scope._current = None
         try:
             suppressed = cs.__exit__(exc_type, exc, tb)
         except BaseException as raised:
@@ -117,11 +115,14 @@ class _Step:
             raise
         if cs.cancelled_caught:
             raise self._error() from exc
-        if exc is not None and (cs.cancel_called or scope.cancelled):
+        if (
+            isinstance(exc, Exception)
+            and (cs.cancel_called or scope.cancelled)
+            and not isinstance(exc, ConnectError)
+        ):
             # The step failed while being cancelled (e.g. a transport error
             # raised during cleanup): report the cancellation instead.
-            if not isinstance(exc, get_cancelled_exc_class()):
-                raise self._error() from exc
+            raise self._error() from exc
         return bool(suppressed)
 
     def _error(self) -> ConnectError:

@@ -103,9 +103,7 @@ class CallScope:
         """Raise if the call was cancelled or its deadline passed."""
         if self.cancelled:
             raise ConnectError(Code.CANCELED, "call canceled")
-        if self.expired or (
-            self.deadline is not None and time.monotonic() >= self.deadline
-        ):
+        if self.expired or (self.deadline is not None and time.monotonic() >= self.deadline):
             self.expired = True
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
 
@@ -135,19 +133,17 @@ class _Step:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         scope = self._scope
-        if exc is not None and not isinstance(exc, ConnectError) or (
-            isinstance(exc, ConnectError) and not exc.remote
-        ):
-            if scope.cancelled:
-                raise ConnectError(Code.CANCELED, "call canceled") from exc
-            if scope.expired or (
-                scope.deadline is not None and time.monotonic() >= scope.deadline
-            ):
-                scope.expired = True
-                raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from exc
-        return False
+        if not isinstance(exc, Exception) or (isinstance(exc, ConnectError) and exc.remote):
+            return
+        # A local failure while the call was being cancelled or timing out: the
+        # abort hook caused it, so report the cancellation or the deadline.
+        if scope.cancelled:
+            raise ConnectError(Code.CANCELED, "call canceled") from exc
+        if scope.expired or (scope.deadline is not None and time.monotonic() >= scope.deadline):
+            scope.expired = True
+            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from exc
 
 
 def shield() -> contextlib.nullcontext[None]:

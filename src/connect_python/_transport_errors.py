@@ -13,8 +13,16 @@ from ._errors import ConnectError
 __all__ = ["TRANSPORT_ERRORS", "transport_error"]
 
 #: Exceptions a transport step may raise that are translated by :func:`transport_error`.
-TRANSPORT_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
-                    httpcore.UnsupportedProtocol, h2.exceptions.H2Error, OSError, ssl.SSLError, EOFError)
+TRANSPORT_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    h2.exceptions.H2Error,
+    OSError,
+    ssl.SSLError,
+    EOFError,
+)
 
 
 def transport_error(exc: BaseException) -> ConnectError:

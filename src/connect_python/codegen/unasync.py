@@ -18,7 +18,14 @@ import tokenize
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["CLIENT_RULES", "RULES", "RUNTIME_RULES", "UnasyncError", "transform_source", "transform_tree"]
+__all__ = [
+    "CLIENT_RULES",
+    "RULES",
+    "RUNTIME_RULES",
+    "UnasyncError",
+    "transform_source",
+    "transform_tree",
+]
 
 #: Exact identifier renames used by the runtime (every one must be used there).
 RUNTIME_RULES: Mapping[str, str] = {
@@ -40,9 +47,11 @@ CLIENT_RULES: Mapping[str, str] = {
 RULES: Mapping[str, str] = {**RUNTIME_RULES, **CLIENT_RULES}
 
 _ASYNC_NAME = re.compile(r"^(_*)Async([A-Z]\w*)$")
-_TEXT_WORD = re.compile(r"\b(_*)Async([A-Z]\w*)|\b(" + "|".join(
-    re.escape(k) for k in sorted(RULES, key=len, reverse=True)
-) + r")\b")
+_TEXT_WORD = re.compile(
+    r"\b(_*)Async([A-Z]\w*)|\b("
+    + "|".join(re.escape(k) for k in sorted(RULES, key=len, reverse=True))
+    + r")\b"
+)
 _TEXT_KEYWORDS = re.compile(r"\basync (?=with|for|def)|\bawait ")
 
 
@@ -71,7 +80,9 @@ def _rewrite_text(text: str, used: set[str]) -> str:
     return _TEXT_WORD.sub(word, _TEXT_KEYWORDS.sub("", text))
 
 
-def transform_source(source: str, *, filename: str = "<unasync>", used: set[str] | None = None) -> str:
+def transform_source(
+    source: str, *, filename: str = "<unasync>", used: set[str] | None = None
+) -> str:
     """The sync twin of ``source``.
 
     ``used`` collects the names of the exact rules applied, for
@@ -90,7 +101,9 @@ def transform_source(source: str, *, filename: str = "<unasync>", used: set[str]
         if tok.type == tokenize.NAME:
             if tok.string in ("async", "await"):
                 nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-                if tok.string == "async" and (nxt is None or nxt.string not in ("def", "with", "for")):
+                if tok.string == "async" and (
+                    nxt is None or nxt.string not in ("def", "with", "for")
+                ):
                     raise UnasyncError(f"{filename}:{srow}: stray 'async'")
                 end = ecol
                 if nxt is not None and nxt.start[0] == srow:
@@ -100,7 +113,9 @@ def transform_source(source: str, *, filename: str = "<unasync>", used: set[str]
             new = _rename(tok.string, used)
             if new != tok.string:
                 edits.append((srow, scol, ecol, new))
-        elif tok.type in (tokenize.STRING, tokenize.COMMENT) or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+        elif tok.type in (tokenize.STRING, tokenize.COMMENT) or tok.type == getattr(
+            tokenize, "FSTRING_MIDDLE", -1
+        ):
             new_text = _rewrite_text(tok.string, used)
             if new_text != tok.string:
                 if srow == erow:
