@@ -230,7 +230,7 @@ class AsyncTransport:
         all_headers = [(b"host", pool_host(host, port, scheme)), *headers]
         if not isinstance(body, bytes):
             all_headers.append((b"transfer-encoding", b"chunked"))
-        else:
+        elif body or method != b"GET":
             all_headers.append((b"content-length", str(len(body)).encode()))
         request = httpcore.Request(method, url, headers=all_headers, content=body)
         conn: _Conn | None = None
