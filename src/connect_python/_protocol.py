@@ -14,7 +14,7 @@ from ._code import Code, code_from_http_status
 from ._codec import Codec
 from ._compression import Compression, compression_for_name
 from ._errors import ConnectError, error_from_json, parse_error_body
-from ._headers import Headers
+from ._headers import Headers, merge_headers
 
 __all__ = [
     "EndStream",
@@ -73,35 +73,30 @@ class RequestTemplate:
             self.accept.setdefault(send_compression.name, send_compression)
         self.compress_min_bytes = compress_min_bytes
         accept_value = ", ".join(self.accept)
-        base = Headers({"user-agent": USER_AGENT})
-        base.extend(default_headers)
-        self.unary = Headers(
+        base = merge_headers(Headers({"user-agent": USER_AGENT}), default_headers)
+        unary = Headers(
             {
                 "content-type": f"application/{codec.name}",
                 "connect-protocol-version": PROTOCOL_VERSION,
             }
         )
-        if accept_value:
-            self.unary.add("accept-encoding", accept_value)
-        self.stream = Headers(
+        stream = Headers(
             {
                 "content-type": f"application/connect+{codec.name}",
                 "connect-protocol-version": PROTOCOL_VERSION,
             }
         )
+        get = Headers()
         if accept_value:
-            self.stream.add("connect-accept-encoding", accept_value)
+            unary.add("accept-encoding", accept_value)
+            stream.add("connect-accept-encoding", accept_value)
+            get.add("accept-encoding", accept_value)
         if send_compression is not None:
-            self.stream.add("connect-content-encoding", send_compression.name)
-        self.get = Headers()
-        if accept_value:
-            self.get.add("accept-encoding", accept_value)
-        for target in (self.unary, self.stream, self.get):
-            protocol = target.copy()
-            target._items = base.copy()._items
-            names = {k for k, _ in protocol.multi_items()}
-            target._items = [i for i in target._items if i[0] not in names]
-            target.extend(protocol)
+            stream.add("connect-content-encoding", send_compression.name)
+        # Protocol headers win over the user's defaults.
+        self.unary = merge_headers(base, unary)
+        self.stream = merge_headers(base, stream)
+        self.get = merge_headers(base, get)
 
     def compression_named(self, name: str) -> Compression:
         """The accepted compression ``name``; anything else is ``INTERNAL``."""
