@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: generate clients from the example proto, start the demo server
+# (PyPI packages only, no Go needed) and run the generated clients against it
+# on asyncio, trio and sync.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+exec python examples/demo.py
