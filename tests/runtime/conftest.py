@@ -1,0 +1,45 @@
+"""Clients for the runtime tests: one per transport mode, on the shared test server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+
+MODES = ("h1", "h2c", "h2-tls")
+
+
+def make_transport(server: Any, mode: str, **kwargs: Any) -> tuple[str, AsyncTransport]:
+    """(base URL, transport) for a mode: HTTP/1.1, h2c prior knowledge, or TLS+ALPN h2."""
+    if mode == "h1":
+        return server.http, AsyncTransport(http2=False, **kwargs)
+    if mode == "h2c":
+        return server.http, AsyncTransport(h2c=True, **kwargs)
+    return server.https, AsyncTransport(ca_certs=server.ca_pem_text, **kwargs)
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+async def transport(test_server: Any, mode: str) -> AsyncIterator[AsyncTransport]:
+    _, made = make_transport(test_server, mode)
+    async with made:
+        yield made
+
+
+@pytest.fixture
+def base_url(test_server: Any, mode: str) -> str:
+    return test_server.https if mode == "h2-tls" else test_server.http
+
+
+@pytest.fixture
+async def client(base_url: str, transport: AsyncTransport) -> AsyncIterator[AsyncConnectClient]:
+    async with AsyncConnectClient(base_url, transport=transport) as made:
+        yield made

@@ -1,0 +1,58 @@
+"""Shared pieces of the runtime tests (transformed for sync like the tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from connect_python import IdempotencyLevel, MethodInfo, StreamType
+from connectpy.testing.v1 import testing_pb2 as pb
+
+SERVICE = "connectpy.testing.v1.TestService"
+ECHO = MethodInfo(SERVICE, "Echo", pb.EchoRequest, pb.EchoResponse)
+ECHO_GET = MethodInfo(
+    SERVICE,
+    "EchoGet",
+    pb.EchoRequest,
+    pb.EchoResponse,
+    idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
+)
+STREAM = MethodInfo(
+    SERVICE, "Stream", pb.StreamRequest, pb.StreamResponse, StreamType.SERVER_STREAM
+)
+UPLOAD = MethodInfo(
+    SERVICE, "Upload", pb.UploadRequest, pb.UploadResponse, StreamType.CLIENT_STREAM
+)
+CHAT = MethodInfo(SERVICE, "Chat", pb.ChatRequest, pb.ChatResponse, StreamType.BIDI_STREAM)
+
+
+def pattern(size: int) -> bytes:
+    """The payload the test server generates: byte j is j % 256."""
+    return bytes(j % 256 for j in range(size))
+
+
+def seen_headers(response: pb.EchoResponse) -> dict[str, list[str]]:
+    """The request headers the server reported, by lower-case name."""
+    seen: dict[str, list[str]] = {}
+    for entry in response.request_headers:
+        name, _, value = entry.partition(": ")
+        seen.setdefault(name, []).append(value)
+    return seen
+
+
+def outcome(
+    code: str = "",
+    message: str = "",
+    *,
+    detail: str = "",
+    delay_ms: int = 0,
+    headers: Sequence[str] = (),
+    trailers: Sequence[str] = (),
+) -> pb.Outcome:
+    return pb.Outcome(
+        error_code=code,
+        error_message=message,
+        detail_text=detail,
+        delay_ms=delay_ms,
+        response_headers=list(headers),
+        response_trailers=list(trailers),
+    )

@@ -1,0 +1,108 @@
+# unasync: skip -- task cancellation and cancel scopes exist only in async code.
+"""Cancellation on asyncio and trio: never converted into an error."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from connect_python import Code, ConnectError
+from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connectpy.testing.v1 import testing_pb2 as pb
+
+from .helpers import ECHO, STREAM, outcome, seen_headers
+
+
+async def test_cancelled_unary_propagates_and_pool_stays_healthy(
+    client: AsyncConnectClient, transport: AsyncTransport
+) -> None:
+    with anyio.move_on_after(0.2) as scope:
+        await client.unary(ECHO, pb.EchoRequest(outcome=outcome(delay_ms=3000)))
+    assert scope.cancelled_caught
+    response = await client.unary(ECHO, pb.EchoRequest(payload=b"next"))
+    assert response.payload == b"next"
+    assert transport.num_connections == 1
+
+
+async def test_cancelled_task_mid_stream(client: AsyncConnectClient, transport: AsyncTransport) -> None:
+    received: list[int] = []
+    cancelled = anyio.Event()
+
+    async def consume() -> None:
+        try:
+            request = pb.StreamRequest(count=1000, size=16, outcome=outcome(delay_ms=20))
+            async with client.server_stream(STREAM, request) as call:
+                async for message in call:
+                    received.append(message.index)
+        except anyio.get_cancelled_exc_class():
+            cancelled.set()
+            raise
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        while len(received) < 3:
+            await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert cancelled.is_set()
+    response = await client.unary(ECHO, pb.EchoRequest(payload=b"after"))
+    assert response.payload == b"after"
+    assert transport.num_connections == 1
+
+
+async def test_enclosing_scope_deadline_is_sent(client: AsyncConnectClient) -> None:
+    with anyio.fail_after(3):
+        response = await client.unary(ECHO, pb.EchoRequest())
+    (value,) = seen_headers(response)["connect-timeout-ms"]
+    assert 2000 < int(value) <= 3000
+    # The tighter of the scope's deadline and the call's timeout is announced.
+    with anyio.fail_after(30):
+        response = await client.unary(ECHO, pb.EchoRequest(), timeout=1)
+    (value,) = seen_headers(response)["connect-timeout-ms"]
+    assert int(value) <= 1000
+
+
+async def test_enclosing_scope_expiry_is_a_cancellation_not_an_error(
+    client: AsyncConnectClient,
+) -> None:
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.2):
+            await client.unary(ECHO, pb.EchoRequest(outcome=outcome(delay_ms=3000)), timeout=10)
+
+
+async def test_call_cancel_from_another_task_reports_canceled(client: AsyncConnectClient) -> None:
+    request = pb.StreamRequest(count=1000, size=16, outcome=outcome(delay_ms=50))
+    call = client.server_stream(STREAM, request)
+    got: list[int] = []
+    async with anyio.create_task_group() as tg:
+
+        async def cancel_soon() -> None:
+            await anyio.sleep(0.3)
+            call.cancel()
+
+        tg.start_soon(cancel_soon)
+        with pytest.raises(ConnectError) as info:
+            async with call:
+                async for message in call:
+                    got.append(message.index)
+    assert info.value.code is Code.CANCELED
+    assert 1 <= len(got) < 20
+
+
+async def test_concurrent_calls(
+    client: AsyncConnectClient, transport: AsyncTransport, mode: str
+) -> None:
+    results: list[bytes] = []
+
+    async def one(i: int) -> None:
+        response = await client.unary(ECHO, pb.EchoRequest(payload=str(i).encode()))
+        results.append(response.payload)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(50):
+            tg.start_soon(one, i)
+    assert sorted(results) == sorted(str(i).encode() for i in range(50))
+    if mode == "h1":
+        assert 1 <= transport.num_connections <= 50
+    else:
+        # Multiplexed: one HTTP/2 connection carries every call.
+        assert transport.num_connections == 1
