@@ -1,0 +1,69 @@
+"""Session-wide test setup.
+
+At configure time: regenerate the runtime packages from ``runtime_async/``
+(so tests always see the current source; cheap, it only writes what changed)
+and the test protos into ``tests/_generated`` (put on ``sys.path``).
+
+Fixtures:
+- ``anyio_backend``: every ``@pytest.mark.anyio`` test runs on asyncio and trio.
+- ``test_server``: the Go test server (:class:`_support.ServerInfo`), started
+  once per session.
+- ``server_mode``: parametrized over h1 / h2c / h2-tls (:class:`_support.ServerMode`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+ROOT = TESTS_DIR.parent
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from _support import (  # noqa: E402
+    MODES,
+    ServerInfo,
+    ServerMode,
+    TestServer,
+    add_generated_to_path,
+    generate_test_protos,
+    server_mode_for,
+)
+
+
+def _regenerate_runtime() -> None:
+    import connect_python
+
+    package_dir = Path(connect_python.__file__).resolve().parent
+    if package_dir != ROOT / "src" / "connect_python":
+        return  # testing an installed wheel: its runtime is already built
+    from connect_python.codegen.unasync import build_generated
+
+    build_generated(ROOT)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _regenerate_runtime()
+    generate_test_protos()
+    add_generated_to_path()
+
+
+@pytest.fixture(scope="session", params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture(scope="session")
+def test_server() -> Iterator[ServerInfo]:
+    with TestServer() as info:
+        yield info
+
+
+@pytest.fixture(params=MODES)
+def server_mode(request: pytest.FixtureRequest, test_server: ServerInfo) -> ServerMode:
+    return server_mode_for(request.param, test_server)
