@@ -1,0 +1,39 @@
+"""``protoc-gen-connect-python``: reads a request on stdin, writes the response on stdout."""
+
+from __future__ import annotations
+
+import sys
+
+from google.protobuf.message import DecodeError
+
+from connect_python.codegen.plugin import run
+
+__all__ = ["main"]
+
+_USAGE = """\
+protoc-gen-connect-python is a protoc plugin; run it through protoc or buf:
+
+  protoc -I proto --python_out=gen --pyi_out=gen --connect-python_out=gen proto/foo/v1/foo.proto
+  buf generate   (with `local: protoc-gen-connect-python` in buf.gen.yaml)
+"""
+
+
+def main() -> int:
+    """Entry point of the console script and of ``python -m connect_python.codegen``."""
+    if sys.stdin.isatty():
+        sys.stderr.write(_USAGE)
+        return 2
+    data = sys.stdin.buffer.read()
+    try:
+        out = run(data)
+    except DecodeError:
+        sys.stderr.write("protoc-gen-connect-python: stdin is not a CodeGeneratorRequest\n")
+        sys.stderr.write(_USAGE)
+        return 1
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

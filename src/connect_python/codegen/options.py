@@ -1,0 +1,123 @@
+"""The plugin's options: ``--connect-python_opt=key=value,key=value``.
+
+=========================  ===================================================
+``clients=both``           ``async``, ``sync`` or ``both`` (default): which
+                           client classes each module holds.
+``import_prefix=PKG``      Import the ``_pb2`` modules from under the package
+                           ``PKG`` (``from PKG.foo.v1 import foo_pb2``). The
+                           well-known types (``google/protobuf/*.proto``) are
+                           left alone: they come with the ``protobuf`` package.
+``M<file.proto>=MODULE``   Import the ``_pb2`` module of ``file.proto`` as
+                           ``MODULE`` (full dotted name, ``..._pb2`` included);
+                           wins over ``import_prefix``. Repeatable.
+``line_length=88``         The line length the output is laid out for (match
+                           your formatter's; at least 60).
+``deprecation=warn``       ``warn`` (default): deprecated services and methods
+                           call ``warnings.warn(..., DeprecationWarning)``;
+                           ``decorator``: they are decorated with
+                           ``typing_extensions.deprecated``, which warns at run
+                           time and lets type checkers flag their use (needs
+                           the ``typing_extensions`` package).
+=========================  ===================================================
+
+Anything else is an error reported to protoc.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = ["OptionError", "Options", "parse_options"]
+
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_KNOWN = ("clients", "import_prefix", "M<file.proto>", "line_length", "deprecation")
+
+
+class OptionError(ValueError):
+    """A ``--connect-python_opt`` value the plugin does not accept."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Parsed plugin options (see the module docstring)."""
+
+    clients: Literal["both", "async", "sync"] = "both"
+    import_prefix: str = ""
+    module_map: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    line_length: int = 88
+    deprecation: Literal["warn", "decorator"] = "warn"
+
+    @property
+    def emit_async(self) -> bool:
+        return self.clients in ("both", "async")
+
+    @property
+    def emit_sync(self) -> bool:
+        return self.clients in ("both", "sync")
+
+
+def _module_name(value: str, what: str) -> str:
+    if not _DOTTED.match(value):
+        raise OptionError(f"{what}: {value!r} is not a dotted Python module name")
+    return value
+
+
+def parse_options(parameter: str) -> Options:
+    """Parse protoc's comma-separated parameter string."""
+    seen: set[str] = set()
+    clients: Literal["both", "async", "sync"] = "both"
+    deprecation: Literal["warn", "decorator"] = "warn"
+    prefix = ""
+    line_length = 88
+    module_map: dict[str, str] = {}
+    for raw in parameter.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            raise OptionError(f"option {key!r} needs a value ({key}=...)")
+        if key.startswith("M") and key.endswith(".proto") and len(key) > len("M.proto"):
+            proto = key[1:]
+            if proto in module_map:
+                raise OptionError(f"option M{proto} is given twice")
+            module_map[proto] = _module_name(value, f"M{proto}")
+            continue
+        if key in seen:
+            raise OptionError(f"option {key!r} is given twice")
+        seen.add(key)
+        if key == "clients":
+            if value == "both":
+                clients = "both"
+            elif value == "async":
+                clients = "async"
+            elif value == "sync":
+                clients = "sync"
+            else:
+                raise OptionError(f"clients={value!r}: expected 'async', 'sync' or 'both'")
+        elif key == "import_prefix":
+            prefix = _module_name(value, "import_prefix") if value else ""
+        elif key == "line_length":
+            if not value.isdigit() or not 60 <= int(value) <= 1000:
+                raise OptionError(f"line_length={value!r}: expected a number from 60 to 1000")
+            line_length = int(value)
+        elif key == "deprecation":
+            if value == "warn":
+                deprecation = "warn"
+            elif value == "decorator":
+                deprecation = "decorator"
+            else:
+                raise OptionError(f"deprecation={value!r}: expected 'warn' or 'decorator'")
+        else:
+            raise OptionError(f"unknown option {key!r} (known: {', '.join(_KNOWN)})")
+    return Options(
+        clients=clients,
+        import_prefix=prefix,
+        module_map=MappingProxyType(module_map),
+        line_length=line_length,
+        deprecation=deprecation,
+    )
