@@ -1,14 +1,16 @@
 """Session-wide test setup.
 
-At configure time: regenerate the runtime packages from ``runtime_async/``
-(so tests always see the current source; cheap, it only writes what changed)
-and the test protos into ``tests/_generated`` (put on ``sys.path``).
+At configure time (before collection): regenerate the runtime packages from
+``runtime_async/`` (so tests always see the current source; cheap, it only
+writes what changed), the test protos into ``tests/_generated`` (put on
+``sys.path``) and the sync twins of the async tests (``tests/twins.py``).
 
 Fixtures:
 - ``anyio_backend``: every ``@pytest.mark.anyio`` test runs on asyncio and trio.
 - ``test_server``: the Go test server (:class:`_support.ServerInfo`), started
   once per session.
 - ``server_mode``: parametrized over h1 / h2c / h2-tls (:class:`_support.ServerMode`).
+- ``mode``: the same modes, as plain names (folders may override it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _regenerate_runtime()
     generate_test_protos()
     add_generated_to_path()
+    from twins import generate_sync_twins
+
+    generate_sync_twins()
 
 
 @pytest.fixture(scope="session", params=["asyncio", "trio"])
@@ -67,3 +72,9 @@ def test_server() -> Iterator[ServerInfo]:
 @pytest.fixture(params=MODES)
 def server_mode(request: pytest.FixtureRequest, test_server: ServerInfo) -> ServerMode:
     return server_mode_for(request.param, test_server)
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value

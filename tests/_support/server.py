@@ -20,6 +20,7 @@ import selectors
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 
@@ -76,6 +77,12 @@ class ServerInfo:
     https: str
     https_h1: str
     ca_pem: str
+
+    @cached_property
+    def ca_pem_text(self) -> str:
+        """The certificate itself, as PEM text."""
+        with open(self.ca_pem, encoding="ascii") as f:
+            return f.read()
 
 
 def build_test_server(timeout: float = 900.0) -> Path:

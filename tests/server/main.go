@@ -56,7 +56,7 @@ func main() {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(testingv1connect.NewTestServiceHandler(testService{}))
+	mux.Handle(testingv1connect.NewTestServiceHandler(testService{}, compressionOptions()...))
 	handler := rawMiddleware(mux)
 
 	plainProtos := new(http.Protocols)

@@ -5,7 +5,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/binary"
 	"io"
@@ -252,18 +251,8 @@ func getMessage(r *http.Request) ([]byte, string, bool) {
 }
 
 func gunzip(encoding string, data []byte, codec string) ([]byte, string, bool) {
-	switch encoding {
-	case "", "identity":
-		return data, codec, true
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, codec, false
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, maxPeek))
-		return out, codec, err == nil
-	}
-	return nil, codec, false
+	out, err := decompress(encoding, data, maxPeek)
+	return out, codec, err == nil
 }
 
 func plain(w http.ResponseWriter, status int, text string) {

@@ -88,8 +88,7 @@ func addPairs(h http.Header, pairs []string) error {
 }
 
 // outcomeError builds the error an Outcome asks for, or nil for success.
-// meta receives the headers that must travel with the error.
-func outcomeError(o *testingv1.Outcome, meta ...[]string) error {
+func outcomeError(o *testingv1.Outcome) error {
 	if o == nil || o.GetErrorCode() == "" {
 		return nil
 	}
@@ -105,22 +104,26 @@ func outcomeError(o *testingv1.Outcome, meta ...[]string) error {
 		}
 		cerr.AddDetail(detail)
 	}
-	for _, pairs := range meta {
-		if err := addPairs(cerr.Meta(), pairs); err != nil {
-			return err
-		}
-	}
 	return cerr
 }
 
 func (testService) echo(ctx context.Context, req *connect.Request[testingv1.EchoRequest]) (*connect.Response[testingv1.EchoResponse], error) {
 	msg := req.Msg
 	o := msg.GetOutcome()
+	// Set through the call info so they travel with an error too (trailers
+	// of a unary Connect call are "trailer-" prefixed headers).
+	if call, ok := connect.CallInfoForHandlerContext(ctx); ok {
+		if err := addPairs(call.ResponseHeader(), o.GetResponseHeaders()); err != nil {
+			return nil, err
+		}
+		if err := addPairs(call.ResponseTrailer(), o.GetResponseTrailers()); err != nil {
+			return nil, err
+		}
+	}
 	if err := sleep(ctx, o.GetDelayMs()); err != nil {
 		return nil, err
 	}
-	// A unary error carries headers and trailers alike as HTTP headers.
-	if err := outcomeError(o, o.GetResponseHeaders(), o.GetResponseTrailers()); err != nil {
+	if err := outcomeError(o); err != nil {
 		return nil, err
 	}
 	info := infoFrom(ctx)
@@ -128,20 +131,13 @@ func (testService) echo(ctx context.Context, req *connect.Request[testingv1.Echo
 	if msg.GetResponseSize() > 0 {
 		payload = pattern(msg.GetResponseSize())
 	}
-	res := connect.NewResponse(&testingv1.EchoResponse{
+	return connect.NewResponse(&testingv1.EchoResponse{
 		Payload:        payload,
 		RequestHeaders: headerLines(info),
 		Query:          info.rawQuery,
 		HttpMethod:     info.method,
 		HttpProto:      info.proto,
-	})
-	if err := addPairs(res.Header(), o.GetResponseHeaders()); err != nil {
-		return nil, err
-	}
-	if err := addPairs(res.Trailer(), o.GetResponseTrailers()); err != nil {
-		return nil, err
-	}
-	return res, nil
+	}), nil
 }
 
 func headerLines(info *requestInfo) []string {
@@ -210,20 +206,20 @@ func (testService) Upload(ctx context.Context, stream *connect.ClientStream[test
 	if err := stream.Err(); err != nil {
 		return nil, err
 	}
+	conn := stream.Conn()
+	if err := addPairs(conn.ResponseHeader(), o.GetResponseHeaders()); err != nil {
+		return nil, err
+	}
+	if err := addPairs(conn.ResponseTrailer(), o.GetResponseTrailers()); err != nil {
+		return nil, err
+	}
 	if err := sleep(ctx, o.GetDelayMs()); err != nil {
 		return nil, err
 	}
-	if err := outcomeError(o, o.GetResponseHeaders(), o.GetResponseTrailers()); err != nil {
+	if err := outcomeError(o); err != nil {
 		return nil, err
 	}
-	res := connect.NewResponse(&testingv1.UploadResponse{Messages: messages, Bytes: size})
-	if err := addPairs(res.Header(), o.GetResponseHeaders()); err != nil {
-		return nil, err
-	}
-	if err := addPairs(res.Trailer(), o.GetResponseTrailers()); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return connect.NewResponse(&testingv1.UploadResponse{Messages: messages, Bytes: size}), nil
 }
 
 func (testService) Chat(ctx context.Context, stream *connect.BidiStream[testingv1.ChatRequest, testingv1.ChatResponse]) error {
