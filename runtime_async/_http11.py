@@ -1,0 +1,265 @@
+"""Our HTTP/1.1 connection, driven with ``h11`` over an httpcore network stream.
+
+One exchange at a time, half duplex: the request (headers, then a body sent
+whole or streamed in chunks) and then the response. It offers the same stream
+interface as the HTTP/2 connection (``send``/``end_request``/
+``receive_response``/``receive``/``aclose``), so call objects do not care which
+protocol carries them. A response that was not read to its end leaves the
+connection in an unknown state: closing the stream early closes the connection
+instead of handing it to the next call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import h11
+
+from connect_python._code import Code
+from connect_python._errors import ConnectError
+from connect_python._shim_async import CallScope, shield
+from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
+
+__all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Stream"]
+
+RawHeaders = list[tuple[bytes, bytes]]
+_READ_SIZE = 256 * 1024
+
+
+class AsyncHTTP11Connection:
+    """One HTTP/1.1 connection; see the module docstring."""
+
+    __slots__ = ("_busy", "_closed", "_expire_at", "_h11", "_keepalive", "network_stream")
+
+    def __init__(self, network_stream: Any, keepalive_expiry: float | None) -> None:
+        self.network_stream = network_stream
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=256 * 1024)
+        self._keepalive = keepalive_expiry
+        self._busy = False
+        self._closed = False
+        self._expire_at: float | None = None
+
+    def is_available(self) -> bool:
+        """Whether a new exchange may start now."""
+        return not self._busy and not self._closed
+
+    def is_idle(self) -> bool:
+        """Whether the connection is open with no exchange in progress."""
+        return not self._busy and not self._closed
+
+    def is_closed(self) -> bool:
+        """Whether the connection was closed."""
+        return self._closed
+
+    def has_expired(self) -> bool:
+        """Whether an idle connection is past its keep-alive time or was closed by the peer."""
+        if self._closed:
+            return True
+        if self._expire_at is not None and time.monotonic() > self._expire_at:
+            return True
+        # An idle connection with readable data (usually EOF) was dropped by the server.
+        is_readable = self.network_stream.get_extra_info("is_readable")
+        return bool(is_readable)
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.network_stream.aclose()
+        except TRANSPORT_ERRORS:
+            pass
+
+    async def open_stream(
+        self,
+        method: bytes,
+        scheme: bytes,
+        authority: bytes,
+        target: bytes,
+        headers: RawHeaders,
+        scope: CallScope,
+        body: bytes | None = None,
+    ) -> AsyncHTTP11Stream:
+        """Send the request head (and ``body``, if given, finishing the request)."""
+        if not self.is_available():
+            raise RuntimeError("HTTP/1.1 connection is busy")
+        self._busy = True
+        self._expire_at = None
+        all_headers = [(b"host", authority), *headers]
+        if body is None:
+            all_headers.append((b"transfer-encoding", b"chunked"))
+        elif body or method != b"GET":
+            all_headers.append((b"content-length", str(len(body)).encode()))
+        stream = AsyncHTTP11Stream(self)
+        try:
+            data = self._h11.send(h11.Request(method=method, target=target, headers=all_headers))
+            if body is not None:
+                if body:
+                    data += self._h11.send(h11.Data(data=body))
+                data += self._h11.send(h11.EndOfMessage())
+            assert data is not None
+            await stream._write(data, scope)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    def _finished(self) -> bool:
+        """After an exchange: make the connection reusable if both sides are done."""
+        conn = self._h11
+        self._busy = False
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            if self._keepalive is not None:
+                self._expire_at = time.monotonic() + self._keepalive
+            return True
+        return False
+
+
+class AsyncHTTP11Stream:
+    """One exchange on an HTTP/1.1 connection (the stream interface)."""
+
+    __slots__ = ("_conn", "_done", "_over", "_release", "headers", "status", "trailers")
+
+    http_version = "HTTP/1.1"
+    full_duplex = False
+
+    def __init__(self, conn: AsyncHTTP11Connection) -> None:
+        self._conn = conn
+        self._done = False
+        self._over = False
+        self._release: Callable[[], Any] | None = None
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.trailers: RawHeaders = []
+
+    def set_release(self, release: Callable[[], Any]) -> None:
+        """Call ``release`` once the exchange is over (the pool's hook)."""
+        self._release = release
+
+    @property
+    def request_open(self) -> bool:
+        """Whether request body may still be sent."""
+        return self._conn._h11.our_state is h11.SEND_BODY  # noqa: SLF001
+
+    async def _write(self, data: bytes, scope: CallScope) -> None:
+        try:
+            with scope.step():
+                await self._conn.network_stream.write(data)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc) from exc
+
+    async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
+        """Send request body bytes (as one chunk)."""
+        conn = self._conn._h11  # noqa: SLF001
+        out = b""
+        try:
+            if data:
+                out = conn.send(h11.Data(data=data)) or b""
+            if end:
+                out += conn.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as exc:
+            raise transport_error(exc) from exc
+        if out:
+            await self._write(out, scope)
+
+    async def end_request(self, scope: CallScope) -> None:
+        """Finish the request body."""
+        if self.request_open:
+            await self.send(b"", scope, end=True)
+
+    async def _next_event(self, scope: CallScope) -> Any:
+        conn = self._conn._h11  # noqa: SLF001
+        network = self._conn.network_stream
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise transport_error(exc) from exc
+            if event is not h11.NEED_DATA:
+                return event
+            try:
+                with scope.step():
+                    data = await network.read(_READ_SIZE)
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(exc) from exc
+            if not data and conn.their_state is h11.SEND_RESPONSE:
+                raise ConnectError(
+                    Code.UNAVAILABLE, "server closed the connection without a response"
+                )
+            conn.receive_data(data)
+
+    async def receive_response(self, scope: CallScope) -> AsyncHTTP11Stream:
+        """Wait for the response head (sets ``status`` and ``headers``)."""
+        try:
+            while True:
+                event = await self._next_event(scope)
+                if isinstance(event, h11.InformationalResponse):
+                    continue
+                if isinstance(event, h11.Response):
+                    self.status = event.status_code
+                    self.headers = list(event.headers)
+                    return self
+                if isinstance(event, h11.ConnectionClosed):
+                    raise ConnectError(
+                        Code.UNAVAILABLE, "server closed the connection without a response"
+                    )
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def receive(self, scope: CallScope) -> bytes:
+        """The next part of the response body; ``b""`` once it ended."""
+        if self._done:
+            return b""
+        try:
+            while True:
+                event = await self._next_event(scope)
+                if isinstance(event, h11.Data):
+                    return bytes(event.data)
+                if isinstance(event, h11.EndOfMessage):
+                    self.trailers = list(event.headers)
+                    self._done = True
+                    await self.aclose()
+                    return b""
+                if isinstance(event, h11.ConnectionClosed):
+                    raise ConnectError(
+                        Code.UNAVAILABLE, "connection closed before the response ended"
+                    )
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def read_all(self, scope: CallScope, limit: int | None) -> bytes:
+        """The whole body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await self.receive(scope)
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit is not None and size > limit:
+                await self.aclose()
+                raise ConnectError(
+                    Code.RESOURCE_EXHAUSTED, f"message size is larger than configured max {limit}"
+                )
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def aclose(self) -> None:
+        """End the exchange; the connection is closed unless it completed cleanly."""
+        if self._over:
+            return
+        self._over = True
+        release = self._release
+        self._release = None
+        conn = self._conn
+        with shield():
+            if not conn._finished():  # noqa: SLF001
+                await conn.aclose()
+            if release is not None:
+                await release()
