@@ -31,8 +31,10 @@ async def run_async(url: str) -> None:
         async with client.start(request, headers={"keepalive-ping-interval": "50"}) as call:
             async for response in call:
                 _show(response)
-        listing = await client.list(pb.ListRequest())
-        print(f"  running processes: {len(listing.processes)}")
+                if response.event.HasField("start"):
+                    # Another call while the stream is open (same connection on h2c).
+                    listing = await client.list_(pb.ListRequest())
+                    print(f"  running processes: {[p.pid for p in listing.processes]}")
         stdin = [
             pb.StreamInputRequest(pid=1, input=pb.ProcessInput(stdin=b"line\n")) for _ in range(3)
         ]
@@ -52,5 +54,6 @@ def run_sync(url: str) -> None:
         with client.start(request) as call:
             for response in call:
                 _show(response)
-        listing = client.list(pb.ListRequest())
-        print(f"  running processes: {len(listing.processes)}")
+                if response.event.HasField("start"):
+                    listing = client.list_(pb.ListRequest())
+                    print(f"  running processes: {[p.pid for p in listing.processes]}")

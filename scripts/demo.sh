@@ -4,4 +4,4 @@
 # on asyncio, trio and sync.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
-exec python examples/demo.py
+exec python examples/run_demo.py

@@ -93,6 +93,7 @@ def demo_server() -> Iterator[str]:
 def main() -> None:
     generate()
     sys.path.insert(0, str(GEN / "client"))
+    sys.path.insert(1, str(HERE))
     importlib.invalidate_caches()
     from demo_clients import run_async, run_sync
 
@@ -109,5 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     main()
