@@ -171,6 +171,12 @@ class AsyncStreamCall(Generic[Res]):
         """The next message, or ``None`` once the stream ended cleanly."""
         pending = self._pending
         if not pending:
+            error = self._pending_error
+            if error is not None:
+                # The end-stream message reported an error after the messages
+                # that arrived with it were delivered.
+                self._pending_error = None
+                raise error
             if self._ended or self._closed:
                 if self._closed and not self._ended:
                     self.scope.check()
@@ -262,7 +268,8 @@ class AsyncStreamCall(Generic[Res]):
             raise ConnectError(Code.INTERNAL, "protocol error: data after the end-stream message")
         await self._finish()
         error = self._pending_error
-        if error is not None:
+        if error is not None and not self._pending:
+            self._pending_error = None
             raise error
 
 

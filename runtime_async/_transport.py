@@ -1,31 +1,46 @@
-"""The HTTP transport: a connection pool over httpcore connections.
+"""The HTTP transport: a connection pool over httpcore network streams.
 
-httpcore dials, negotiates TLS/ALPN and speaks HTTP/1.1 and HTTP/2 on each
-connection; this module decides which connection a call uses. The scheduling is
-kept O(1) per call (an idle list per origin and one shared HTTP/2 connection)
-instead of scanning every connection for every request.
+httpcore's network backends dial and negotiate TLS/ALPN; HTTP/1.1 is spoken by
+httpcore's HTTP/1.1 connection (half duplex), HTTP/2 by our own connection
+(``_http2``: concurrent full-duplex streams, RST_STREAM on abandoned streams,
+flow control that follows consumption, trailers). This module decides which
+connection a call uses. The scheduling is kept O(1) per call (an idle list per
+origin and a short list of HTTP/2 connections) instead of scanning every
+connection for every request.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import httpcore
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._shim_async import CallScope, Event, Lock, current_time, shield
+from connect_python._h2 import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
+from connect_python._shim_async import (
+    AnyIOBackend,
+    CallScope,
+    Event,
+    Lock,
+    current_time,
+    shield,
+)
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
-__all__ = ["AsyncHTTPResponse", "AsyncTransport"]
+from ._http2 import AsyncHTTP2Connection, AsyncHTTP2Stream, ConnectionBusy, send_body
+
+__all__ = ["AsyncExchange", "AsyncHTTP11Response", "AsyncHTTPResponse", "AsyncTransport"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes]
 _Origin = tuple[bytes, bytes, int]
-_Conn = httpcore.AsyncHTTP11Connection | httpcore.AsyncHTTP2Connection
+_Conn = httpcore.AsyncHTTP11Connection | AsyncHTTP2Connection
+#: Attempts for a request the server refused unprocessed (GOAWAY, REFUSED_STREAM).
+_REFUSED_ATTEMPTS = 3
 
 
 def default_ssl_context(http2: bool, http1: bool = True) -> ssl.SSLContext:
@@ -50,7 +65,7 @@ class _OriginPool:
     def __init__(self, origin: httpcore.Origin) -> None:
         self.origin = origin
         self.idle: list[httpcore.AsyncHTTP11Connection] = []
-        self.h2: httpcore.AsyncHTTP2Connection | None = None
+        self.h2: list[AsyncHTTP2Connection] = []
         self.dial_lock = Lock()
 
 
@@ -62,7 +77,11 @@ class AsyncTransport:
     those use HTTP/1.1). ``ssl_context`` replaces the default, which verifies
     against the system trust store; ``ca_certs`` (a PEM path or PEM text) adds a
     CA to it. At most ``max_connections`` connections are open at once; an idle
-    HTTP/1.1 connection is kept for ``keepalive_expiry`` seconds.
+    connection is kept for ``keepalive_expiry`` seconds. An HTTP/2 connection
+    carries as many concurrent streams as the server allows (a second one is
+    opened when it allows no more); ``http2_stream_window`` and
+    ``http2_connection_window`` are the receive windows, credited as the
+    application reads.
     """
 
     def __init__(
@@ -77,6 +96,8 @@ class AsyncTransport:
         keepalive_expiry: float | None = 60.0,
         connect_timeout: float | None = 30.0,
         network_backend: Any = None,
+        http2_stream_window: int = DEFAULT_STREAM_WINDOW,
+        http2_connection_window: int = DEFAULT_CONNECTION_WINDOW,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -96,7 +117,9 @@ class AsyncTransport:
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
         self.connect_timeout = connect_timeout
-        self._backend = network_backend or httpcore.AnyIOBackend()
+        self._backend = network_backend or AnyIOBackend()
+        self.http2_stream_window = http2_stream_window
+        self.http2_connection_window = http2_connection_window
         self._origins: dict[_Origin, _OriginPool] = {}
         self._conns: set[_Conn] = set()
         self._released = Event()
@@ -126,17 +149,28 @@ class AsyncTransport:
     def _uses_h2(self, scheme: bytes) -> bool:
         return self.h2c if scheme == b"http" else self.http2
 
+    def _available_h2(self, pool: _OriginPool) -> AsyncHTTP2Connection | None:
+        for h2conn in pool.h2:
+            if h2conn.is_available():
+                return h2conn
+        return None
+
     async def _acquire(self, pool: _OriginPool, scope: CallScope) -> _Conn:
         while True:
             if self._closed:
                 raise httpcore.ConnectError("transport is closed")
-            h2conn = pool.h2
-            if h2conn is not None:
-                if h2conn.is_available():
-                    return h2conn
-                if h2conn.is_closed() or h2conn.has_expired():
-                    pool.h2 = None
+            if pool.h2:
+                h2conn = self._available_h2(pool)
+                if h2conn is not None:
+                    if not h2conn.has_expired():
+                        return h2conn
+                    pool.h2.remove(h2conn)
                     await self._discard(h2conn)
+                    continue
+                for h2conn in [c for c in pool.h2 if not c.is_usable()]:
+                    pool.h2.remove(h2conn)
+                    if h2conn.is_idle() or h2conn.is_closed():
+                        await self._discard(h2conn)
             idle = pool.idle
             while idle:
                 conn = idle.pop()
@@ -147,8 +181,9 @@ class AsyncTransport:
             if len(self._conns) < self.max_connections:
                 if self._uses_h2(pool.origin.scheme):
                     async with pool.dial_lock:
-                        if pool.h2 is not None and pool.h2.is_available():
-                            return pool.h2
+                        h2conn = self._available_h2(pool)
+                        if h2conn is not None:
+                            return h2conn
                         return await self._dial(pool, scope)
                 return await self._dial(pool, scope)
             self._released = released = Event()
@@ -175,8 +210,14 @@ class AsyncTransport:
                 http2 = True
             conn: _Conn
             if http2:
-                h2conn = httpcore.AsyncHTTP2Connection(origin, stream, self.keepalive_expiry)
-                pool.h2 = conn = h2conn
+                h2conn = AsyncHTTP2Connection(
+                    stream,
+                    keepalive_expiry=self.keepalive_expiry,
+                    stream_window=self.http2_stream_window,
+                    connection_window=self.http2_connection_window,
+                )
+                pool.h2.append(h2conn)
+                conn = h2conn
             else:
                 conn = httpcore.AsyncHTTP11Connection(origin, stream, self.keepalive_expiry)
         except BaseException:
@@ -194,10 +235,10 @@ class AsyncTransport:
         self._released.set()
 
     async def _release(self, pool: _OriginPool, conn: _Conn) -> None:
-        if isinstance(conn, httpcore.AsyncHTTP2Connection):
-            if conn.is_closed():
-                if pool.h2 is conn:
-                    pool.h2 = None
+        if isinstance(conn, AsyncHTTP2Connection):
+            if conn.is_closed() or (conn.is_idle() and (self._closed or not conn.is_usable())):
+                if conn in pool.h2:
+                    pool.h2.remove(conn)
                 await self._discard(conn)
             else:
                 self._released.set()
@@ -226,6 +267,87 @@ class AsyncTransport:
         Transport failures raise ``ConnectError`` (``remote == False``).
         """
         pool = self._origin(scheme, host, port)
+        for attempt in range(1, _REFUSED_ATTEMPTS + 1):
+            conn: _Conn | None = None
+            try:
+                with scope.step():
+                    conn = await self._acquire(pool, scope)
+                    if isinstance(conn, AsyncHTTP2Connection):
+                        stream = await self._request_h2(
+                            pool, conn, method, scheme, host, port, target, headers, body, scope
+                        )
+                        if stream is None:
+                            continue
+                        if stream.refused and attempt < _REFUSED_ATTEMPTS:
+                            await stream.aclose()
+                            continue
+                        return stream
+                    return await self._request_h11(
+                        pool, conn, method, scheme, host, port, target, headers, body, scope
+                    )
+            except TRANSPORT_ERRORS as exc:
+                if conn is not None:
+                    with shield():
+                        await self._release(pool, conn)
+                raise transport_error(exc) from exc
+            except BaseException:
+                if conn is not None:
+                    with shield():
+                        await self._release(pool, conn)
+                raise
+        raise ConnectError(Code.UNAVAILABLE, "the server refused the request repeatedly")
+
+    async def _request_h2(
+        self,
+        pool: _OriginPool,
+        conn: AsyncHTTP2Connection,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        target: bytes,
+        headers: RawHeaders,
+        body: Body,
+        scope: CallScope,
+    ) -> AsyncHTTP2Stream | None:
+        """The request on an HTTP/2 connection; ``None`` if it was busy."""
+        authority = pool_host(host, port, scheme)
+        try:
+            stream = await conn.open_stream(
+                method,
+                scheme,
+                authority,
+                target,
+                headers,
+                scope,
+                body if isinstance(body, bytes) else None,
+            )
+        except ConnectionBusy:
+            return None
+        stream.set_release(_releaser(self, pool, conn))
+        try:
+            if not isinstance(body, bytes):
+                await send_body(stream, body, scope)
+            await stream.receive_response(scope)
+        except BaseException:
+            with shield():
+                await stream.aclose()
+            raise
+        return stream
+
+    async def _request_h11(
+        self,
+        pool: _OriginPool,
+        conn: httpcore.AsyncHTTP11Connection,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        target: bytes,
+        headers: RawHeaders,
+        body: Body,
+        scope: CallScope,
+    ) -> AsyncHTTP11Response:
         url = httpcore.URL(scheme=scheme, host=host, port=port, target=target)
         all_headers = [(b"host", pool_host(host, port, scheme)), *headers]
         if not isinstance(body, bytes):
@@ -233,26 +355,52 @@ class AsyncTransport:
         elif body or method != b"GET":
             all_headers.append((b"content-length", str(len(body)).encode()))
         request = httpcore.Request(method, url, headers=all_headers, content=body)
-        conn: _Conn | None = None
-        try:
-            with scope.step():
-                conn = await self._acquire(pool, scope)
-                if isinstance(conn, httpcore.AsyncHTTP11Connection):
-                    stream = conn._network_stream
-                    scope.set_abort(lambda: _abort_stream(stream))
-                response = await conn.handle_async_request(request)
-        except TRANSPORT_ERRORS as exc:
-            if conn is not None:
-                with shield():
-                    await self._release(pool, conn)
-            raise transport_error(exc) from exc
-        except BaseException:
-            if conn is not None:
-                with shield():
-                    await self._release(pool, conn)
-            raise
-        assert conn is not None
-        return AsyncHTTPResponse(self, pool, conn, response)
+        network_stream = conn._network_stream
+        scope.set_abort(lambda: _abort_stream(network_stream))
+        response = await conn.handle_async_request(request)
+        return AsyncHTTP11Response(self, pool, conn, response)
+
+    async def open_exchange(
+        self,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        target: bytes,
+        headers: RawHeaders,
+        scope: CallScope,
+    ) -> AsyncExchange:
+        """Start a request whose body is sent piece by piece.
+
+        On HTTP/2 the exchange is full duplex: the request headers are sent
+        now, and body and response flow at the same time. On HTTP/1.1 the body
+        is collected and sent when it is finished (or when the response is
+        first awaited).
+        """
+        pool = self._origin(scheme, host, port)
+        while True:
+            conn: _Conn | None = None
+            try:
+                with scope.step():
+                    conn = await self._acquire(pool, scope)
+                    if isinstance(conn, AsyncHTTP2Connection):
+                        authority = pool_host(host, port, scheme)
+                        try:
+                            stream = await conn.open_stream(
+                                method, scheme, authority, target, headers, scope
+                            )
+                        except ConnectionBusy:
+                            continue
+                        stream.set_release(_releaser(self, pool, conn))
+                        return stream
+            except TRANSPORT_ERRORS as exc:
+                if conn is not None:
+                    with shield():
+                        await self._release(pool, conn)
+                raise transport_error(exc) from exc
+            assert conn is not None
+            await self._release(pool, conn)
+            return _HalfDuplexExchange(self, method, scheme, host, port, target, headers)
 
     async def aclose(self) -> None:
         """Close every connection; calls in progress fail."""
@@ -261,7 +409,7 @@ class AsyncTransport:
         self._conns.clear()
         for pool in self._origins.values():
             pool.idle.clear()
-            pool.h2 = None
+            pool.h2.clear()
         for conn in conns:
             try:
                 await conn.aclose()
@@ -274,6 +422,15 @@ class AsyncTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _releaser(
+    transport: AsyncTransport, pool: _OriginPool, conn: AsyncHTTP2Connection
+) -> Callable[[], Any]:
+    async def release() -> None:
+        await transport._release(pool, conn)
+
+    return release
 
 
 def pool_host(host: bytes, port: int, scheme: bytes) -> bytes:
@@ -293,7 +450,7 @@ def _abort_stream(stream: Any) -> None:
         pass
 
 
-class AsyncHTTPResponse:
+class AsyncHTTP11Response:
     """A response whose headers arrived; the body is read with :meth:`receive`.
 
     Closing it before the body ended abandons the exchange: an HTTP/1.1
@@ -391,3 +548,66 @@ class AsyncHTTPResponse:
                 pass
             finally:
                 await self._transport._release(self._pool, conn)
+
+
+class _HalfDuplexExchange:
+    """A streamed request over HTTP/1.1: the body is collected and sent when
+    it is finished, or when the response is first awaited (half duplex)."""
+
+    __slots__ = ("_args", "_parts", "_request_open", "_response", "_transport")
+
+    full_duplex = False
+
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        target: bytes,
+        headers: RawHeaders,
+    ) -> None:
+        self._transport = transport
+        self._args = (method, scheme, host, port, target, headers)
+        self._parts: list[bytes] = []
+        self._request_open = True
+        self._response: AsyncHTTP11Response | AsyncHTTP2Stream | None = None
+
+    @property
+    def request_open(self) -> bool:
+        """Whether request body may still be sent."""
+        return self._request_open
+
+    async def send(self, data: bytes, scope: CallScope) -> None:
+        """Add ``data`` to the request body."""
+        if self._request_open:
+            self._parts.append(data)
+
+    async def end_request(self, scope: CallScope) -> None:
+        """Finish the body and send the request."""
+        await self.receive_response(scope)
+
+    async def receive_response(self, scope: CallScope) -> AsyncHTTPResponse:
+        """Send the request (if not yet sent) and wait for the response headers."""
+        if self._response is None:
+            self._request_open = False
+            body = b"".join(self._parts)
+            self._parts = []
+            method, scheme, host, port, target, headers = self._args
+            self._response = await self._transport.request(
+                method, scheme, host, port, target, headers, body, scope
+            )
+        return self._response
+
+    async def aclose(self) -> None:
+        """Abandon the exchange."""
+        self._request_open = False
+        if self._response is not None:
+            await self._response.aclose()
+
+
+#: A response whose headers arrived (HTTP/1.1 or HTTP/2).
+AsyncHTTPResponse = AsyncHTTP11Response | AsyncHTTP2Stream
+#: A request whose body is sent piece by piece (see ``AsyncTransport.open_exchange``).
+AsyncExchange = AsyncHTTP2Stream | _HalfDuplexExchange

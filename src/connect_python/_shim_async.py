@@ -8,19 +8,25 @@ names with the same meaning.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import anyio
 import anyio.abc
+import httpcore
+import sniffio
 
 from ._code import Code
 from ._errors import ConnectError
 
 __all__ = [
+    "AnyIOBackend",
+    "Background",
     "CallScope",
     "Event",
     "Lock",
     "Semaphore",
+    "StateLock",
     "current_deadline",
     "current_time",
     "get_cancelled_exc_class",
@@ -28,12 +34,83 @@ __all__ = [
     "sleep",
 ]
 
+#: The network backend (its sync twin, renamed by the unasync transform, is
+#: ``_shim_sync.SyncBackend``: interruptible sockets and thread-safe TLS).
+AnyIOBackend = httpcore.AnyIOBackend
 Lock = anyio.Lock
 Event = anyio.Event
 Semaphore = anyio.Semaphore
 sleep = anyio.sleep
 current_time = anyio.current_time
 get_cancelled_exc_class = anyio.get_cancelled_exc_class
+
+
+class StateLock:
+    """Guards state shared with other threads.
+
+    Async code runs on one event loop thread and never awaits while holding
+    it, so in this flavour entering it does nothing.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+_BACKGROUND: set[object] = set()
+
+
+class Background:
+    """Runs ``await fn(*args)`` detached from the caller (an asyncio task or a
+    trio system task), for work that must go on while the caller waits on
+    something else, such as sending a request stream during a full-duplex call.
+
+    The function's exception (or cancellation) is kept in :attr:`error`;
+    :meth:`cancel` cancels it and :meth:`wait` waits for it to finish.
+    """
+
+    __slots__ = ("_done", "_scope", "error")
+
+    def __init__(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        self._done = anyio.Event()
+        self._scope = anyio.CancelScope()
+        self.error: BaseException | None = None
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            trio.lowlevel.spawn_system_task(self._run, fn, *args)
+        else:
+            import asyncio
+
+            task = asyncio.get_running_loop().create_task(self._run(fn, *args))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+
+    async def _run(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        try:
+            with self._scope:
+                await fn(*args)
+        except BaseException as exc:  # detached: nobody else would see it
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def cancel(self) -> None:
+        """Cancel the function (from the event loop thread)."""
+        self._scope.cancel()
+
+    @property
+    def done(self) -> bool:
+        """Whether the function finished."""
+        return self._done.is_set()
+
+    async def wait(self) -> None:
+        """Wait until the function finished."""
+        await self._done.wait()
 
 
 def current_deadline() -> float | None:

@@ -15,12 +15,16 @@ from types import TracebackType
 
 from ._code import Code
 from ._errors import ConnectError
+from ._sync_net import SyncBackend
 
 __all__ = [
+    "Background",
     "CallScope",
     "Event",
     "Lock",
     "Semaphore",
+    "StateLock",
+    "SyncBackend",
     "current_deadline",
     "current_time",
     "get_cancelled_exc_class",
@@ -33,6 +37,48 @@ Event = threading.Event
 Semaphore = threading.Semaphore
 sleep = time.sleep
 current_time = time.monotonic
+StateLock = threading.Lock
+
+
+class Background:
+    """Runs ``fn(*args)`` in a daemon thread, for work that must go on while
+    the caller waits on something else, such as sending a request stream
+    during a full-duplex call.
+
+    The function's exception is kept in :attr:`error`. :meth:`cancel` only
+    marks it cancelled (a thread cannot be interrupted): the function stops at
+    its next check of what it works on. :meth:`wait` waits for it to finish.
+    """
+
+    __slots__ = ("_done", "cancelled", "error")
+
+    def __init__(self, fn: Callable[..., object], *args: object) -> None:
+        self._done = threading.Event()
+        self.error: BaseException | None = None
+        self.cancelled = False
+        thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+        thread.start()
+
+    def _run(self, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # detached: nobody else would see it
+            self.error = exc
+        finally:
+            self._done.set()
+
+    def cancel(self) -> None:
+        """Mark the function cancelled (it cannot be interrupted)."""
+        self.cancelled = True
+
+    @property
+    def done(self) -> bool:
+        """Whether the function finished."""
+        return self._done.is_set()
+
+    def wait(self) -> None:
+        """Wait until the function finished."""
+        self._done.wait()
 
 
 class _NeverRaised(BaseException):

@@ -1,0 +1,570 @@
+"""Our HTTP/2 connection: many concurrent full-duplex streams on one socket.
+
+The protocol state lives in :class:`connect_python._h2.H2State` (sans-IO);
+this module does the I/O and the waiting. There is no background reader:
+whichever stream needs input (response headers, data, or send window) while
+nobody else is reading becomes the reader. It reads, hands every frame to the
+stream it belongs to, wakes those streams' waiters, and keeps reading until
+its own stream is satisfied; then it passes the reader role to a waiting
+stream. Frames are parsed in bulk, one network read at a time, and a stream's
+buffered data is handed to its consumer in one piece.
+
+Sending is serialized by a writer flag: frames are queued in the ``h2`` state
+in call order and whoever writes takes everything queued so far. A write is
+never interrupted half-way (that would corrupt the connection for every
+stream); cancellation waits for it.
+
+Every exit from a stream that did not complete it resets the stream with
+RST_STREAM(CANCEL): closing the handle early, errors, cancellation, deadlines,
+and a handle garbage-collected without being closed (its finalizer queues the
+reset for the next I/O on the connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from typing import Any
+
+import h2.exceptions
+
+from connect_python._code import Code
+from connect_python._errors import ConnectError
+from connect_python._h2 import (
+    DEFAULT_CONNECTION_WINDOW,
+    DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_STREAM_WINDOW,
+    H2State,
+    H2Stream,
+)
+from connect_python._shim_async import CallScope, Event, StateLock, current_time, shield
+from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
+
+__all__ = ["AsyncHTTP2Connection", "AsyncHTTP2Stream", "ConnectionBusy"]
+
+RawHeaders = list[tuple[bytes, bytes]]
+_READ_SIZE = 256 * 1024
+
+
+class ConnectionBusy(Exception):
+    """The connection cannot take another stream now; use another one."""
+
+
+def _copy_error(error: ConnectError) -> ConnectError:
+    """A fresh exception for one raise (errors may be shared by many streams)."""
+    copy = ConnectError(error.code, error.message)
+    copy.__cause__ = error.__cause__
+    return copy
+
+
+class AsyncHTTP2Connection:
+    """One HTTP/2 connection over an httpcore network stream.
+
+    ``stream_window`` is each stream's receive window and
+    ``connection_window`` the connection's; both are credited as the
+    application consumes data. ``keepalive_expiry`` is how long an idle
+    connection is kept.
+    """
+
+    def __init__(
+        self,
+        network_stream: Any,
+        *,
+        keepalive_expiry: float | None = None,
+        stream_window: int = DEFAULT_STREAM_WINDOW,
+        connection_window: int = DEFAULT_CONNECTION_WINDOW,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        self._net = network_stream
+        self._state = H2State(
+            stream_window=stream_window,
+            connection_window=connection_window,
+            max_frame_size=max_frame_size,
+        )
+        self._lock = StateLock()
+        self._reading = False
+        self._reader: H2Stream | None = None
+        self._waiting: dict[Any, None] = {}
+        self._writing = False
+        self._write_waiters: list[Any] = []
+        self._closed = False
+        self._keepalive_expiry = keepalive_expiry
+        self._idle_since = current_time()
+        interrupt = getattr(network_stream, "interrupt", None)
+        self._interrupt_read: Callable[[], None] | None = interrupt
+
+    # -- pool interface ---------------------------------------------------------
+
+    def is_available(self) -> bool:
+        """Whether a new stream can be opened now."""
+        return not self._closed and self._state.can_open()
+
+    def is_usable(self) -> bool:
+        """Whether new streams may ever be opened here (else: retire it)."""
+        return not self._closed and self._state.usable
+
+    def is_closed(self) -> bool:
+        """Whether the connection is closed or failed."""
+        return self._closed or self._state.error is not None
+
+    def is_idle(self) -> bool:
+        """Whether no stream is open."""
+        return not self._state.streams
+
+    def has_expired(self) -> bool:
+        """Whether an idle connection outlived its keep-alive time."""
+        if self._state.streams:
+            return False
+        if not self.is_usable():
+            return True
+        expiry = self._keepalive_expiry
+        return expiry is not None and current_time() - self._idle_since > expiry
+
+    @property
+    def num_streams(self) -> int:
+        """Streams open on this connection."""
+        return len(self._state.streams)
+
+    async def aclose(self) -> None:
+        """Close the connection; open streams fail with ``UNAVAILABLE``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._state.fail(ConnectError(Code.UNAVAILABLE, "connection closed"))
+            self._wake(None)
+        with shield():
+            try:
+                await self._net.aclose()
+            except TRANSPORT_ERRORS:
+                pass
+
+    # -- streams ------------------------------------------------------------------
+
+    async def open_stream(
+        self,
+        method: bytes,
+        scheme: bytes,
+        authority: bytes,
+        target: bytes,
+        headers: RawHeaders,
+        scope: CallScope,
+        body: bytes | None = None,
+    ) -> AsyncHTTP2Stream:
+        """Send a request's headers and return its stream.
+
+        With ``body`` (bytes) the request is sent whole and finished; without,
+        send the body with :meth:`AsyncHTTP2Stream.send` and finish it with
+        :meth:`AsyncHTTP2Stream.end_request`. Raises :class:`ConnectionBusy`
+        when the connection cannot take another stream.
+        """
+        state = self._state
+        h2_headers = H2State.request_headers(method, scheme, authority, target, headers)
+        with self._lock:
+            if self._closed or not state.can_open():
+                raise ConnectionBusy
+            state.reset_abandoned()
+            stream = state.open_stream(h2_headers, end_stream=body is not None and not body)
+            rest = self._send_now(stream, memoryview(body), True) if body else None
+        handle = AsyncHTTP2Stream(self, stream)
+        scope.set_abort(lambda: self._interrupt(stream))
+        try:
+            await self._flush()
+            if rest is not None and len(rest):
+                await handle._send_rest(rest, True, scope)
+        except BaseException:
+            await handle.aclose()
+            raise
+        return handle
+
+    def _send_now(self, stream: H2Stream, data: memoryview, end: bool) -> memoryview:
+        """Queue as much of ``data`` as the send window allows; the rest is returned."""
+        state = self._state
+        size = len(data)
+        pos = 0
+        while pos < size:
+            window = state.send_window(stream)
+            if window <= 0:
+                break
+            stop = pos + window
+            last = stop >= size
+            state.send_data(stream, data[pos:stop], end and last)
+            pos = stop
+        return data[pos:]
+
+    def _interrupt(self, stream: H2Stream) -> None:
+        """Wake the call of ``stream`` (another thread cancelled it or its
+        deadline passed); it notices the cancellation itself."""
+        interrupt = None
+        with self._lock:
+            for event in stream.waiters:
+                event.set()
+            stream.waiters.clear()
+            if self._reader is stream:
+                interrupt = self._interrupt_read
+        if interrupt is not None:
+            interrupt()
+
+    def _abandon(self, stream: H2Stream) -> None:
+        """A handle was garbage-collected unclosed: reset its stream soon."""
+        self._state.abandoned.append(stream.stream_id)
+
+    # -- waiting and reading ------------------------------------------------------
+
+    def _wake(self, changed: set[H2Stream] | None) -> None:
+        """Wake the waiters of ``changed`` streams (``None``: everyone). Locked."""
+        if changed is None:
+            for event in self._waiting:
+                event.set()
+            return
+        for stream in changed:
+            waiters = stream.waiters
+            if waiters:
+                for event in waiters:
+                    event.set()
+                waiters.clear()
+
+    def _handoff(self) -> None:
+        """Let a waiting stream take the reader role. Locked."""
+        if self._reading:
+            return
+        for event in self._waiting:
+            if not event.is_set():
+                event.set()
+                return
+
+    async def _wait(self, stream: H2Stream, ready: Callable[[], bool], scope: CallScope) -> None:
+        """Return once ``ready()``, reading the network if nobody else is."""
+        reader = False
+        try:
+            while True:
+                with self._lock:
+                    if ready():
+                        if not reader:
+                            self._handoff()
+                        return
+                    if reader or not self._reading:
+                        self._reading = reader = True
+                        self._reader = stream
+                        event = None
+                    else:
+                        event = Event()
+                        self._waiting[event] = None
+                        stream.waiters.append(event)
+                if event is None:
+                    await self._read(scope)
+                    continue
+                try:
+                    await event.wait()
+                finally:
+                    with self._lock:
+                        del self._waiting[event]
+                        if event in stream.waiters:
+                            stream.waiters.remove(event)
+                scope.check()
+        except BaseException:
+            if not reader:
+                with self._lock:
+                    self._handoff()
+            raise
+        finally:
+            if reader:
+                with self._lock:
+                    self._reading = False
+                    self._reader = None
+                    self._handoff()
+
+    async def _read(self, scope: CallScope) -> None:
+        """One network read, dispatched to the streams (the reader's job)."""
+        try:
+            data = await self._net.read(_READ_SIZE)
+        except InterruptedError:
+            scope.check()
+            return
+        except TRANSPORT_ERRORS as exc:
+            await self._fail(transport_error(exc))
+            return
+        state = self._state
+        with self._lock:
+            if not data:
+                state.fail(state.connection_lost())
+                self._wake(None)
+            else:
+                try:
+                    self._wake(state.receive_data(data))
+                except h2.exceptions.ProtocolError as exc:
+                    error = ConnectError(Code.UNAVAILABLE, f"HTTP/2 protocol error: {exc}")
+                    error.__cause__ = exc
+                    state.fail(error)
+                    self._wake(None)
+            failed = state.error is not None
+            pending = state.has_output()
+        if pending:
+            try:
+                await self._flush()
+            except ConnectError:
+                pass
+        if failed:
+            await self.aclose()
+
+    async def _fail(self, error: ConnectError) -> None:
+        with self._lock:
+            self._state.fail(error)
+            self._wake(None)
+        await self.aclose()
+
+    # -- writing ------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        """Write everything queued in the protocol state."""
+        state = self._state
+        while True:
+            with self._lock:
+                state.reset_abandoned()
+                if not self._writing:
+                    data = state.data_to_send()
+                    if not data:
+                        return
+                    self._writing = True
+                    break
+                event = Event()
+                self._write_waiters.append(event)
+            await event.wait()
+        try:
+            with shield():
+                while data:
+                    await self._net.write(data)
+                    with self._lock:
+                        data = state.data_to_send()
+        except TRANSPORT_ERRORS as exc:
+            error = transport_error(exc)
+            with self._lock:
+                self._writing = False
+                self._wake_writers()
+                state.fail(error)
+                self._wake(None)
+            await self.aclose()
+            raise _copy_error(error) from exc
+        except BaseException:
+            with self._lock:
+                self._writing = False
+                self._wake_writers()
+            raise
+        with self._lock:
+            self._writing = False
+            self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        waiters = self._write_waiters
+        if waiters:
+            for event in waiters:
+                event.set()
+            waiters.clear()
+
+    def _stream_closed(self) -> None:
+        if not self._state.streams:
+            self._idle_since = current_time()
+
+
+class AsyncHTTP2Stream:
+    """One request/response exchange on an HTTP/2 connection.
+
+    It is also the response: ``status`` and ``headers`` are set by
+    :meth:`receive_response`, the body is read with :meth:`receive` and
+    ``trailers`` are set once it ended. The request body may be sent with
+    :meth:`send` while the response is read (full duplex). :meth:`aclose`
+    resets the stream unless it completed.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_finished",
+        "_release",
+        "_stream",
+        "headers",
+        "status",
+        "trailers",
+    )
+
+    http_version = "HTTP/2"
+    full_duplex = True
+
+    def __init__(self, conn: AsyncHTTP2Connection, stream: H2Stream) -> None:
+        self._conn = conn
+        self._stream = stream
+        self._finished = False
+        self._release: Callable[[], Any] | None = None
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.trailers: RawHeaders = []
+
+    def __del__(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._conn._abandon(self._stream)
+
+    @property
+    def stream_id(self) -> int:
+        """The HTTP/2 stream id."""
+        return self._stream.stream_id
+
+    @property
+    def refused(self) -> bool:
+        """Whether the server refused the stream unprocessed (safe to retry)."""
+        return self._stream.refused
+
+    @property
+    def request_open(self) -> bool:
+        """Whether request body may still be sent."""
+        stream = self._stream
+        return not (stream.send_closed or stream.closed or stream.ended)
+
+    def set_release(self, release: Callable[[], Any]) -> None:
+        """Call ``release`` once the stream is closed (the pool's hook)."""
+        self._release = release
+
+    def _error(self) -> ConnectError:
+        error = self._stream.error
+        if error is None:
+            return ConnectError(Code.CANCELED, "stream was reset")
+        return _copy_error(error)
+
+    # -- sending ------------------------------------------------------------------
+
+    async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
+        """Send request body bytes as the peer's flow control allows.
+
+        Once the server finished the exchange (it answered completely), the
+        data is dropped; if the stream failed, its error is raised.
+        """
+        conn = self._conn
+        stream = self._stream
+        with conn._lock:
+            if stream.error is not None:
+                raise self._error()
+            if not self.request_open:
+                return
+            rest = conn._send_now(stream, memoryview(data), end)
+            if end and not data:
+                conn._state.end_stream(stream)
+        await conn._flush()
+        if len(rest):
+            await self._send_rest(rest, end, scope)
+
+    async def _send_rest(self, rest: memoryview, end: bool, scope: CallScope) -> None:
+        conn = self._conn
+        state = conn._state
+        stream = self._stream
+
+        def ready() -> bool:
+            return stream.closed or stream.ended or state.send_window(stream) > 0
+
+        while len(rest):
+            with scope.step():
+                await conn._wait(stream, ready, scope)
+            with conn._lock:
+                if stream.error is not None:
+                    raise self._error()
+                if not self.request_open:
+                    return
+                rest = conn._send_now(stream, rest, end)
+            await conn._flush()
+
+    async def end_request(self, scope: CallScope) -> None:
+        """Finish the request body."""
+        conn = self._conn
+        stream = self._stream
+        with conn._lock:
+            if stream.error is not None:
+                raise self._error()
+            if not self.request_open:
+                return
+            conn._state.end_stream(stream)
+        await conn._flush()
+
+    # -- receiving ----------------------------------------------------------------
+
+    async def receive_response(self, scope: CallScope) -> AsyncHTTP2Stream:
+        """Wait for the response headers (sets ``status`` and ``headers``)."""
+        stream = self._stream
+        if stream.headers is None and not stream.done:
+            with scope.step():
+                await self._conn._wait(
+                    stream, lambda: stream.headers is not None or stream.done, scope
+                )
+        if stream.headers is None:
+            raise self._error()
+        self.status = stream.status
+        self.headers = [(k, v) for k, v in stream.headers if not k.startswith(b":")]
+        return self
+
+    async def receive(self, scope: CallScope) -> bytes:
+        """The next part of the response body; ``b""`` once it ended."""
+        stream = self._stream
+        if not stream.buffered and not stream.done:
+            with scope.step():
+                await self._conn._wait(stream, lambda: bool(stream.buffered) or stream.done, scope)
+        conn = self._conn
+        if stream.buffered:
+            with conn._lock:
+                data = conn._state.consume(stream)
+                pending = conn._state.has_output()
+            if pending:
+                await conn._flush()
+            return data
+        if stream.error is not None or not stream.ended:
+            error = self._error()
+            await self.aclose()
+            raise error
+        self.trailers = stream.trailers
+        await self.aclose()
+        return b""
+
+    async def read_all(self, scope: CallScope, limit: int | None) -> bytes:
+        """The whole body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await self.receive(scope)
+            if not chunk:
+                break
+            size += len(chunk)
+            if limit is not None and size > limit:
+                await self.aclose()
+                raise ConnectError(
+                    Code.RESOURCE_EXHAUSTED,
+                    f"message size is larger than configured max {limit}",
+                )
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    # -- closing ------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release the stream, resetting it unless it completed."""
+        if self._finished:
+            return
+        self._finished = True
+        conn = self._conn
+        with conn._lock:
+            conn._state.reset(self._stream)
+            pending = conn._state.has_output()
+        with shield():
+            if pending:
+                try:
+                    await conn._flush()
+                except ConnectError:
+                    pass
+            conn._stream_closed()
+            release = self._release
+            if release is not None:
+                await release()
+
+
+async def send_body(stream: AsyncHTTP2Stream, body: AsyncIterable[bytes], scope: CallScope) -> None:
+    """Send a streamed request body, then finish it (stops early if the
+    server already answered)."""
+    async for chunk in body:
+        if not stream.request_open:
+            break
+        await stream.send(chunk, scope)
+    await stream.end_request(scope)

@@ -1,0 +1,539 @@
+"""HTTP/2 client connection state, sans-IO: ``h2`` plus per-stream buffers.
+
+The runtime's HTTP/2 connection (``runtime_async/_http2.py``) does the I/O and
+the waiting; everything that decides what goes on the wire lives here, once,
+for both flavours:
+
+- Received DATA is buffered per stream and credited back to the peer (stream
+  and connection WINDOW_UPDATE) only as the application *consumes* it, so a
+  slow reader holds at most one stream window in memory.
+- A stream this side resets gets exactly one RST_STREAM. Frames the peer had
+  already sent on it are ignored (RFC 9113 §5.1), except that their DATA is
+  credited to the connection window so the connection never stalls. Data a
+  stream had buffered but not consumed is credited the same way.
+- A graceful GOAWAY (``NO_ERROR``) lets the streams the server accepted run to
+  completion; later streams fail with ``UNAVAILABLE`` (never processed, safe to
+  retry).
+- RST_STREAM and GOAWAY error codes map to Connect codes as the Connect spec
+  says.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame, WindowUpdateFrame
+
+from ._code import Code
+from ._errors import ConnectError
+
+__all__ = [
+    "DEFAULT_CONNECTION_WINDOW",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_STREAM_WINDOW",
+    "H2State",
+    "H2Stream",
+    "reset_error",
+]
+
+#: Receive window of each stream: large enough for full-size frames at speed,
+#: small enough to bound what one slow consumer buffers.
+DEFAULT_STREAM_WINDOW = 4 * 1024 * 1024
+#: Receive window of the connection. It is credited as streams are consumed,
+#: so a large value only keeps one stalled stream from blocking the others;
+#: memory stays bounded by the stream windows.
+DEFAULT_CONNECTION_WINDOW = 1 << 30
+#: Largest DATA frame the peer may send (the HTTP/2 default).
+DEFAULT_MAX_FRAME_SIZE = 16384
+#: Streams opened before the server's first SETTINGS frame arrived.
+_STREAMS_BEFORE_SETTINGS = 100
+#: How many reset stream ids are remembered to drop late frames silently.
+_RESET_MEMORY = 4096
+_HIGHEST_STREAM_ID = 2**31 - 1
+
+# Connect spec (HTTP/2 error code of RST_STREAM / GOAWAY -> Connect code).
+_RESET_CODES: dict[int, Code] = {
+    h2.errors.ErrorCodes.REFUSED_STREAM: Code.UNAVAILABLE,
+    h2.errors.ErrorCodes.CANCEL: Code.CANCELED,
+    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
+    h2.errors.ErrorCodes.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
+}
+
+_CANCEL = h2.errors.ErrorCodes.CANCEL
+_NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
+
+# Headers that are meaningless or forbidden in HTTP/2 requests.
+_HOP_BY_HOP = frozenset(
+    {
+        b"host",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+        b"content-length",
+    }
+)
+
+
+def _error_name(code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"0x{code:x}"
+
+
+def reset_error(error_code: int, what: str = "stream reset by the server") -> ConnectError:
+    """The ``ConnectError`` for an HTTP/2 error code received from the peer."""
+    code = _RESET_CODES.get(error_code, Code.INTERNAL)
+    return ConnectError(code, f"{what}: {_error_name(error_code)}")
+
+
+class H2Stream:
+    """The client's view of one HTTP/2 stream (sans-IO).
+
+    ``chunks`` holds received DATA not yet consumed (``buffered`` bytes);
+    ``error`` is set when the stream failed (peer reset, GOAWAY, connection
+    loss). ``waiters`` belong to the runtime: events to set when something
+    about the stream changed.
+    """
+
+    __slots__ = (
+        "buffered",
+        "chunks",
+        "closed",
+        "ended",
+        "error",
+        "headers",
+        "refused",
+        "reset_sent",
+        "send_closed",
+        "status",
+        "stream_id",
+        "trailers",
+        "waiters",
+    )
+
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.trailers: list[tuple[bytes, bytes]] = []
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.ended = False
+        self.send_closed = False
+        self.reset_sent = False
+        self.closed = False
+        self.refused = False
+        self.error: ConnectError | None = None
+        self.waiters: list[Any] = []
+
+    @property
+    def done(self) -> bool:
+        """Nothing more will arrive: ended, failed or reset."""
+        return self.ended or self.error is not None or self.reset_sent
+
+    @property
+    def completed(self) -> bool:
+        """Both directions finished cleanly (no reset needed)."""
+        return self.ended and self.send_closed and self.error is None
+
+    def __repr__(self) -> str:
+        return f"<H2Stream {self.stream_id} status={self.status} ended={self.ended}>"
+
+
+class _ClientConnection(h2.connection.H2Connection):
+    """``h2``'s connection with two behaviours changed.
+
+    Frames that arrive on a stream this side reset are ignored instead of
+    answered with another RST_STREAM (their DATA still credits the connection
+    window), and a GOAWAY with ``NO_ERROR`` does not end the streams the
+    server already accepted.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration) -> None:
+        super().__init__(config=config)
+        self.reset_here: dict[int, None] = {}
+
+    def forget_reset(self, stream_id: int) -> None:
+        self.reset_here.pop(stream_id, None)
+
+    def reset_stream(self, stream_id: int, error_code: int = 0) -> None:
+        super().reset_stream(stream_id, error_code)
+        reset_here = self.reset_here
+        reset_here[stream_id] = None
+        if len(reset_here) > _RESET_MEMORY:
+            del reset_here[next(iter(reset_here))]
+
+    def _receive_frame(self, frame: Frame) -> list[h2.events.Event]:
+        stream_id = frame.stream_id
+        if stream_id and stream_id in self.reset_here:
+            if isinstance(frame, DataFrame):
+                self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_DATA)
+                size = frame.flow_controlled_length
+                manager = self._inbound_flow_control_window_manager
+                manager.window_consumed(size)
+                increment = manager.process_bytes(size)
+                if increment:
+                    update = WindowUpdateFrame(0)
+                    update.window_increment = increment
+                    self._prepare_for_sending([update])
+                if "END_STREAM" in frame.flags:
+                    self.forget_reset(stream_id)
+                return []
+            # Other frames still update shared state (HPACK); drop only the
+            # RST_STREAM h2 would send in reply.
+            mark = len(self._data_to_send)
+            events: list[h2.events.Event] = super()._receive_frame(frame)
+            del self._data_to_send[mark:]
+            if isinstance(frame, RstStreamFrame) or "END_STREAM" in frame.flags:
+                self.forget_reset(stream_id)
+            return [e for e in events if not isinstance(e, h2.events.StreamReset)]
+        return super()._receive_frame(frame)
+
+    def _receive_goaway_frame(
+        self, frame: GoAwayFrame
+    ) -> tuple[list[Frame], list[h2.events.Event]]:
+        if frame.error_code != _NO_ERROR:
+            return super()._receive_goaway_frame(frame)
+        event = h2.events.ConnectionTerminated()
+        event.error_code = _NO_ERROR
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+class H2State:
+    """One HTTP/2 client connection's protocol state (no I/O).
+
+    The runtime feeds received bytes to :meth:`receive_data`, sends what
+    :meth:`data_to_send` returns, and wakes the waiters of the streams that
+    :meth:`receive_data` reports as changed. Not thread-safe: the sync runtime
+    holds a lock around every call.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream_window: int = DEFAULT_STREAM_WINDOW,
+        connection_window: int = DEFAULT_CONNECTION_WINDOW,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        config = h2.config.H2Configuration(
+            client_side=True,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=True,
+            normalize_inbound_headers=False,
+        )
+        conn = _ClientConnection(config)
+        settings = h2.settings.SettingCodes
+        conn.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                settings.ENABLE_PUSH: 0,
+                settings.MAX_CONCURRENT_STREAMS: 100,
+                settings.INITIAL_WINDOW_SIZE: stream_window,
+                settings.MAX_FRAME_SIZE: max_frame_size,
+                settings.MAX_HEADER_LIST_SIZE: 65536,
+            },
+        )
+        del conn.local_settings[settings.ENABLE_CONNECT_PROTOCOL]
+        conn.max_inbound_frame_size = max_frame_size
+        conn.initiate_connection()
+        if connection_window > 65535:
+            conn.increment_flow_control_window(connection_window - 65535)
+        self.h2 = conn
+        self.streams: dict[int, H2Stream] = {}
+        self.settings_received = False
+        #: Set once the server sent GOAWAY: no new streams.
+        self.goaway = False
+        #: Set once the connection failed: every stream fails with it.
+        self.error: ConnectError | None = None
+        #: Stream ids whose owners were garbage-collected unclosed; reset soon.
+        #: Appended to without a lock (list.append is atomic).
+        self.abandoned: list[int] = []
+        self.stream_window = stream_window
+
+    # -- capacity -------------------------------------------------------------
+
+    @property
+    def max_streams(self) -> int:
+        """Streams this client may have open at once (peer's limit)."""
+        limit: int = self.h2.remote_settings.max_concurrent_streams
+        if not self.settings_received:
+            return min(limit, _STREAMS_BEFORE_SETTINGS)
+        return limit
+
+    def can_open(self) -> bool:
+        """Whether a new stream may be opened now."""
+        return (
+            self.error is None
+            and not self.goaway
+            and len(self.streams) < self.max_streams
+            and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Whether new streams may ever be opened on this connection."""
+        return (
+            self.error is None
+            and not self.goaway
+            and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
+        )
+
+    # -- sending ----------------------------------------------------------------
+
+    @staticmethod
+    def request_headers(
+        method: bytes,
+        scheme: bytes,
+        authority: bytes,
+        target: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+    ) -> list[tuple[bytes, bytes]]:
+        """The HTTP/2 header list of a request (pseudo-headers first)."""
+        out = [
+            (b":method", method),
+            (b":scheme", scheme),
+            (b":authority", authority),
+            (b":path", target),
+        ]
+        for name, value in headers:
+            name = name.lower()
+            if name in _HOP_BY_HOP:
+                continue
+            if name == b"te" and value.lower() != b"trailers":
+                continue
+            out.append((name, value))
+        return out
+
+    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2Stream:
+        """Send HEADERS for a new stream (call :meth:`can_open` first)."""
+        conn = self.h2
+        stream_id = conn.get_next_available_stream_id()
+        conn.send_headers(stream_id, headers, end_stream=end_stream)
+        stream = H2Stream(stream_id)
+        stream.send_closed = end_stream
+        self.streams[stream_id] = stream
+        return stream
+
+    def send_window(self, stream: H2Stream) -> int:
+        """How many bytes of DATA ``stream`` may send in one frame now."""
+        if stream.closed or stream.send_closed:
+            return 0
+        conn = self.h2
+        window: int = conn.local_flow_control_window(stream.stream_id)
+        frame: int = conn.max_outbound_frame_size
+        return window if window < frame else frame
+
+    def send_data(self, stream: H2Stream, data: bytes | memoryview, end_stream: bool) -> None:
+        """Send one DATA frame (at most :meth:`send_window` bytes)."""
+        self.h2.send_data(stream.stream_id, data, end_stream=end_stream)
+        if end_stream:
+            stream.send_closed = True
+            self._maybe_close(stream)
+
+    def end_stream(self, stream: H2Stream) -> None:
+        """Finish the request body (an empty DATA frame with END_STREAM)."""
+        if stream.send_closed or stream.closed:
+            return
+        self.h2.end_stream(stream.stream_id)
+        stream.send_closed = True
+        self._maybe_close(stream)
+
+    def reset(self, stream: H2Stream, error_code: int = _CANCEL) -> None:
+        """Abandon ``stream``: one RST_STREAM unless it already completed.
+
+        A stream whose response ended but whose request is still open is
+        finished with END_STREAM instead: nothing was abandoned.
+        """
+        if stream.buffered:
+            self._discard_buffered(stream)
+        if stream.closed:
+            return
+        if stream.ended and stream.error is None:
+            self.end_stream(stream)
+            return
+        stream.reset_sent = True
+        self.h2.reset_stream(stream.stream_id, error_code)
+        self._close(stream)
+
+    def _discard_buffered(self, stream: H2Stream) -> None:
+        size = stream.buffered
+        stream.chunks.clear()
+        stream.buffered = 0
+        self.h2.acknowledge_received_data(size, stream.stream_id)
+
+    def reset_abandoned(self) -> None:
+        """Reset the streams queued by finalizers."""
+        abandoned = self.abandoned
+        while abandoned:
+            stream = self.streams.get(abandoned.pop())
+            if stream is not None:
+                self.reset(stream)
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the network, in order."""
+        data: bytes = self.h2.data_to_send()
+        return data
+
+    def has_output(self) -> bool:
+        """Whether anything is waiting to be written (or reset)."""
+        return bool(self.h2._data_to_send) or bool(self.abandoned)
+
+    # -- receiving --------------------------------------------------------------
+
+    def consume(self, stream: H2Stream) -> bytes:
+        """Take the buffered body of ``stream`` and credit it to the peer."""
+        chunks = stream.chunks
+        size = stream.buffered
+        if not size:
+            chunks.clear()
+            return b""
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        stream.buffered = 0
+        self.h2.acknowledge_received_data(size, stream.stream_id)
+        return data
+
+    def receive_data(self, data: bytes) -> set[H2Stream] | None:
+        """Process bytes from the network.
+
+        Returns the streams that changed, or ``None`` when every waiter should
+        be woken (connection-level change: window, settings, failure).
+        """
+        events: list[Any] = self.h2.receive_data(data)
+        changed: set[H2Stream] | None = set()
+        streams = self.streams
+        for event in events:
+            kind = type(event)
+            if kind is h2.events.DataReceived:
+                stream = streams.get(event.stream_id)
+                size = event.flow_controlled_length
+                payload = event.data
+                if stream is None or stream.reset_sent:
+                    self.h2.acknowledge_received_data(size, event.stream_id)
+                    continue
+                if payload:
+                    stream.chunks.append(payload)
+                    stream.buffered += len(payload)
+                padding = size - len(payload)
+                if padding:
+                    self.h2.acknowledge_received_data(padding, event.stream_id)
+                if changed is not None:
+                    changed.add(stream)
+            elif kind is h2.events.ResponseReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.headers = event.headers
+                    stream.status = _status(event.headers)
+                    if changed is not None:
+                        changed.add(stream)
+            elif kind is h2.events.TrailersReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.trailers = event.headers
+                    if changed is not None:
+                        changed.add(stream)
+            elif kind is h2.events.StreamEnded:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.ended = True
+                    if stream.headers is None and stream.error is None:
+                        stream.error = ConnectError(
+                            Code.INTERNAL, "protocol error: stream ended without response headers"
+                        )
+                    self._maybe_close(stream)
+                    if changed is not None:
+                        changed.add(stream)
+            elif kind is h2.events.StreamReset:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    self._peer_reset(stream, event.error_code)
+                    if changed is not None:
+                        changed.add(stream)
+            elif kind is h2.events.WindowUpdated:
+                if event.stream_id == 0:
+                    changed = None
+                else:
+                    stream = streams.get(event.stream_id)
+                    if stream is not None and changed is not None:
+                        changed.add(stream)
+            elif kind is h2.events.RemoteSettingsChanged:
+                self.settings_received = True
+                changed = None
+            elif kind is h2.events.ConnectionTerminated:
+                self._goaway(event.error_code, event.last_stream_id)
+                changed = None
+            elif kind is h2.events.InformationalResponseReceived:
+                pass
+        return changed
+
+    def _peer_reset(self, stream: H2Stream, error_code: int) -> None:
+        if error_code == _NO_ERROR and stream.ended:
+            # The response is complete; the server only wants no more request
+            # body (RFC 9113 §8.1).
+            stream.send_closed = True
+        elif stream.error is None:
+            stream.error = reset_error(error_code)
+            stream.refused = error_code == h2.errors.ErrorCodes.REFUSED_STREAM
+        if stream.buffered and stream.error is not None:
+            self._discard_buffered(stream)
+        self._close(stream)
+
+    def _goaway(self, error_code: int, last_stream_id: int) -> None:
+        self.goaway = True
+        for stream in list(self.streams.values()):
+            if stream.stream_id > last_stream_id:
+                stream.error = ConnectError(
+                    Code.UNAVAILABLE,
+                    "the server closed the connection before processing the stream (GOAWAY)",
+                )
+                stream.refused = True
+                self._discard_buffered(stream)
+                self._close(stream)
+        if error_code != _NO_ERROR:
+            self.fail(reset_error(error_code, "connection closed by the server"))
+
+    def fail(self, error: ConnectError) -> None:
+        """The connection is gone: every open stream fails with ``error``."""
+        if self.error is None:
+            self.error = error
+        for stream in list(self.streams.values()):
+            if stream.error is None and not stream.ended:
+                stream.error = error
+            self._close(stream)
+
+    def connection_lost(self) -> ConnectError:
+        """The error for streams still open when the server closed the connection."""
+        return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
+
+    def _maybe_close(self, stream: H2Stream) -> None:
+        if stream.ended and stream.send_closed:
+            self._close(stream)
+
+    def _close(self, stream: H2Stream) -> None:
+        stream.closed = True
+        self.streams.pop(stream.stream_id, None)
+
+
+def _status(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b":status":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
