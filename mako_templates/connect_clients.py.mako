@@ -4,12 +4,8 @@
 ## placeholder registry `ph`: message types and proto-derived text go through
 ## `ph` so that the unasync transform, which derives the sync classes from
 ## this output, never rewrites them. Loops and ifs only.
-<%def name="warn(constant)">\
-        warnings.warn(
-            f"{${constant}} is deprecated",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+<%def name="warn(name)">\
+        _warn_deprecated(${name})
 </%def>\
 <%def name="headers_timeout()">\
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,

@@ -24,6 +24,13 @@ _AsyncRequests = AsyncIterable[_T] | Iterable[_T]
 _Requests = Iterable[_T]
 % endif
 % endif
+% if file.deprecated_anything and not file.options.deprecation == "decorator":
+
+
+def _warn_deprecated(name: str) -> None:
+    warnings.warn(f"{name} is deprecated", DeprecationWarning, stacklevel=3)
+
+% endif
 % for svc in file.services:
 
 ${svc.name_constant} = ${ph.string(svc.full_name)}

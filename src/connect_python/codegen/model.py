@@ -22,6 +22,8 @@ from connect_python.codegen.options import Options
 from connect_python.codegen.text import comment_lines
 
 __all__ = [
+    "MAXIMUM_EDITION",
+    "MINIMUM_EDITION",
     "FileModel",
     "Import",
     "Method",
@@ -45,9 +47,14 @@ _IDEMPOTENCY: Mapping[int, Idempotency] = {
     descriptor_pb2.MethodOptions.IDEMPOTENT: "IDEMPOTENT",
 }
 _WKT_DIR = "google/protobuf/"
+#: The editions this plugin declares to protoc (proto2 and proto3 count as editions).
+MINIMUM_EDITION = descriptor_pb2.EDITION_PROTO2
+MAXIMUM_EDITION = descriptor_pb2.EDITION_2024
 # FileDescriptorProto.service = 6, ServiceDescriptorProto.method = 2.
 _SERVICE_FIELD = 6
 _METHOD_FIELD = 2
+
+_EDITIONS = frozenset(descriptor_pb2.Edition.values())
 
 #: Module-level names of a generated module that never go to a service.
 FIXED_MODULE_NAMES: frozenset[str] = frozenset(
@@ -55,7 +62,7 @@ FIXED_MODULE_NAMES: frozenset[str] = frozenset(
         "annotations", "warnings", "AsyncIterable", "Iterable", "Mapping", "Sequence",
         "TypeVar", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType",
         "runtime_async", "runtime_sync", "deprecated", "_T", "_AsyncRequests",
-        "_Requests", "__all__", "connect_python", "google", "typing_extensions",
+        "_Requests", "_warn_deprecated", "__all__", "connect_python", "google", "typing_extensions",
         "collections", "typing",
     }
 )  # fmt: skip
@@ -376,6 +383,12 @@ def _build_file(
     symbols: Mapping[str, Symbol],
     options: Options,
 ) -> FileModel:
+    if _syntax(fd) == "editions" and fd.edition > MAXIMUM_EDITION:
+        edition = descriptor_pb2.Edition.Name(fd.edition) if fd.edition in _EDITIONS else fd.edition
+        raise ModelError(
+            f"{fd.name}: edition {edition} is newer than this plugin supports "
+            f"(up to {descriptor_pb2.Edition.Name(MAXIMUM_EDITION)})"
+        )
     comments = _comments(fd)
     # 1. Every message type the services use, resolved through the symbol table.
     needed: dict[str, Symbol] = {}

@@ -8,10 +8,9 @@ as one line, never as a traceback on protoc's terminal.
 
 from __future__ import annotations
 
-from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
-from connect_python.codegen.model import ModelError, build_model
+from connect_python.codegen.model import MAXIMUM_EDITION, MINIMUM_EDITION, ModelError, build_model
 from connect_python.codegen.options import OptionError, parse_options
 from connect_python.codegen.render import render_file
 from connect_python.codegen.unasync import UnasyncError
@@ -21,8 +20,6 @@ __all__ = ["MAXIMUM_EDITION", "MINIMUM_EDITION", "SUPPORTED_FEATURES", "generate
 _Feature = plugin_pb2.CodeGeneratorResponse.Feature
 #: proto3 ``optional`` and editions: neither changes a service, so both are fine.
 SUPPORTED_FEATURES = _Feature.FEATURE_PROTO3_OPTIONAL | _Feature.FEATURE_SUPPORTS_EDITIONS
-MINIMUM_EDITION = descriptor_pb2.EDITION_PROTO2
-MAXIMUM_EDITION = descriptor_pb2.EDITION_2024
 
 
 def generate(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:

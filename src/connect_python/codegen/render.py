@@ -166,7 +166,7 @@ _RETURN = re.compile(r"^(?P<i> *)\) -> (?P<head>[\w.]+)\[(?P<args>.+)\]:$")
 _PARAM = re.compile(
     r"^(?P<i> *)(?P<name>\w+): (?P<head>[\w.]+)\[(?P<args>[^\[\]]+)\](?P<none> \| None = None)?,$"
 )
-_CALL_STR = re.compile(r'^(?P<i> *)(?P<head>@?[\w.]+)\((?P<arg>"(?:[^"\\]|\\.)*")\)$')
+_CALL_ONE = re.compile(r'^(?P<i> *)(?P<head>@?[\w.]+)\((?P<arg>"(?:[^"\\]|\\.)*"|[\w.]+)\)$')
 _SELF_ONLY = re.compile(r"^(?P<i> *)(?P<def>(?:async )?def \w+)\(self\) -> (?P<ret>[\w.]+):$")
 _ASSIGN_STR = re.compile(r'^(?P<i> *)(?P<head>\w+) = (?P<arg>"(?:[^"\\]|\\.)*")$')
 
@@ -211,7 +211,7 @@ def _relayout_line(line: str, line_length: int) -> str:
     if m := _SELF_ONLY.match(line):
         i = m["i"]
         return f"{i}{m['def']}(\n{i}    self,\n{i}) -> {m['ret']}:"
-    if m := _CALL_STR.match(line):
+    if m := _CALL_ONE.match(line):
         i = m["i"]
         return f"{i}{m['head']}(\n{i}    {m['arg']}\n{i})"
     if m := _ASSIGN_STR.match(line):
