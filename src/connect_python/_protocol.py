@@ -33,7 +33,7 @@ USER_AGENT = "connect-python/0.1"
 
 def encode_timeout(seconds: float) -> str:
     """The ``Connect-Timeout-Ms`` value for ``seconds`` left (at most 10 digits)."""
-    ms = int(seconds * 1000)
+    ms = int(max(seconds, 0.0) * 1000)  # -inf: an enclosing scope is already cancelled
     if ms < 1:
         ms = 1
     return str(min(ms, _MAX_TIMEOUT_MS))
