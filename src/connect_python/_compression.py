@@ -6,6 +6,7 @@ Decompression is always bounded: output beyond ``max_size`` raises
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterable
 from typing import Protocol
@@ -123,11 +124,17 @@ class ZstdCompression:
         import zstandard
 
         self._zstd = zstandard
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        self.level = level
+        # A ZstdCompressor must not be used by two threads at once, and this
+        # object is shared (compression_for_name caches it): one per thread.
+        self._local = threading.local()
 
     def compress(self, data: bytes) -> bytes:
         """Compress ``data``."""
-        return bytes(self._compressor.compress(data))
+        compressor = getattr(self._local, "compressor", None)
+        if compressor is None:
+            compressor = self._local.compressor = self._zstd.ZstdCompressor(level=self.level)
+        return bytes(compressor.compress(data))
 
     def decompress(self, data: bytes, max_size: int | None) -> bytes:
         """Decompress ``data``, producing at most ``max_size`` bytes."""
