@@ -124,7 +124,7 @@ class AsyncStreamCall(Generic[Res]):
                 body = b""
             if body:
                 error = unary_error(response.status, error.metadata, Headers(), body)
-        raise error
+        raise self.scope.remote_error(error)
 
     async def _finish(self) -> None:
         if self._closed:
@@ -258,7 +258,7 @@ class AsyncStreamCall(Generic[Res]):
         self._trailers = end.trailers
         self._ended = True
         if end.error is not None:
-            self._pending_error = end.error
+            self._pending_error = self.scope.remote_error(end.error)
 
     async def _drain_end(self, response: AsyncHTTPResponse) -> None:
         # The end-stream message is last: confirm the body ends, so the

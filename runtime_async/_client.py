@@ -249,7 +249,10 @@ class AsyncConnectClient:
                 await response.aclose()
         finally:
             scope.close()
-        return self._unary_result(method, response, payload, metadata)
+        try:
+            return self._unary_result(method, response, payload, metadata)
+        except ConnectError as exc:
+            raise scope.remote_error(exc) from exc.__cause__
 
     def _unary_result(
         self,

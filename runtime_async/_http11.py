@@ -143,7 +143,7 @@ class AsyncHTTP11Stream:
     @property
     def request_open(self) -> bool:
         """Whether request body may still be sent."""
-        return self._conn._h11.our_state is h11.SEND_BODY  # noqa: SLF001
+        return self._conn._h11.our_state is h11.SEND_BODY
 
     async def _write(self, data: bytes, scope: CallScope) -> None:
         try:
@@ -154,7 +154,7 @@ class AsyncHTTP11Stream:
 
     async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
         """Send request body bytes (as one chunk)."""
-        conn = self._conn._h11  # noqa: SLF001
+        conn = self._conn._h11
         out = b""
         try:
             if data:
@@ -172,7 +172,7 @@ class AsyncHTTP11Stream:
             await self.send(b"", scope, end=True)
 
     async def _next_event(self, scope: CallScope) -> Any:
-        conn = self._conn._h11  # noqa: SLF001
+        conn = self._conn._h11
         network = self._conn.network_stream
         while True:
             try:
@@ -193,8 +193,13 @@ class AsyncHTTP11Stream:
             conn.receive_data(data)
 
     async def receive_response(self, scope: CallScope) -> AsyncHTTP11Stream:
-        """Wait for the response head (sets ``status`` and ``headers``)."""
+        """Wait for the response head (sets ``status`` and ``headers``).
+
+        HTTP/1.1 is half duplex here: a request still open is finished first.
+        """
         try:
+            if self.request_open:
+                await self.end_request(scope)
             while True:
                 event = await self._next_event(scope)
                 if isinstance(event, h11.InformationalResponse):
@@ -259,7 +264,7 @@ class AsyncHTTP11Stream:
         self._release = None
         conn = self._conn
         with shield():
-            if not conn._finished():  # noqa: SLF001
+            if not conn._finished():
                 await conn.aclose()
             if release is not None:
                 await release()

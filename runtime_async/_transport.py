@@ -32,13 +32,14 @@ from connect_python._shim_async import (
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 from ._http2 import AsyncHTTP2Connection, AsyncHTTP2Stream, ConnectionBusy, send_body
+from ._http11 import AsyncHTTP11Connection, AsyncHTTP11Stream
 
-__all__ = ["AsyncExchange", "AsyncHTTP11Response", "AsyncHTTPResponse", "AsyncTransport"]
+__all__ = ["AsyncExchange", "AsyncHTTPResponse", "AsyncTransport"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterable[bytes]
 _Origin = tuple[bytes, bytes, int]
-_Conn = httpcore.AsyncHTTP11Connection | AsyncHTTP2Connection
+_Conn = AsyncHTTP11Connection | AsyncHTTP2Connection
 #: Attempts for a request the server refused unprocessed (GOAWAY, REFUSED_STREAM).
 _REFUSED_ATTEMPTS = 3
 
@@ -64,7 +65,7 @@ class _OriginPool:
 
     def __init__(self, origin: httpcore.Origin) -> None:
         self.origin = origin
-        self.idle: list[httpcore.AsyncHTTP11Connection] = []
+        self.idle: list[AsyncHTTP11Connection] = []
         self.h2: list[AsyncHTTP2Connection] = []
         self.dial_lock = Lock()
 
@@ -219,7 +220,7 @@ class AsyncTransport:
                 pool.h2.append(h2conn)
                 conn = h2conn
             else:
-                conn = httpcore.AsyncHTTP11Connection(origin, stream, self.keepalive_expiry)
+                conn = AsyncHTTP11Connection(stream, self.keepalive_expiry)
         except BaseException:
             await stream.aclose()
             raise
@@ -282,8 +283,9 @@ class AsyncTransport:
                             await stream.aclose()
                             continue
                         return stream
+                    owned, conn = conn, None  # the exchange releases it from here on
                     return await self._request_h11(
-                        pool, conn, method, scheme, host, port, target, headers, body, scope
+                        pool, owned, method, scheme, host, port, target, headers, body, scope
                     )
             except TRANSPORT_ERRORS as exc:
                 if conn is not None:
@@ -338,7 +340,7 @@ class AsyncTransport:
     async def _request_h11(
         self,
         pool: _OriginPool,
-        conn: httpcore.AsyncHTTP11Connection,
+        conn: AsyncHTTP11Connection,
         method: bytes,
         scheme: bytes,
         host: bytes,
@@ -347,18 +349,57 @@ class AsyncTransport:
         headers: RawHeaders,
         body: Body,
         scope: CallScope,
-    ) -> AsyncHTTP11Response:
-        url = httpcore.URL(scheme=scheme, host=host, port=port, target=target)
-        all_headers = [(b"host", pool_host(host, port, scheme)), *headers]
-        if not isinstance(body, bytes):
-            all_headers.append((b"transfer-encoding", b"chunked"))
-        elif body or method != b"GET":
-            all_headers.append((b"content-length", str(len(body)).encode()))
-        request = httpcore.Request(method, url, headers=all_headers, content=body)
-        network_stream = conn._network_stream
+    ) -> AsyncHTTP11Stream:
+        """The request on an HTTP/1.1 connection (body sent, then the response head)."""
+        stream = await self._open_h11(
+            pool,
+            conn,
+            method,
+            scheme,
+            host,
+            port,
+            target,
+            headers,
+            scope,
+            body if isinstance(body, bytes) else None,
+        )
+        try:
+            if not isinstance(body, bytes):
+                async for chunk in body:
+                    await stream.send(chunk, scope)
+                await stream.end_request(scope)
+            await stream.receive_response(scope)
+        except BaseException:
+            with shield():
+                await stream.aclose()
+            raise
+        return stream
+
+    async def _open_h11(
+        self,
+        pool: _OriginPool,
+        conn: AsyncHTTP11Connection,
+        method: bytes,
+        scheme: bytes,
+        host: bytes,
+        port: int,
+        target: bytes,
+        headers: RawHeaders,
+        scope: CallScope,
+        body: bytes | None,
+    ) -> AsyncHTTP11Stream:
+        network_stream = conn.network_stream
         scope.set_abort(lambda: _abort_stream(network_stream))
-        response = await conn.handle_async_request(request)
-        return AsyncHTTP11Response(self, pool, conn, response)
+        try:
+            stream = await conn.open_stream(
+                method, scheme, pool_host(host, port, scheme), target, headers, scope, body
+            )
+        except BaseException:
+            with shield():
+                await self._release(pool, conn)
+            raise
+        stream.set_release(_releaser(self, pool, conn))
+        return stream
 
     async def open_exchange(
         self,
@@ -398,9 +439,10 @@ class AsyncTransport:
                     with shield():
                         await self._release(pool, conn)
                 raise transport_error(exc) from exc
-            assert conn is not None
-            await self._release(pool, conn)
-            return _HalfDuplexExchange(self, method, scheme, host, port, target, headers)
+            assert isinstance(conn, AsyncHTTP11Connection)
+            return await self._open_h11(
+                pool, conn, method, scheme, host, port, target, headers, scope, None
+            )
 
     async def aclose(self) -> None:
         """Close every connection; calls in progress fail."""
@@ -424,9 +466,7 @@ class AsyncTransport:
         await self.aclose()
 
 
-def _releaser(
-    transport: AsyncTransport, pool: _OriginPool, conn: AsyncHTTP2Connection
-) -> Callable[[], Any]:
+def _releaser(transport: AsyncTransport, pool: _OriginPool, conn: _Conn) -> Callable[[], Any]:
     async def release() -> None:
         await transport._release(pool, conn)
 
@@ -450,164 +490,7 @@ def _abort_stream(stream: Any) -> None:
         pass
 
 
-class AsyncHTTP11Response:
-    """A response whose headers arrived; the body is read with :meth:`receive`.
-
-    Closing it before the body ended abandons the exchange: an HTTP/1.1
-    connection is closed rather than reused.
-    """
-
-    __slots__ = (
-        "_chunks",
-        "_conn",
-        "_done",
-        "_pool",
-        "_response",
-        "_transport",
-        "headers",
-        "status",
-        "trailers",
-    )
-
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        pool: _OriginPool,
-        conn: _Conn,
-        response: httpcore.Response,
-    ) -> None:
-        self._transport = transport
-        self._pool = pool
-        self._conn: _Conn | None = conn
-        self._response = response
-        self.status = response.status
-        self.headers: RawHeaders = response.headers
-        self.trailers: RawHeaders = []
-        stream = response.stream
-        assert isinstance(stream, AsyncIterable)
-        self._chunks = stream.__aiter__()
-        self._done = False
-
-    @property
-    def http_version(self) -> str:
-        """``HTTP/1.1`` or ``HTTP/2``."""
-        version = self._response.extensions.get("http_version", b"HTTP/1.1")
-        return version.decode() if isinstance(version, bytes) else str(version)
-
-    async def receive(self, scope: CallScope) -> bytes:
-        """The next chunk of the body; ``b""`` once it ended."""
-        if self._done:
-            return b""
-        try:
-            with scope.step():
-                chunk: bytes = await self._chunks.__anext__()
-        except StopAsyncIteration:
-            self._done = True
-            await self.aclose()
-            return b""
-        except TRANSPORT_ERRORS as exc:
-            await self.aclose()
-            raise transport_error(exc) from exc
-        except BaseException:
-            await self.aclose()
-            raise
-        return chunk
-
-    async def read_all(self, scope: CallScope, limit: int | None) -> bytes:
-        """The whole body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``."""
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await self.receive(scope)
-            if not chunk:
-                break
-            size += len(chunk)
-            if limit is not None and size > limit:
-                await self.aclose()
-                raise ConnectError(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"message size is larger than configured max {limit}",
-                )
-            parts.append(chunk)
-        return b"".join(parts)
-
-    async def aclose(self) -> None:
-        """Release the connection (closing it if the body did not end)."""
-        conn = self._conn
-        if conn is None:
-            return
-        self._conn = None
-        chunks = self._chunks
-        aclose = getattr(chunks, "aclose", None)
-        with shield():
-            try:
-                if aclose is not None:
-                    await aclose()
-                await self._response.aclose()
-            except TRANSPORT_ERRORS:
-                pass
-            finally:
-                await self._transport._release(self._pool, conn)
-
-
-class _HalfDuplexExchange:
-    """A streamed request over HTTP/1.1: the body is collected and sent when
-    it is finished, or when the response is first awaited (half duplex)."""
-
-    __slots__ = ("_args", "_parts", "_request_open", "_response", "_transport")
-
-    full_duplex = False
-
-    def __init__(
-        self,
-        transport: AsyncTransport,
-        method: bytes,
-        scheme: bytes,
-        host: bytes,
-        port: int,
-        target: bytes,
-        headers: RawHeaders,
-    ) -> None:
-        self._transport = transport
-        self._args = (method, scheme, host, port, target, headers)
-        self._parts: list[bytes] = []
-        self._request_open = True
-        self._response: AsyncHTTP11Response | AsyncHTTP2Stream | None = None
-
-    @property
-    def request_open(self) -> bool:
-        """Whether request body may still be sent."""
-        return self._request_open
-
-    async def send(self, data: bytes, scope: CallScope) -> None:
-        """Add ``data`` to the request body."""
-        if self._request_open:
-            self._parts.append(data)
-
-    async def end_request(self, scope: CallScope) -> None:
-        """Finish the body and send the request."""
-        await self.receive_response(scope)
-
-    async def receive_response(self, scope: CallScope) -> AsyncHTTPResponse:
-        """Send the request (if not yet sent) and wait for the response headers."""
-        if self._response is None:
-            self._request_open = False
-            body = b"".join(self._parts)
-            self._parts = []
-            method, scheme, host, port, target, headers = self._args
-            self._response = await self._transport.request(
-                method, scheme, host, port, target, headers, body, scope
-            )
-        return self._response
-
-    async def aclose(self) -> None:
-        """Abandon the exchange."""
-        self._request_open = False
-        if self._response is not None:
-            await self._response.aclose()
-
-
 #: A response whose headers arrived (HTTP/1.1 or HTTP/2).
-AsyncHTTPResponse = AsyncHTTP11Response | AsyncHTTP2Stream
+AsyncHTTPResponse = AsyncHTTP11Stream | AsyncHTTP2Stream
 #: A request whose body is sent piece by piece (see ``AsyncTransport.open_exchange``).
-AsyncExchange = AsyncHTTP2Stream | _HalfDuplexExchange
+AsyncExchange = AsyncHTTP2Stream | AsyncHTTP11Stream

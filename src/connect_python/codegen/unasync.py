@@ -36,7 +36,6 @@ RUNTIME_RULES: Mapping[str, str] = {
     "__anext__": "__next__",
     "StopAsyncIteration": "StopIteration",
     "_shim_async": "_shim_sync",
-    "handle_async_request": "handle_request",
     "AnyIOBackend": "SyncBackend",
 }
 #: Renames for code that imports the runtime: generated clients and tests.
