@@ -174,23 +174,25 @@ class AsyncHTTP11Stream:
     async def _next_event(self, scope: CallScope) -> Any:
         conn = self._conn._h11
         network = self._conn.network_stream
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise transport_error(exc) from exc
-            if event is not h11.NEED_DATA:
-                return event
-            try:
-                with scope.step():
+        # Parsing is inside the step too: in sync code an abort (deadline or
+        # cancel from another thread) shows up as an early EOF that h11 rejects.
+        with scope.step():
+            while True:
+                try:
+                    event = conn.next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise transport_error(exc) from exc
+                if event is not h11.NEED_DATA:
+                    return event
+                try:
                     data = await network.read(_READ_SIZE)
-            except TRANSPORT_ERRORS as exc:
-                raise transport_error(exc) from exc
-            if not data and conn.their_state is h11.SEND_RESPONSE:
-                raise ConnectError(
-                    Code.UNAVAILABLE, "server closed the connection without a response"
-                )
-            conn.receive_data(data)
+                except TRANSPORT_ERRORS as exc:
+                    raise transport_error(exc) from exc
+                if not data and conn.their_state is h11.SEND_RESPONSE:
+                    raise ConnectError(
+                        Code.UNAVAILABLE, "server closed the connection without a response"
+                    )
+                conn.receive_data(data)
 
     async def receive_response(self, scope: CallScope) -> AsyncHTTP11Stream:
         """Wait for the response head (sets ``status`` and ``headers``).
