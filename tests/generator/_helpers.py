@@ -15,9 +15,13 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+from google.protobuf.compiler import plugin_pb2
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = REPO / "tests" / "generator"
@@ -264,4 +268,35 @@ def import_all(root: Path, modules: Sequence[str]) -> subprocess.CompletedProces
         check=False,
         cwd=root,
         env=env,
+    )
+
+
+def request_for(
+    files: Sequence[str], parameter: str = "", include: Path = PROTOS
+) -> plugin_pb2.CodeGeneratorRequest:
+    """A ``CodeGeneratorRequest`` as protoc would send it, built from a descriptor set
+    (every dependency included, in dependency order, with source info)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "set.binpb"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"-I{include}",
+                f"-I{WKT_INCLUDE}",
+                "--include_imports",
+                "--include_source_info",
+                f"--descriptor_set_out={out}",
+                *files,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    return plugin_pb2.CodeGeneratorRequest(
+        file_to_generate=list(files), parameter=parameter, proto_file=fds.file
     )

@@ -22,6 +22,7 @@ __all__ = [
     "CLIENT_ATTRIBUTES",
     "KEYWORDS",
     "SOFT_KEYWORDS",
+    "UNASYNC_NAMES",
     "NameTable",
     "changed_by_unasync",
     "class_base",
@@ -63,7 +64,18 @@ CLIENT_ATTRIBUTES: frozenset[str] = frozenset(
     {"_client", "aclose", "close", "__init__", "__aenter__", "__aexit__", "__enter__", "__exit__"}
 )
 
-_UNASYNC_TARGETS = frozenset(RULES.values())
+#: Identifiers the unasync transform rewrites or produces. Fixed here (plus
+#: whatever the transform's table holds today), so that generated names do not
+#: change when a rule is dropped from the runtime's table.
+UNASYNC_NAMES: frozenset[str] = frozenset(
+    {
+        "aclose", "close", "__aenter__", "__enter__", "__aexit__", "__exit__",
+        "__aiter__", "__iter__", "__anext__", "__next__", "StopAsyncIteration",
+        "StopIteration", "_shim_async", "_shim_sync", "handle_async_request",
+        "handle_request", "AnyIOBackend", "SyncBackend", "runtime_async", "runtime_sync",
+    }
+)  # fmt: skip
+_UNASYNC_TARGETS = UNASYNC_NAMES | frozenset(RULES) | frozenset(RULES.values())
 _ASYNC_NAME = re.compile(r"^_*Async[A-Z]")
 _WORD_BOUNDARY = re.compile(
     r"(?<=[a-z0-9])(?=[A-Z])"  # fooBar, foo2Bar
@@ -98,7 +110,7 @@ def class_base(service_name: str) -> str:
 
 def changed_by_unasync(name: str) -> bool:
     """Whether the unasync transform would rewrite (or produce) this identifier."""
-    return name in RULES or name in _UNASYNC_TARGETS or bool(_ASYNC_NAME.match(name))
+    return name in _UNASYNC_TARGETS or bool(_ASYNC_NAME.match(name))
 
 
 def escape(name: str, reserved: Iterable[str] = ()) -> str:
@@ -113,7 +125,6 @@ def escape(name: str, reserved: Iterable[str] = ()) -> str:
         or name in CLIENT_ATTRIBUTES
         or name in taken
         or changed_by_unasync(name)
-        or (name.startswith("__") and name.endswith("__"))
     ):
         name += "_"
     return name

@@ -70,9 +70,22 @@ def docstring(lines: Sequence[str], indent: int, line_length: int) -> str:
     line is not indented: it goes where the placeholder was)."""
     pad = " " * indent
     text = [_escape(line) for line in lines] or [""]
+    # Indentation as ruff (and inspect.cleandoc) see it: the first line starts
+    # at the quotes, the common indentation of the others is removed.
+    text[0] = text[0].lstrip()
+    rest = [line for line in text[1:] if line.strip()]
+    if rest:
+        common = min(len(line) - len(line.lstrip()) for line in rest)
+        text[1:] = [line[common:] if line.strip() else "" for line in text[1:]]
     if len(text) == 1 and indent + 6 + len(text[0]) <= line_length:
         return f'"""{text[0]}"""'
     wrapped = wrap_lines(text, line_length - indent, line_length - indent - 3)
+    if len(wrapped) == 1:
+        # ruff keeps the closing quotes of a one-line docstring on its line:
+        # split the line so they fit, or (one long word) leave it on one line.
+        wrapped = wrap_lines(text, line_length - indent, line_length - indent - 6)
+        if len(wrapped) == 1:
+            return f'"""{wrapped[0]}"""'
     body = "\n".join((pad + line) if line else "" for line in wrapped[1:])
     return f'"""{wrapped[0]}\n{body}\n{pad}"""' if body else f'"""{wrapped[0]}\n{pad}"""'
 
