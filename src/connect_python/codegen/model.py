@@ -299,10 +299,10 @@ def _pb2_module_name(proto_file: str, options: Options) -> str:
         module = f"{options.import_prefix}.{module}"
     for part in module.split("."):
         if not part.isidentifier() or keyword.iskeyword(part):
+            why = "a Python keyword" if keyword.iskeyword(part) else "not a Python identifier"
             raise ModelError(
-                f"{proto_file}: its _pb2 module would be imported as {module!r}, which is not "
-                f"a valid Python module name ({part!r}); map it with "
-                f"--connect-python_opt=M{proto_file}=<module>"
+                f"{proto_file}: its _pb2 module would be imported as {module!r}, but "
+                f"{part!r} is {why}; map it with --connect-python_opt=M{proto_file}=<module>"
             )
     return module
 
