@@ -116,3 +116,25 @@ def test_console_script_is_installed_and_works(tmp_path: Path) -> None:
     result = protoc(GREET, tmp_path, plugin=script, python=False)
     assert result.returncode == 0, result.stderr
     assert "greet/v1/greet_connect.py" in connect_tree(tmp_path)
+
+
+def test_version_and_usage() -> None:
+    from connect_python import __version__
+
+    version = subprocess.run(
+        [sys.executable, "-m", "connect_python.codegen", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (version.returncode, version.stdout) == (0, f"protoc-gen-connect-python {__version__}\n")
+    usage = subprocess.run(
+        [sys.executable, "-m", "connect_python.codegen", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert usage.returncode == 2
+    assert "is a protoc plugin" in usage.stderr

@@ -18,9 +18,15 @@ protoc-gen-connect-python is a protoc plugin; run it through protoc or buf:
 """
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m connect_python.codegen``."""
-    if sys.stdin.isatty():
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from connect_python import __version__
+
+        sys.stdout.write(f"protoc-gen-connect-python {__version__}\n")
+        return 0
+    if args or sys.stdin.isatty():
         sys.stderr.write(_USAGE)
         return 2
     data = sys.stdin.buffer.read()

@@ -19,8 +19,9 @@ Two details keep the transform honest:
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from mako.lookup import TemplateLookup  # type: ignore[import-untyped]
 
 from connect_python.codegen.model import FileModel, Import, TypeRef
 from connect_python.codegen.text import docstring, string_literal
-from connect_python.codegen.unasync import transform_source
+from connect_python.codegen.unasync import UnasyncError, transform_source
 
 __all__ = [
     "TEMPLATE_NAMES",
@@ -47,34 +48,27 @@ def template_dir() -> Path:
     """Where the templates are read from.
 
     In a source tree (or an editable install) the repository's
-    ``mako_templates/`` is the truth and is used directly; an installed wheel
-    carries a copy in ``connect_python/codegen/templates/``.
+    ``mako_templates/`` is the truth and is used directly, so an edited
+    template takes effect without a rebuild; an installed wheel carries the
+    copy the build hook put in ``connect_python/codegen/templates/``.
     """
     here = Path(__file__).resolve()
     source = here.parents[3] / "mako_templates"
-    if all((source / name).is_file() for name in TEMPLATE_NAMES):
-        return source
     packaged = Path(str(resources.files("connect_python.codegen") / "templates"))
-    if all((packaged / name).is_file() for name in TEMPLATE_NAMES):
-        return packaged
+    for candidate in (source, packaged):
+        if all((candidate / name).is_file() for name in TEMPLATE_NAMES):
+            return candidate
     raise FileNotFoundError(
         f"connect-python templates not found in {source} or {packaged}; "
         "reinstall the package (or run `python src/connect_python/codegen/unasync.py .`)"
     )
 
 
-_lookup: TemplateLookup | None = None
-
-
-def _templates() -> TemplateLookup:
-    global _lookup
-    if _lookup is None:
-        _lookup = TemplateLookup(
-            directories=[str(template_dir())],
-            strict_undefined=True,
-            input_encoding="utf-8",
-        )
-    return _lookup
+@functools.lru_cache(maxsize=4)
+def _templates(directory: Path) -> TemplateLookup:
+    return TemplateLookup(
+        directories=[str(directory)], strict_undefined=True, input_encoding="utf-8"
+    )
 
 
 class Placeholders:
@@ -237,11 +231,12 @@ def _module_doc(file: FileModel) -> list[str]:
     ]
 
 
-def render_file(file: FileModel, *, transform: Callable[..., str] = transform_source) -> str:
-    """The complete ``_connect.py`` source for one file."""
+def render_file(file: FileModel, *, templates_in: Path | None = None) -> str:
+    """The complete ``_connect.py`` source for one file (templates from
+    ``templates_in``, by default :func:`template_dir`)."""
     options = file.options
     ph = Placeholders(options.line_length)
-    templates = _templates()
+    templates = _templates(templates_in or template_dir())
     async_clients: str = templates.get_template("connect_clients.py.mako").render(
         file=file, ph=ph, decorate=options.deprecation == "decorator"
     )
@@ -250,9 +245,11 @@ def render_file(file: FileModel, *, transform: Callable[..., str] = transform_so
         clients += async_clients
     if options.emit_sync:
         used: set[str] = set()
-        clients += transform(
+        clients += transform_source(
             async_clients, filename=f"{file.output_path} (sync clients)", used=used
         )
+        if "runtime_async" not in used:  # pragma: no cover - a template bug
+            raise UnasyncError(f"{file.output_path}: the sync clients still use runtime_async")
     source: str = templates.get_template("connect_module.py.mako").render(
         file=file,
         ph=ph,
