@@ -132,16 +132,29 @@ def buf_binary() -> Path:
 
 
 def buf_generate(
-    files: Iterable[str], out: Path, work: Path, *, options: Sequence[str] = ()
+    files: Iterable[str],
+    out: Path,
+    work: Path,
+    *,
+    options: Sequence[str] = (),
+    python: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """``buf generate`` over the fixture directory with this plugin as a local plugin."""
+    """``buf generate`` over the fixture directory with this plugin as a local plugin
+    (and, with ``python``, protoc's built-in ``python`` and ``pyi`` generators)."""
     work.mkdir(parents=True, exist_ok=True)
     opt = "".join(f"\n      - {o}" for o in options)
+    builtins = "".join(
+        f"  - protoc_builtin: {name}\n"
+        f'    protoc_path: ["{sys.executable}", "-m", "grpc_tools.protoc"]\n'
+        f"    out: {out}\n"
+        for name in (("python", "pyi") if python else ())
+    )
     template = work / "buf.gen.yaml"
     template.write_text(
         "version: v2\n"
         "plugins:\n"
-        f'  - local: ["{sys.executable}", "-m", "connect_python.codegen"]\n'
+        + builtins
+        + f'  - local: ["{sys.executable}", "-m", "connect_python.codegen"]\n'
         f"    out: {out}\n" + (f"    opt:{opt}\n" if options else "")
     )
     args = [str(buf_binary()), "generate", str(PROTOS), "--template", str(template)]

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from ._helpers import VARIANTS, buf_generate, connect_tree, golden_tree, write_golden
+from ._helpers import (
+    VARIANTS,
+    buf_generate,
+    connect_tree,
+    golden_tree,
+    import_all,
+    module_name,
+    write_golden,
+)
 from .conftest import Generated
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -64,6 +72,18 @@ def test_buf_matches_golden(variant: str, tmp_path: Path) -> None:
     assert actual == expected, f"buf output differs from golden/{variant}:\n" + _diff(
         expected, actual
     )
+
+
+def test_buf_with_protoc_builtins_gives_importable_code(tmp_path: Path) -> None:
+    """The whole buf workflow: _pb2 and .pyi from protoc's built-in generators, then us."""
+    v = VARIANTS["default"]
+    out = tmp_path / "out"
+    result = buf_generate(v.files, out, tmp_path / "work", python=True)
+    assert result.returncode == 0, result.stderr
+    assert connect_tree(out) == golden_tree("default")
+    modules = [module_name(out, p) for p in sorted(out.rglob("*_connect.py"))]
+    imported = import_all(out, modules)
+    assert imported.returncode == 0, imported.stderr
 
 
 def test_every_fixture_with_services_is_generated(generate: Callable[[str], Generated]) -> None:
