@@ -143,6 +143,8 @@ def test_render_imports_is_isort_clean(tmp_path: Path) -> None:
     for module in (
         "solo_pb2",
         "greet/v1/greet_pb2",
+        "greet/v1/types_pb2",
+        "greet/v1/a_pb2",
         "greet/averyveryveryverylongpackagename/v1/subpackage/deeper/and_deeper/something_pb2",
         "clash/a/types_pb2",
         "clash/b/types_pb2",
@@ -170,6 +172,8 @@ def test_render_imports_is_isort_clean(tmp_path: Path) -> None:
         Import("firstparty", "solo_pb2"),
         Import("firstparty", "greet.v1", (("greet_pb2", None),)),
         Import("firstparty", "greet.v1", (("messages_pb2", None),)),
+        Import("firstparty", "greet.v1", (("types_pb2", "greet_v1_types_pb2"),)),
+        Import("firstparty", "greet.v1", (("a_pb2", "greet_v1_a_pb2"),)),
         Import("firstparty", "clash.b", (("types_pb2", "clash_b_types_pb2"),)),
         Import("firstparty", "clash.a", (("types_pb2", "clash_a_types_pb2"),)),
         Import(

@@ -137,8 +137,8 @@ def render_imports(imports: Sequence[Import], line_length: int) -> str:
             bare = [n for n in names if n[1] is None]
             aliased = [n for n in names if n[1] is not None]
             groups = ([bare] if bare else []) + [[n] for n in aliased]
-            # isort puts a module's aliased imports after its plain one.
-            for group in groups:
+            # One statement per alias; statements of one module ordered by their first name.
+            for group in sorted(groups, key=lambda g: _name_key(g[0])):
                 lines.append(_from_import(module, group, line_length))
         if lines:
             blocks.append("\n".join(lines))
