@@ -174,3 +174,30 @@ def test_name_table_claims_class_pairs() -> None:
 def test_module_names(proto: str, module: str, connect: str) -> None:
     assert naming.pb2_module(proto) == module
     assert naming.connect_path(proto) == connect
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "name_constant", "method_constant"),
+    [
+        ("TestService", "Echo", "TEST_SERVICE_NAME", "TEST_SERVICE_ECHO"),
+        ("Process", "StreamInput", "PROCESS_NAME", "PROCESS_STREAM_INPUT"),
+        ("lowercase", "ping", "LOWERCASE_NAME", "LOWERCASE_PING"),
+        ("_", "X", "SERVICE_NAME", "SERVICE_X"),
+    ],
+)
+def test_constants(service: str, method: str, name_constant: str, method_constant: str) -> None:
+    assert naming.service_constant(service) == name_constant
+    assert naming.method_constant(service, method) == method_constant
+
+
+@pytest.mark.parametrize(
+    ("module", "qualified", "alias"),
+    [
+        ("greet.v1.greet_pb2", False, "greet_pb2"),
+        ("clash.a.types_pb2", True, "clash_a_types_pb2"),
+        ("no_package_pb2", False, "no_package_pb2"),
+        ("no_package_pb2", True, "no_package_pb2"),
+    ],
+)
+def test_pb2_alias(module: str, qualified: bool, alias: str) -> None:
+    assert naming.pb2_alias(module, qualified=qualified) == alias

@@ -418,18 +418,17 @@ def _build_file(
     pb2_by_module: dict[str, Pb2Module] = {}
     for module in modules:
         base = module.rpartition(".")[2]
-        wanted = base if basenames[base] == 1 and base not in table else module.replace(".", "_")
+        wanted = naming.pb2_alias(module, qualified=basenames[base] > 1 or base in table)
         pb2_by_module[module] = Pb2Module(module, table.claim(wanted))
     # 3. Client classes first (the main API keeps the plainest names), then constants.
     class_pairs = [table.claim_pair(naming.class_base(svc.name)) for svc in fd.service]
     constants: list[tuple[str, list[str]]] = []
     for svc in fd.service:
-        stem = naming.upper_snake_case(svc.name) or "SERVICE"
-        name_constant = table.claim(f"{stem}_NAME")
+        name_constant = table.claim(naming.service_constant(svc.name))
         constants.append(
             (
                 name_constant,
-                [table.claim(f"{stem}_{naming.upper_snake_case(m.name)}") for m in svc.method],
+                [table.claim(naming.method_constant(svc.name, m.name)) for m in svc.method],
             )
         )
     module_names = frozenset(

@@ -28,7 +28,10 @@ __all__ = [
     "class_base",
     "connect_path",
     "escape",
+    "method_constant",
+    "pb2_alias",
     "pb2_module",
+    "service_constant",
     "snake_case",
     "upper_snake_case",
 ]
@@ -106,6 +109,23 @@ def class_base(service_name: str) -> str:
     """
     stem = service_name.lstrip("_") or "Service"
     return stem[0].upper() + stem[1:] + "Client"
+
+
+def service_constant(service_name: str) -> str:
+    """The module constant holding a service's full name: ``Process`` -> ``PROCESS_NAME``."""
+    return f"{upper_snake_case(service_name) or 'SERVICE'}_NAME"
+
+
+def method_constant(service_name: str, method_name: str) -> str:
+    """The ``MethodInfo`` constant of a method: ``Process.Start`` -> ``PROCESS_START``."""
+    return f"{upper_snake_case(service_name) or 'SERVICE'}_{upper_snake_case(method_name)}"
+
+
+def pb2_alias(module: str, *, qualified: bool = False) -> str:
+    """The name a ``_pb2`` module is imported as: its own name (``greet_pb2``), or,
+    when that is ambiguous or taken, its dotted path joined by ``_``
+    (``clash_a_types_pb2``)."""
+    return module.replace(".", "_") if qualified else module.rpartition(".")[2]
 
 
 def changed_by_unasync(name: str) -> bool:
