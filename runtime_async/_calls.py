@@ -2,8 +2,14 @@
 
 A call object owns one HTTP exchange. Closing it early (``break``,
 :meth:`aclose`, leaving ``async with``, cancellation) abandons the exchange at
-once, so the connection is not handed to another call while unread data is
-still on the wire.
+once: an HTTP/2 stream is reset, an HTTP/1.1 connection is closed rather than
+handed to another call while unread data is still on the wire.
+
+Bidirectional calls are full duplex on HTTP/2: :meth:`AsyncBidiStreamCall.send`
+puts a message on the wire at once, whether or not the response has started,
+and a request iterable is sent by a background task (a thread in the sync
+flavour) while the caller reads. On HTTP/1.1 they are half duplex: the request
+is finished before the response is read.
 """
 
 from __future__ import annotations
@@ -20,11 +26,11 @@ from connect_python._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeD
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
 from connect_python._protocol import check_stream_response, parse_end_stream, unary_error
-from connect_python._shim_async import CallScope, shield
+from connect_python._shim_async import Background, CallScope, shield
 
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient, _CallSetup
-    from ._transport import AsyncHTTPResponse
+    from ._transport import AsyncExchange, AsyncHTTPResponse
 
 __all__ = ["AsyncBidiStreamCall", "AsyncServerStreamCall", "AsyncStreamCall"]
 
@@ -97,21 +103,25 @@ class AsyncStreamCall(Generic[Res]):
         setup = self._setup
         try:
             response = await self._client._open(setup, await self._body(), self.scope)
-            self._response = response
-            headers = Headers.from_raw(response.headers)
-            self._headers = headers
-            error = check_stream_response(response.status, headers, self._client.codec)
-            if error is not None:
-                await self._fail_response(error)
-            encoding = headers.get("connect-content-encoding")
-            self._setup.response_compression = (
-                None
-                if encoding in (None, "identity")
-                else self._client.template.compression_named(encoding)
-            )
+            await self._accept(response)
         except BaseException:
             await self._finish()
             raise
+
+    async def _accept(self, response: AsyncHTTPResponse) -> None:
+        """Take the response whose headers arrived (raises for an error response)."""
+        self._response = response
+        headers = Headers.from_raw(response.headers)
+        self._headers = headers
+        error = check_stream_response(response.status, headers, self._client.codec)
+        if error is not None:
+            await self._fail_response(error)
+        encoding = headers.get("connect-content-encoding")
+        self._setup.response_compression = (
+            None
+            if encoding in (None, "identity")
+            else self._client.template.compression_named(encoding)
+        )
 
     async def _fail_response(self, error: ConnectError) -> None:
         """Raise ``error`` for a non-200 response, using a Connect JSON body if any."""
@@ -169,6 +179,9 @@ class AsyncStreamCall(Generic[Res]):
 
     async def receive(self) -> Res | None:
         """The next message, or ``None`` once the stream ended cleanly."""
+        if self.scope.cancelled:
+            await self._finish()
+            raise ConnectError(Code.CANCELED, "call canceled")
         pending = self._pending
         if not pending:
             error = self._pending_error
@@ -283,9 +296,14 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     """A bidirectional call: messages are sent with :meth:`send` and
     :meth:`close_send` (or taken from the iterable given to the method) and
     received by iterating the call.
+
+    On HTTP/2 both directions flow at once: entering the call (or the first
+    :meth:`send`) sends the request headers, each :meth:`send` puts a message
+    on the wire, and the response can be read at any time. On HTTP/1.1 the
+    request is finished before the response is read.
     """
 
-    __slots__ = ("_encode", "_queued", "_send_closed")
+    __slots__ = ("_encode", "_exchange", "_pump", "_send_closed", "_send_error")
 
     def __init__(
         self,
@@ -295,28 +313,130 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     ) -> None:
         super().__init__(client, setup)
         self._encode = encode
-        self._queued: list[bytes] = []
+        self._exchange: AsyncExchange | None = None
+        self._pump: Background | None = None
         self._send_closed = setup.body is not None
+        self._send_error: BaseException | None = None
+
+    async def _open(self) -> AsyncExchange:
+        """Send the request headers (once); start sending a request iterable."""
+        exchange = self._exchange
+        if exchange is not None:
+            return exchange
+        if self._closed:
+            self.scope.check()
+            raise ConnectError(Code.CANCELED, "call was closed")
+        try:
+            exchange = await self._client._open_exchange(self._setup, self.scope)
+            self._exchange = exchange
+            body = self._setup.body
+            if body is not None:
+                assert not isinstance(body, bytes)
+                if exchange.full_duplex:
+                    self._pump = Background(self._send_all, exchange, body)
+                else:
+                    await self._send_all(exchange, body)
+        except BaseException:
+            await self._finish()
+            raise
+        return exchange
+
+    async def _send_all(self, exchange: AsyncExchange, body: AsyncIterable[bytes]) -> None:
+        """Send the request iterable, then finish the request."""
+        scope = CallScope(self.scope.deadline)
+        try:
+            async for chunk in body:
+                if not exchange.request_open:
+                    break
+                await exchange.send(chunk, scope)
+            await exchange.end_request(scope)
+        except BaseException as exc:
+            if not self._closed:
+                # Fail the call: the reader sees the reset and reports this.
+                self._send_error = exc
+                with shield():
+                    await exchange.aclose()
+            raise
+        finally:
+            scope.close()
+            close = getattr(body, "aclose", None)
+            if close is not None:
+                with shield():
+                    await close()
 
     async def send(self, message: Req) -> None:
-        """Queue ``message`` for sending."""
+        """Send ``message`` (on HTTP/2 at once; on HTTP/1.1 as part of the request)."""
         if self._send_closed:
             raise ConnectError(Code.FAILED_PRECONDITION, "send after close_send")
-        self._queued.append(self._encode(message))
+        exchange = await self._open()
+        try:
+            await exchange.send(self._encode(message), self.scope)
+        except ConnectError:
+            raise
+        except BaseException:
+            await self._finish()
+            raise
 
     async def close_send(self) -> None:
-        """Finish the request stream and start the exchange."""
+        """Finish the request stream (the response may still be read)."""
+        if self._send_closed:
+            if self._setup.body is not None:
+                raise ConnectError(
+                    Code.FAILED_PRECONDITION, "the request stream comes from an iterable"
+                )
+            return
         self._send_closed = True
-        await self.start()
+        exchange = await self._open()
+        try:
+            await exchange.end_request(self.scope)
+        except ConnectError:
+            raise
+        except BaseException:
+            await self._finish()
+            raise
 
-    async def _body(self) -> bytes | AsyncIterable[bytes]:
-        body = self._setup.body
-        if body is not None:
-            return body
-        self._send_closed = True
-        return b"".join(self._queued)
+    async def start(self) -> None:
+        """Send the request headers if not yet sent, then wait for the response headers."""
+        if self._started:
+            return
+        exchange = await self._open()
+        self._started = True
+        try:
+            if not exchange.full_duplex and exchange.request_open:
+                # Half duplex: the request is over once the response is awaited.
+                self._send_closed = True
+                await exchange.end_request(self.scope)
+            await self._accept(await exchange.receive_response(self.scope))
+        except BaseException as exc:
+            await self._finish()
+            error = self._send_error
+            if error is not None and isinstance(exc, ConnectError):
+                raise error from None
+            raise
+
+    async def receive(self) -> Res | None:
+        """The next message, or ``None`` once the stream ended cleanly."""
+        try:
+            return await super().receive()
+        except ConnectError:
+            error = self._send_error
+            if error is not None:
+                self._send_error = None
+                raise error from None
+            raise
+
+    async def _finish(self) -> None:
+        if self._closed:
+            return
+        pump = self._pump
+        if pump is not None:
+            pump.cancel()
+        await super()._finish()
+        exchange = self._exchange
+        if exchange is not None:
+            with shield():
+                await exchange.aclose()
 
     async def __aenter__(self) -> AsyncBidiStreamCall[Req, Res]:
-        if self._setup.body is not None:
-            await self.start()
+        await self._open()
         return self

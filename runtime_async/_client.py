@@ -28,7 +28,7 @@ from connect_python._protocol import (
 from connect_python._shim_async import CallScope, current_deadline, current_time
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
-from ._transport import AsyncHTTPResponse, AsyncTransport
+from ._transport import AsyncExchange, AsyncHTTPResponse, AsyncTransport
 
 __all__ = ["AsyncConnectClient", "ResponseMetadata"]
 
@@ -187,6 +187,18 @@ class AsyncConnectClient:
             setup.target,
             setup.headers,
             body,
+            scope,
+        )
+
+    async def _open_exchange(self, setup: _CallSetup, scope: CallScope) -> AsyncExchange:
+        """Send a streaming request's headers; its body follows piece by piece."""
+        return await self.transport.open_exchange(
+            setup.verb,
+            self._scheme,
+            self._host,
+            self._port,
+            setup.target,
+            setup.headers,
             scope,
         )
 

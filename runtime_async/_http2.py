@@ -548,6 +548,8 @@ class AsyncHTTP2Stream:
         with conn._lock:
             conn._state.reset(self._stream)
             pending = conn._state.has_output()
+            # Another task (or thread) may be waiting on this stream.
+            conn._wake({self._stream})
         with shield():
             if pending:
                 try:
@@ -562,9 +564,15 @@ class AsyncHTTP2Stream:
 
 async def send_body(stream: AsyncHTTP2Stream, body: AsyncIterable[bytes], scope: CallScope) -> None:
     """Send a streamed request body, then finish it (stops early if the
-    server already answered)."""
-    async for chunk in body:
-        if not stream.request_open:
-            break
-        await stream.send(chunk, scope)
-    await stream.end_request(scope)
+    server already answered). The body iterator is closed in any case."""
+    try:
+        async for chunk in body:
+            if not stream.request_open:
+                break
+            await stream.send(chunk, scope)
+        await stream.end_request(scope)
+    finally:
+        close = getattr(body, "aclose", None)
+        if close is not None:
+            with shield():
+                await close()
