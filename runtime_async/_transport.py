@@ -11,6 +11,7 @@ connection for every request.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterable, Callable
@@ -107,14 +108,13 @@ class AsyncTransport:
         self.http1 = http1
         self.http2 = http2
         self.h2c = h2c
-        if ssl_context is None:
-            ssl_context = default_ssl_context(http2, http1)
-            if ca_certs is not None:
-                if ca_certs.lstrip().startswith("-----BEGIN"):
-                    ssl_context.load_verify_locations(cadata=ca_certs)
-                else:
-                    ssl_context.load_verify_locations(cafile=ca_certs)
-        self.ssl_context = ssl_context
+        # The default TLS context is made on the first https:// connection:
+        # loading the system trust store costs tens of milliseconds.
+        pem = ca_certs is not None and ca_certs.lstrip().startswith("-----BEGIN")
+        if ca_certs is not None and not pem and not os.path.isfile(ca_certs):
+            raise ValueError(f"ca_certs: no such file {ca_certs!r} (expected a path or PEM text)")
+        self._ssl_context = ssl_context
+        self._ca_certs = ca_certs
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
         self.connect_timeout = connect_timeout
@@ -125,6 +125,21 @@ class AsyncTransport:
         self._conns: set[_Conn] = set()
         self._released = Event()
         self._closed = False
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of ``https://`` connections (made on first use)."""
+        ctx = self._ssl_context
+        if ctx is None:
+            ctx = default_ssl_context(self.http2, self.http1)
+            ca_certs = self._ca_certs
+            if ca_certs is not None:
+                if ca_certs.lstrip().startswith("-----BEGIN"):
+                    ctx.load_verify_locations(cadata=ca_certs)
+                else:
+                    ctx.load_verify_locations(cafile=ca_certs)
+            self._ssl_context = ctx
+        return ctx
 
     # -- statistics, for tests and monitoring -------------------------------
 
