@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     smoke = args.smoke
     rounds = args.rounds if args.rounds is not None else (1 if smoke else 3)
     out = Path(args.out) if args.out else (RESULTS / "tmp" / "smoke" if smoke else RESULTS)
-    time_limit = args.time_limit if args.time_limit is not None else (20.0 if smoke else 8.0)
+    time_limit = args.time_limit if args.time_limit is not None else (20.0 if smoke else 5.0)
     document = run_benchmark(
         smoke=smoke,
         rounds=rounds,
@@ -50,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out_dir=out,
         time_limit=time_limit,
         build=not args.no_build,
+        runtime=args.runtime,
     )
     print(f"wrote {out}/results.json, results.md, ratios.png", file=sys.stderr)
     print((out / "results.md").read_text().split("## Client CPU")[0])
@@ -111,6 +112,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     summary = {k: result.get(k) for k in ("status", "ops", "seconds", "cpu_seconds", "reason")}
     print(json.dumps(summary), file=sys.stderr)
     print(f"profile written to {out}", file=sys.stderr)
+    if args.profiler == "cprofile" and result.get("ops"):
+        from benchmarks._profile_summary import summarize_profile
+
+        print(summarize_profile(out, int(result["ops"])))
     return 0 if result.get("status") in ("ok", "truncated") else 1
 
 
@@ -124,15 +129,24 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--smoke", action="store_true", help="a few hundred operations, one round")
     run.add_argument("--rounds", type=int, default=None, help="rounds (default 3; smoke 1)")
     run.add_argument("--workloads", help="comma-separated workload names (default all)")
-    run.add_argument("--clients", help="comma-separated client names (default all)")
+    run.add_argument(
+        "--clients", help="comma-separated client names (default all but httpcore-sync)"
+    )
     run.add_argument("--out", help="output directory (default benchmarks/results)")
     run.add_argument(
         "--time-limit",
         type=float,
         default=None,
-        help="seconds per run before it stops early (default 8; smoke 20)",
+        help="seconds per run before it stops early (default 5; smoke 20)",
     )
     run.add_argument("--no-build", action="store_true", help="use the cached build")
+    run.add_argument(
+        "--runtime",
+        choices=["head", "worktree"],
+        default="head",
+        help="measure this project as committed (head: a git archive of HEAD, the "
+        "default, so edits during a run change nothing) or as in the working tree",
+    )
     run.add_argument(
         "--strict", action="store_true", help="exit 1 if a run of this project's client failed"
     )

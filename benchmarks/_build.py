@@ -168,8 +168,11 @@ def _plugin_path(name: str) -> Path:
     return Path(found)
 
 
-def build_python() -> tuple[Path, Path, str | None]:
-    """Generate ``_pb2`` modules and both plugins' clients; return (official, ours, error)."""
+def build_python(our_plugin: Path | None = None) -> tuple[Path, Path, str | None]:
+    """Generate ``_pb2`` modules and both plugins' clients; return (official, ours, error).
+
+    ``our_plugin`` is this project's plugin executable (default: the installed one).
+    """
     official = GEN_DIR / "official"
     ours = GEN_DIR / "ours"
     for out in (official, ours):
@@ -190,10 +193,11 @@ def build_python() -> tuple[Path, Path, str | None]:
     # the low-level client API (MethodInfo + AsyncConnectClient).
     _protoc([f"--python_out={ours}"])
     error: str | None = None
+    plugin = our_plugin or _plugin_path("protoc-gen-connect-python")
     try:
         _protoc(
             [
-                f"--plugin=protoc-gen-connect-python={_plugin_path('protoc-gen-connect-python')}",
+                f"--plugin=protoc-gen-connect-python={plugin}",
                 f"--connect-python_out={ours}",
             ]
         )
@@ -206,9 +210,45 @@ def build_python() -> tuple[Path, Path, str | None]:
     return official, ours, error
 
 
-def build() -> BuildResult:
+def snapshot_runtime(dest: Path) -> str:
+    """Copy this project's committed package (``git archive HEAD``) to ``dest``.
+
+    The benchmark then imports the runtime and runs the plugin from ``dest/src``,
+    so every run of a benchmark measures the same code even while the working
+    tree changes. Returns the commit id.
+    """
+    import io
+    import tarfile
+
+    head = _run(["git", "rev-parse", "--short", "HEAD"], ROOT).strip()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD", "src", "runtime_async", "mako_templates"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # Python without extraction filters; the archive is our own HEAD
+            tar.extractall(dest)
+    # The build hook's step: generate runtime_async/runtime_sync and templates.
+    _run([sys.executable, str(dest / "src/connect_python/codegen/unasync.py"), str(dest)], dest)
+    wrapper = dest / "protoc-gen-connect-python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'PYTHONPATH="{dest / "src"}" exec "{sys.executable}" -m connect_python.codegen "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return head
+
+
+def build(snapshot: Path | None = None) -> BuildResult:
+    """Build everything; with ``snapshot`` (from :func:`snapshot_runtime`) use its plugin."""
     server = build_server()
-    official, ours, error = build_python()
+    plugin = None if snapshot is None else snapshot / "protoc-gen-connect-python"
+    official, ours, error = build_python(plugin)
     if error is not None:
         _log(f"this project's plugin is not usable yet, using the low-level API: {error}")
     return BuildResult(server, official, ours, error)

@@ -183,6 +183,13 @@ def _fmt_num(spread: dict[str, float] | None, digits: int = 0) -> str:
     return f"{median:,.{digits}f}"
 
 
+def _load(meta: dict[str, Any]) -> str:
+    load = meta.get("load_average")
+    if not load:
+        return "unknown"
+    return f"{load[0]:.1f} at the start, {load[1]:.1f} at the end"
+
+
 def render_markdown(document: dict[str, Any]) -> str:
     meta = document["meta"]
     summary = document["summary"]
@@ -198,9 +205,12 @@ def render_markdown(document: dict[str, Any]) -> str:
     lines += [
         "# Benchmark results",
         "",
-        f"{meta['mode']} run of {meta['started']}: {meta['rounds']} rounds, "
+        f"{meta['mode']} run of {meta['started']} (runtime: "
+        f"{meta.get('runtime', meta.get('commit', '?'))}): "
+        f"{meta['rounds']} rounds, "
         f"{meta['duration_s']:.0f} s, {meta['machine']}, Python {meta['python']}, "
-        f"{meta['go']}. Server: {meta['server']}. This project measured through {api}. "
+        f"{meta['go']}, load average {_load(meta)}. Server: {meta['server']}. "
+        f"This project measured through {api}. "
         f"Versions: {versions}.",
         "",
         "Every figure is the median over rounds; (low-high) is the spread of the per-round "

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -122,6 +124,28 @@ def _go_version() -> str:
         return "unknown"
 
 
+def _commit() -> str:
+    """The project's commit, marked ``+dirty`` if the runtime has local changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "runtime_async", "src"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def run_one(
     spec: RunSpec,
     url: str,
@@ -129,6 +153,7 @@ def run_one(
     smoke: bool,
     time_limit: float,
     extra: dict[str, Any] | None = None,
+    runtime_path: Path | None = None,
 ) -> dict[str, Any]:
     child = {
         "client": spec.client.name,
@@ -142,7 +167,8 @@ def run_one(
         **(extra or {}),
     }
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    paths = [str(ROOT)] if runtime_path is None else [str(runtime_path), str(ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     env.setdefault("PYTHONHASHSEED", "0")
     base = {
         "client": spec.client.name,
@@ -216,12 +242,61 @@ def run_benchmark(
     out_dir: Path,
     time_limit: float,
     build: bool = True,
+    runtime: str = "head",
+) -> dict[str, Any]:
+    from benchmarks import _build
+
+    started = time.time()
+    load_before = os.getloadavg()
+    snapshot: Path | None = None
+    runtime_desc = "working tree (editable install)"
+    if runtime == "head":
+        _build.BENCH_CACHE.mkdir(parents=True, exist_ok=True)
+        snapshot = Path(tempfile.mkdtemp(prefix="runtime-", dir=_build.BENCH_CACHE))
+        try:
+            runtime_desc = f"commit {_build.snapshot_runtime(snapshot)} (git archive HEAD)"
+        except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:
+            print(f"no snapshot of HEAD ({exc}); using the working tree", file=sys.stderr)
+            shutil.rmtree(snapshot, ignore_errors=True)
+            snapshot = None
+    try:
+        return _run_benchmark(
+            smoke=smoke,
+            rounds=rounds,
+            workloads=workloads,
+            clients=clients,
+            out_dir=out_dir,
+            time_limit=time_limit,
+            build=build,
+            snapshot=snapshot,
+            runtime_desc=runtime_desc,
+            started=started,
+            load_before=load_before,
+        )
+    finally:
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _run_benchmark(
+    *,
+    smoke: bool,
+    rounds: int,
+    workloads: list[Workload] | None,
+    clients: list[Client] | None,
+    out_dir: Path,
+    time_limit: float,
+    build: bool,
+    snapshot: Path | None,
+    runtime_desc: str,
+    started: float,
+    load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
     from benchmarks import _build, _report
 
-    started = time.time()
+    runtime_path = None if snapshot is None else snapshot / "src"
     if build:
-        built = _build.build()
+        built = _build.build(snapshot)
         server_binary = built.server
         gen_dirs = {"official": built.gen_official, "ours": built.gen_ours}
         ours_error = built.ours_generated_error
@@ -233,7 +308,7 @@ def run_benchmark(
         gen_dirs = {"official": _build.GEN_DIR / "official", "ours": _build.GEN_DIR / "ours"}
         ours_error = json.loads((gen_dirs["ours"] / "STATUS.json").read_text())["generated_error"]
     chosen_workloads = workloads or list(WORKLOADS)
-    chosen_clients = clients or list(CLIENTS)
+    chosen_clients = clients or [c for c in CLIENTS if c.default]
     plan = plan_runs(rounds, chosen_workloads, chosen_clients)
     server = Server(server_binary)
     print(
@@ -246,7 +321,9 @@ def run_benchmark(
     results: list[dict[str, Any]] = []
     try:
         for spec in plan.runs:
-            result = run_one(spec, server.url, gen_dirs, smoke, time_limit)
+            result = run_one(
+                spec, server.url, gen_dirs, smoke, time_limit, runtime_path=runtime_path
+            )
             results.append(result)
             progress.report(spec, result)
     finally:
@@ -258,6 +335,10 @@ def run_benchmark(
             "time_limit_s": time_limit,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 1),
+            # Other work on the machine shows here (1-minute load, start and end).
+            "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "commit": _commit(),
+            "runtime": runtime_desc,
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
             "go": _go_version(),

@@ -91,6 +91,9 @@ class _Profiler:
         elif self.kind == "cprofile":
             import cProfile
 
+            # Wall-clock timer (a CPU-time timer costs a system call per
+            # event and skews the picture); on a busy machine the time inside
+            # send()/recv()/epoll can include being preempted.
             self._prof = cProfile.Profile()
             self._prof.enable()
 
@@ -192,6 +195,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
             asyncio.run(amain())
         result["status"] = "truncated" if measured.get("truncated") else "ok"
+        if client.kind == "ours":
+            import connect_python
+
+            result["runtime_path"] = str(Path(connect_python.__file__).parent)
     except Unsupported as exc:
         result["status"] = "unsupported"
         result["reason"] = str(exc)

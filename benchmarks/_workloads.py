@@ -138,6 +138,8 @@ class Client:
     backend: str | None = None
     # Workloads the client cannot run by design, with the reason.
     unsupported: dict[str, str] = field(default_factory=dict)
+    # Part of a run unless clients are chosen explicitly (--clients).
+    default: bool = True
 
 
 _HTTPCORE_NO_DUPLEX = (
@@ -166,6 +168,8 @@ CLIENTS: tuple[Client, ...] = (
         "baseline",
         "sync",
         unsupported={"bidi": _HTTPCORE_NO_DUPLEX},
+        # Not a peer the issue asks for; keeps the full run under 10 minutes.
+        default=False,
     ),
 )
 
