@@ -33,7 +33,11 @@ def generate_sync_twins() -> list[Path]:
                 continue
             if not (path.name.startswith("test_") or path.name in ("conftest.py", "helpers.py")):
                 continue
-            target = OUT / folder / (path.stem + "_sync.py" if path.name.startswith("test_") else path.name)
+            target = (
+                OUT
+                / folder
+                / (path.stem + "_sync.py" if path.name.startswith("test_") else path.name)
+            )
             result = HEADER + transform_source(text, filename=str(path), used=set())
             keep.add(target)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,5 +55,3 @@ def generate_sync_twins() -> list[Path]:
             if stale not in keep:
                 stale.unlink()
     return written
-
-

@@ -37,7 +37,9 @@ def test_sdist_and_wheel_from_sdist(tmp_path: Path) -> None:
     unpacked = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(unpacked)
     code = (
-        "import connect_python, connect_python.runtime_sync as rs, connect_python.runtime_async as ra\n"
+        "import connect_python\n"
+        "import connect_python.runtime_async as ra\n"
+        "import connect_python.runtime_sync as rs\n"
         f"assert connect_python.__file__.startswith({str(unpacked)!r}), connect_python.__file__\n"
         "assert rs.ConnectClient and ra.AsyncConnectClient\n"
         "c = rs.ConnectClient('http://127.0.0.1:9')\n"

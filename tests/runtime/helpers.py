@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connect_python import IdempotencyLevel, MethodInfo, StreamType
 from connectpy.testing.v1 import testing_pb2 as pb
+
+from connect_python import IdempotencyLevel, MethodInfo, StreamType
 
 SERVICE = "connectpy.testing.v1.TestService"
 ECHO = MethodInfo(SERVICE, "Echo", pb.EchoRequest, pb.EchoResponse)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport, ResponseMetadata
-from connectpy.testing.v1 import testing_pb2 as pb
 
 from .helpers import ECHO, ECHO_GET, STREAM, UPLOAD, outcome, pattern, seen_headers
 
@@ -44,7 +44,9 @@ async def test_codecs(base_url: str, transport: AsyncTransport, codec: str) -> N
         assert all(m.payload == pattern(10) for m in messages)
 
 
-async def test_headers_defaults_merged_per_call_wins(base_url: str, transport: AsyncTransport) -> None:
+async def test_headers_defaults_merged_per_call_wins(
+    base_url: str, transport: AsyncTransport
+) -> None:
     defaults = {"user-agent": "sdk/1.0", "x-access-token": "default", "e2b-sandbox-id": "sbx"}
     async with AsyncConnectClient(base_url, transport=transport, headers=defaults) as client:
         response = await client.unary(
@@ -71,7 +73,9 @@ async def test_unary_response_headers_and_trailers(client: AsyncConnectClient) -
 async def test_unary_error_with_details_and_metadata(client: AsyncConnectClient) -> None:
     meta = ResponseMetadata()
     request = pb.EchoRequest(
-        outcome=outcome("not_found", "no such file", detail="why", headers=["x-h: 1"], trailers=["x-t: 2"])
+        outcome=outcome(
+            "not_found", "no such file", detail="why", headers=["x-h: 1"], trailers=["x-t: 2"]
+        )
     )
     with pytest.raises(ConnectError) as info:
         await client.unary(ECHO, request, metadata=meta)
@@ -93,7 +97,9 @@ async def test_stream_error_details_headers_trailers(client: AsyncConnectClient)
     request = pb.StreamRequest(
         count=3,
         size=4,
-        outcome=outcome("resource_exhausted", "quota", detail="d", headers=["x-h: 1"], trailers=["x-t: 2"]),
+        outcome=outcome(
+            "resource_exhausted", "quota", detail="d", headers=["x-h: 1"], trailers=["x-t: 2"]
+        ),
     )
     received = []
     async with client.server_stream(STREAM, request) as call:
@@ -288,9 +294,7 @@ async def test_client_stream(client: AsyncConnectClient) -> None:
     assert (total.messages, total.bytes) == (10, 20)
     assert meta.http_status == 200
     with pytest.raises(ConnectError) as info:
-        await client.client_stream(
-            UPLOAD, [pb.UploadRequest(outcome=outcome("aborted", "stop"))]
-        )
+        await client.client_stream(UPLOAD, [pb.UploadRequest(outcome=outcome("aborted", "stop"))])
     assert info.value.code is Code.ABORTED
 
 

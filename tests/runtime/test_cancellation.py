@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from connectpy.testing.v1 import testing_pb2 as pb
 
 from .helpers import ECHO, STREAM, outcome, seen_headers
 
@@ -28,7 +28,9 @@ async def test_cancelled_unary_propagates_and_pool_stays_healthy(
     assert transport.num_connections == 1
 
 
-async def test_cancelled_task_mid_stream(client: AsyncConnectClient, transport: AsyncTransport) -> None:
+async def test_cancelled_task_mid_stream(
+    client: AsyncConnectClient, transport: AsyncTransport
+) -> None:
     received: list[int] = []
     cancelled = anyio.Event()
 

@@ -7,14 +7,16 @@ import time
 from typing import Any
 
 import pytest
+from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError, MethodInfo, StreamType
 from connect_python.runtime_sync import ConnectClient, Transport
-from connectpy.testing.v1 import testing_pb2 as pb
 
 SERVICE = "connectpy.testing.v1.TestService"
 ECHO = MethodInfo(SERVICE, "Echo", pb.EchoRequest, pb.EchoResponse)
-STREAM = MethodInfo(SERVICE, "Stream", pb.StreamRequest, pb.StreamResponse, StreamType.SERVER_STREAM)
+STREAM = MethodInfo(
+    SERVICE, "Stream", pb.StreamRequest, pb.StreamResponse, StreamType.SERVER_STREAM
+)
 
 
 @pytest.mark.parametrize("mode", ["h1", "h2c"])

@@ -30,9 +30,14 @@ ROOT = Path(__file__).resolve().parents[2]
         ("await x.aclose()\n", "x.close()\n"),
         ("def __aenter__(self): pass\n", "def __enter__(self): pass\n"),
         ("raise StopAsyncIteration\n", "raise StopIteration\n"),
-        ("from connect_python._shim_async import Lock\n", "from connect_python._shim_sync import Lock\n"),
-        ('"""Use ``async with AsyncClient()`` then ``await c.aclose()``."""\n',
-         '"""Use ``with Client()`` then ``c.close()``."""\n'),
+        (
+            "from connect_python._shim_async import Lock\n",
+            "from connect_python._shim_sync import Lock\n",
+        ),
+        (
+            '"""Use ``async with AsyncClient()`` then ``await c.aclose()``."""\n',
+            '"""Use ``with Client()`` then ``c.close()``."""\n',
+        ),
         ("# async for m in call: await call.aclose()\n", "# for m in call: call.close()\n"),
         ('s = """a\nasync with AsyncX\nb"""\n', 's = """a\nwith X\nb"""\n'),
     ],
@@ -60,7 +65,9 @@ def test_unused_rule_fails(tmp_path: Path) -> None:
 
 def test_runtime_uses_every_runtime_rule(tmp_path: Path) -> None:
     # Raises if a rule is dead or the runtime no longer compiles after the transform.
-    written = transform_tree(ROOT / "runtime_async", tmp_path / "sync", required_rules=RUNTIME_RULES)
+    written = transform_tree(
+        ROOT / "runtime_async", tmp_path / "sync", required_rules=RUNTIME_RULES
+    )
     assert written
 
 
