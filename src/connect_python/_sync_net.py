@@ -18,6 +18,7 @@ Sockets are non-blocking; waits use ``select.poll`` (``select.select`` where
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import ssl
@@ -49,7 +50,8 @@ def _wait(
         poller.register(sock, select.POLLOUT if write else select.POLLIN)
         if wake is not None:
             poller.register(wake, select.POLLIN)
-        events = poller.poll(None if timeout is None else int(timeout * 1000) + 1)
+        # Round up to whole milliseconds, but keep a zero timeout a pure check.
+        events = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
         if not events:
             return 0
         if wake is not None and any(fd == wake.fileno() for fd, _ in events):
