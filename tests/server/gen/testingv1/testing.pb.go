@@ -4,8 +4,9 @@
 // Raw misbehaviours (see EchoRequest.raw and StreamRequest.raw) bypass connect-go:
 // a middleware in front of the handlers writes the bytes itself. It finds the mode
 // in the `x-test-raw` request header (works for every call, GET included) or, when
-// that header is absent, in the `raw` field of a POSTed Echo/EchoGet/Stream request
-// (the middleware decodes that one message; proto or JSON, gzip or identity).
+// that header is absent, in the `raw` field of an Echo/EchoGet/Stream request (the
+// middleware decodes that one message from a POST body or a GET `message` query
+// parameter; proto or JSON; identity, gzip, br or zstd).
 //
 // Generated payloads (response_size, Stream messages) are `size` bytes where byte
 // j is j % 256. Request headers are reported with lower-case names, sorted by name,
