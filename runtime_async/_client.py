@@ -250,15 +250,17 @@ class AsyncConnectClient:
                 raw.append((b"content-encoding", comp.name.encode()))
             target = self._target(method.path)
             verb, body = b"POST", data
-        scope = CallScope(own)
+        # One step covers the whole exchange (no cancel scope at all without a deadline).
+        scope = CallScope(own, cancellable=False)
         try:
-            response = await self.transport.request(
-                verb, self._scheme, self._host, self._port, target, raw, body, scope
-            )
-            try:
-                payload = await response.read_all(scope, self.read_max_bytes)
-            finally:
-                await response.aclose()
+            with scope.step():
+                response = await self.transport.request(
+                    verb, self._scheme, self._host, self._port, target, raw, body, scope
+                )
+                try:
+                    payload = await response.read_all(scope, self.read_max_bytes)
+                finally:
+                    await response.aclose()
         finally:
             scope.close()
         try:

@@ -19,7 +19,8 @@ import h11
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._shim_async import CallScope, shield
+from connect_python._netutil import socket_is_readable
+from connect_python._shim_async import CallScope, direct_stream, shield
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 __all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Stream"]
@@ -31,10 +32,21 @@ _READ_SIZE = 256 * 1024
 class AsyncHTTP11Connection:
     """One HTTP/1.1 connection; see the module docstring."""
 
-    __slots__ = ("_busy", "_closed", "_expire_at", "_h11", "_keepalive", "network_stream")
+    __slots__ = (
+        "_busy",
+        "_closed",
+        "_expire_at",
+        "_h11",
+        "_io",
+        "_keepalive",
+        "_sock",
+        "network_stream",
+    )
 
     def __init__(self, network_stream: Any, keepalive_expiry: float | None) -> None:
         self.network_stream = network_stream
+        self._io = direct_stream(network_stream)
+        self._sock = network_stream.get_extra_info("socket")
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=256 * 1024)
         self._keepalive = keepalive_expiry
         self._busy = False
@@ -60,8 +72,7 @@ class AsyncHTTP11Connection:
         if self._expire_at is not None and time.monotonic() > self._expire_at:
             return True
         # An idle connection with readable data (usually EOF) was dropped by the server.
-        is_readable = self.network_stream.get_extra_info("is_readable")
-        return bool(is_readable)
+        return socket_is_readable(self._sock)
 
     async def aclose(self) -> None:
         """Close the connection."""
@@ -148,7 +159,7 @@ class AsyncHTTP11Stream:
     async def _write(self, data: bytes, scope: CallScope) -> None:
         try:
             with scope.step():
-                await self._conn.network_stream.write(data)
+                await self._conn._io.write(data)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc) from exc
 
@@ -173,7 +184,7 @@ class AsyncHTTP11Stream:
 
     async def _next_event(self, scope: CallScope) -> Any:
         conn = self._conn._h11
-        network = self._conn.network_stream
+        network = self._conn._io
         # Parsing is inside the step too: in sync code an abort (deadline or
         # cancel from another thread) shows up as an early EOF that h11 rejects.
         with scope.step():

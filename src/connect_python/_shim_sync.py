@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from ._code import Code
 from ._errors import ConnectError
@@ -27,6 +28,7 @@ __all__ = [
     "SyncBackend",
     "current_deadline",
     "current_time",
+    "direct_stream",
     "get_cancelled_exc_class",
     "shield",
     "sleep",
@@ -108,10 +110,11 @@ class CallScope:
     registered, which unblocks a read or write in progress.
     """
 
-    __slots__ = ("_abort", "_lock", "_timer", "cancelled", "deadline", "expired")
+    __slots__ = ("_abort", "_lock", "_timer", "cancellable", "cancelled", "deadline", "expired")
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, cancellable: bool = True) -> None:
         self.deadline = deadline
+        self.cancellable = cancellable
         self.cancelled = False
         self.expired = False
         self._abort: Callable[[], None] | None = None
@@ -181,7 +184,7 @@ class CallScope:
             return local
         return error
 
-    def step(self) -> _Step:
+    def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call."""
         return _Step(self)
 
@@ -223,3 +226,8 @@ class _Step:
 def shield() -> contextlib.nullcontext[None]:
     """Sync cleanup cannot be cancelled: a no-op context."""
     return contextlib.nullcontext()
+
+
+def direct_stream(network_stream: Any) -> Any:
+    """The sync network streams are already direct: ``network_stream`` itself."""
+    return network_stream
