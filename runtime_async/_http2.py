@@ -106,6 +106,19 @@ class AsyncHTTP2Connection:
         """Whether the connection is closed or failed."""
         return self._closed or self._state.error is not None
 
+    @property
+    def awaiting_settings(self) -> bool:
+        """Whether the server's first SETTINGS (its stream limit) is still due."""
+        return not self._state.settings_received and self.is_usable()
+
+    async def wait_settings(self, scope: CallScope) -> None:
+        """Wait until the server's first SETTINGS arrived (or the connection failed)."""
+        state = self._state
+        with scope.step():
+            await self._wait(
+                H2Stream(0), lambda: state.settings_received or not self.is_usable(), scope
+            )
+
     def is_idle(self) -> bool:
         """Whether no stream is open."""
         return not self._state.streams

@@ -194,13 +194,25 @@ class AsyncTransport:
                     await self._discard(conn)
                     continue
                 return conn
+            for h2conn in pool.h2:
+                if h2conn.awaiting_settings:
+                    # A new connection allows few streams until the server's
+                    # SETTINGS arrive (on their way): wait for them, don't dial.
+                    await h2conn.wait_settings(scope)
+                    break
+            else:
+                h2conn = None
+            if h2conn is not None:
+                continue
             if len(self._conns) < self.max_connections:
                 if self._uses_h2(pool.origin.scheme):
                     async with pool.dial_lock:
                         h2conn = self._available_h2(pool)
                         if h2conn is not None:
                             return h2conn
-                        return await self._dial(pool, scope)
+                        if not any(c.awaiting_settings for c in pool.h2):
+                            return await self._dial(pool, scope)
+                    continue  # wait for the new connection's SETTINGS instead
                 return await self._dial(pool, scope)
             self._released = released = Event()
             await released.wait()
@@ -289,13 +301,16 @@ class AsyncTransport:
                 with scope.step():
                     conn = await self._acquire(pool, scope)
                     if isinstance(conn, AsyncHTTP2Connection):
-                        stream = await self._request_h2(
-                            pool, conn, method, scheme, host, port, target, headers, body, scope
-                        )
+                        try:
+                            stream = await self._request_h2(
+                                pool, conn, method, scheme, host, port, target, headers, body, scope
+                            )
+                        except _Refused as refused:
+                            # Never processed by the server: safe to send again.
+                            if attempt < _REFUSED_ATTEMPTS:
+                                continue
+                            raise refused.error from None
                         if stream is None:
-                            continue
-                        if stream.refused and attempt < _REFUSED_ATTEMPTS:
-                            await stream.aclose()
                             continue
                         return stream
                     owned, conn = conn, None  # the exchange releases it from here on
@@ -346,6 +361,12 @@ class AsyncTransport:
             if not isinstance(body, bytes):
                 await send_body(stream, body, scope)
             await stream.receive_response(scope)
+        except ConnectError as exc:
+            with shield():
+                await stream.aclose()
+            if stream.refused and isinstance(body, bytes):
+                raise _Refused(exc) from exc
+            raise
         except BaseException:
             with shield():
                 await stream.aclose()
@@ -479,6 +500,14 @@ class AsyncTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class _Refused(Exception):
+    """The server refused a stream unprocessed (REFUSED_STREAM, GOAWAY)."""
+
+    def __init__(self, error: ConnectError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _releaser(transport: AsyncTransport, pool: _OriginPool, conn: _Conn) -> Callable[[], Any]:

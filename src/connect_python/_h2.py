@@ -487,10 +487,9 @@ class H2State:
             # body (RFC 9113 §8.1).
             stream.send_closed = True
         elif stream.error is None:
+            # Data that arrived before the reset is still delivered first.
             stream.error = reset_error(error_code)
             stream.refused = error_code == h2.errors.ErrorCodes.REFUSED_STREAM
-        if stream.buffered and stream.error is not None:
-            self._discard_buffered(stream)
         self._close(stream)
 
     def _goaway(self, error_code: int, last_stream_id: int) -> None:

@@ -35,9 +35,14 @@ used where the client is a Connect call):
 ``refuse``
     GOAWAY(NO_ERROR) naming the previous stream as the last one processed,
     then the socket is closed once older streams finished.
+``refuse-once``
+    ``refuse`` on the first connection, ``unary`` on later ones.
+``drain``
+    GOAWAY(NO_ERROR) naming this stream as the last one: it and the older
+    streams are served to their end, then the socket is closed.
 ``hold``
-    The response waits until ``x-hold`` streams are open on the connection at
-    once; then all held streams answer (Connect unary).
+    The response waits until ``x-hold`` streams of this scenario arrived (on
+    any connection); then all held streams answer (Connect unary).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from _support.methods import pb
+from hyperframe.frame import GoAwayFrame
 
 from connect_python._envelope import FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 
@@ -157,8 +163,9 @@ class _Stream:
 class ServerConnection:
     """The server's side of one client connection (runs in its own thread)."""
 
-    def __init__(self, server: H2TestServer, sock: socket.socket) -> None:
+    def __init__(self, server: H2TestServer, sock: socket.socket, index: int) -> None:
         self.server = server
+        self.index = index
         self.sock = sock
         self.lock = threading.Lock()
         self.frames: list[Frame] = []
@@ -181,7 +188,7 @@ class ServerConnection:
         self.initial_window = 65535
         self._streams: dict[int, _Stream] = {}
         self._close_when_idle = False
-        self._held: list[_Stream] = []
+        self.extra_out = bytearray()
 
     # -- inspection (any thread) ------------------------------------------------
 
@@ -246,6 +253,9 @@ class ServerConnection:
     def _send(self) -> None:
         with self.lock:
             data = self.h2.data_to_send()
+            if self.extra_out:
+                data += bytes(self.extra_out)
+                self.extra_out.clear()
         if data:
             self.sock.sendall(data)
 
@@ -286,9 +296,19 @@ class ServerConnection:
 
     def _start(self, stream: _Stream) -> None:
         scenario = stream.headers.get("x-scenario", "stream")
+        if scenario == "refuse-once":
+            scenario = "refuse" if self.index == 0 else "unary"
+            stream.headers["x-scenario"] = scenario
+        if scenario == "drain":
+            # Graceful shutdown: this stream is the last one served.
+            self._goaway(stream.sid)
+            self._close_when_idle = True
+            stream.out.append(("await_request", None))
+            stream.out.append(("unary", None))
+            return
         if scenario == "refuse":
             last = max(0, stream.sid - 2)
-            self.h2.close_connection(0, last_stream_id=last)
+            self._goaway(last)
             self._close_when_idle = True
             self._streams.pop(stream.sid, None)
             for sid in [s for s in self._streams if s > last]:
@@ -298,12 +318,10 @@ class ServerConnection:
             self._reset(stream, stream.param("x-code", CANCEL))
             return
         if scenario == "hold":
-            self._held.append(stream)
-            if len(self._held) >= stream.param("x-hold", 1):
-                for held in self._held:
-                    held.out.append(("await_request", None))
-                    held.out.append(("unary", None))
-                self._held = []
+            self.server.held += 1
+            stream.out.append(("hold", stream.param("x-hold", 1)))
+            stream.out.append(("await_request", None))
+            stream.out.append(("unary", None))
             return
         if scenario in ("stream", "reset", "goaway"):
             self._respond(stream)
@@ -379,6 +397,13 @@ class ServerConnection:
                 self._respond(stream)
             stream.out.append(("data_end", _END_OK))
 
+    def _goaway(self, last_stream_id: int) -> None:
+        """A graceful GOAWAY, written by hand: h2 would stop serving every stream."""
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = last_stream_id
+        frame.error_code = 0
+        self.extra_out += frame.serialize()
+
     def _reset(self, stream: _Stream, code: int) -> None:
         self.h2.reset_stream(stream.sid, code)
         stream.closed = True
@@ -421,6 +446,11 @@ class ServerConnection:
                 stream.out.appendleft(("data", chunk))
                 if delay:
                     stream.wake_at = time.monotonic() + delay
+                continue
+            if kind == "hold":
+                if self.server.held < value:
+                    return
+                stream.out.popleft()
                 continue
             if kind == "await_request":
                 if not stream.request_ended:
@@ -490,6 +520,8 @@ class H2TestServer:
     def __init__(self, *, max_concurrent_streams: int | None = None) -> None:
         self.max_concurrent_streams = max_concurrent_streams
         self.stopping = False
+        #: Streams of the ``hold`` scenario seen so far (on every connection).
+        self.held = 0
         self.connections: list[ServerConnection] = []
         self._lock = threading.Lock()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -513,8 +545,8 @@ class H2TestServer:
             except OSError:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = ServerConnection(self, sock)
             with self._lock:
+                conn = ServerConnection(self, sock, len(self.connections))
                 self.connections.append(conn)
             thread = threading.Thread(target=conn.run, daemon=True)
             thread.start()
