@@ -1,4 +1,4 @@
-"""Our HTTP/1.1 connection, driven with ``h11`` over an httpcore network stream.
+"""Our HTTP/1.1 connection over an httpcore network stream.
 
 One exchange at a time, half duplex: the request (headers, then a body sent
 whole or streamed in chunks) and then the response. It offers the same stream
@@ -15,10 +15,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import h11
-
 from connect_python._code import Code
 from connect_python._errors import ConnectError
+from connect_python._http1 import (
+    LAST_CHUNK,
+    EndOfBody,
+    HTTP1Error,
+    Response,
+    ResponseParser,
+    encode_chunk,
+    encode_request_head,
+)
 from connect_python._netutil import socket_is_readable
 from connect_python._shim_async import CallScope, direct_stream, shield
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
@@ -36,9 +43,10 @@ class AsyncHTTP11Connection:
         "_busy",
         "_closed",
         "_expire_at",
-        "_h11",
         "_io",
         "_keepalive",
+        "_parser",
+        "_request_open",
         "_sock",
         "network_stream",
     )
@@ -47,7 +55,8 @@ class AsyncHTTP11Connection:
         self.network_stream = network_stream
         self._io = direct_stream(network_stream)
         self._sock = network_stream.get_extra_info("socket")
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=256 * 1024)
+        self._parser = ResponseParser()
+        self._request_open = False
         self._keepalive = keepalive_expiry
         self._busy = False
         self._closed = False
@@ -105,14 +114,16 @@ class AsyncHTTP11Connection:
         elif body or method != b"GET":
             all_headers.append((b"content-length", str(len(body)).encode()))
         stream = AsyncHTTP11Stream(self)
+        self._parser.start(head_request=method == b"HEAD")
         try:
-            data = self._h11.send(h11.Request(method=method, target=target, headers=all_headers))
+            data = encode_request_head(method, target, all_headers)
             if body is not None:
-                if body:
-                    data += self._h11.send(h11.Data(data=body))
-                data += self._h11.send(h11.EndOfMessage())
-            assert data is not None
+                data += body
+            self._request_open = body is None
             await stream._write(data, scope)
+        except ValueError as exc:
+            await stream.aclose()
+            raise ConnectError(Code.INTERNAL, f"invalid request: {exc}") from exc
         except BaseException:
             await stream.aclose()
             raise
@@ -120,10 +131,9 @@ class AsyncHTTP11Connection:
 
     def _finished(self) -> bool:
         """After an exchange: make the connection reusable if both sides are done."""
-        conn = self._h11
         self._busy = False
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
+        parser = self._parser
+        if not self._request_open and parser.done and parser.reusable and not parser.pending:
             if self._keepalive is not None:
                 self._expire_at = time.monotonic() + self._keepalive
             return True
@@ -154,7 +164,7 @@ class AsyncHTTP11Stream:
     @property
     def request_open(self) -> bool:
         """Whether request body may still be sent."""
-        return self._conn._h11.our_state is h11.SEND_BODY
+        return self._conn._request_open
 
     async def _write(self, data: bytes, scope: CallScope) -> None:
         try:
@@ -165,15 +175,13 @@ class AsyncHTTP11Stream:
 
     async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
         """Send request body bytes (as one chunk)."""
-        conn = self._conn._h11
-        out = b""
-        try:
-            if data:
-                out = conn.send(h11.Data(data=data)) or b""
-            if end:
-                out += conn.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError as exc:
-            raise transport_error(exc) from exc
+        conn = self._conn
+        if not conn._request_open:
+            raise ConnectError(Code.INTERNAL, "request body already finished")
+        out = encode_chunk(data)
+        if end:
+            out += LAST_CHUNK
+            conn._request_open = False
         if out:
             await self._write(out, scope)
 
@@ -183,27 +191,26 @@ class AsyncHTTP11Stream:
             await self.send(b"", scope, end=True)
 
     async def _next_event(self, scope: CallScope) -> Any:
-        conn = self._conn._h11
+        parser = self._conn._parser
         network = self._conn._io
         # Parsing is inside the step too: in sync code an abort (deadline or
-        # cancel from another thread) shows up as an early EOF that h11 rejects.
+        # cancel from another thread) shows up as an early EOF.
         with scope.step():
             while True:
                 try:
-                    event = conn.next_event()
-                except h11.RemoteProtocolError as exc:
+                    event = parser.next_event()
+                except HTTP1Error as exc:
                     raise transport_error(exc) from exc
-                if event is not h11.NEED_DATA:
+                if event is not None:
                     return event
                 try:
                     data = await network.read(_READ_SIZE)
                 except TRANSPORT_ERRORS as exc:
                     raise transport_error(exc) from exc
-                if not data and conn.their_state is h11.SEND_RESPONSE:
-                    raise ConnectError(
-                        Code.UNAVAILABLE, "server closed the connection without a response"
-                    )
-                conn.receive_data(data)
+                if data:
+                    parser.feed(data)
+                else:
+                    parser.feed_eof()
 
     async def receive_response(self, scope: CallScope) -> AsyncHTTP11Stream:
         """Wait for the response head (sets ``status`` and ``headers``).
@@ -213,18 +220,11 @@ class AsyncHTTP11Stream:
         try:
             if self.request_open:
                 await self.end_request(scope)
-            while True:
-                event = await self._next_event(scope)
-                if isinstance(event, h11.InformationalResponse):
-                    continue
-                if isinstance(event, h11.Response):
-                    self.status = event.status_code
-                    self.headers = list(event.headers)
-                    return self
-                if isinstance(event, h11.ConnectionClosed):
-                    raise ConnectError(
-                        Code.UNAVAILABLE, "server closed the connection without a response"
-                    )
+            event = await self._next_event(scope)
+            assert isinstance(event, Response)
+            self.status = event.status
+            self.headers = event.headers
+            return self
         except BaseException:
             await self.aclose()
             raise
@@ -234,19 +234,14 @@ class AsyncHTTP11Stream:
         if self._done:
             return b""
         try:
-            while True:
-                event = await self._next_event(scope)
-                if isinstance(event, h11.Data):
-                    return bytes(event.data)
-                if isinstance(event, h11.EndOfMessage):
-                    self.trailers = list(event.headers)
-                    self._done = True
-                    await self.aclose()
-                    return b""
-                if isinstance(event, h11.ConnectionClosed):
-                    raise ConnectError(
-                        Code.UNAVAILABLE, "connection closed before the response ended"
-                    )
+            event = await self._next_event(scope)
+            if isinstance(event, bytes):
+                return event
+            assert isinstance(event, EndOfBody)
+            self.trailers = event.trailers
+            self._done = True
+            await self.aclose()
+            return b""
         except BaseException:
             await self.aclose()
             raise

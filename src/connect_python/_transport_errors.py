@@ -9,6 +9,7 @@ import httpcore
 
 from ._code import Code
 from ._errors import ConnectError
+from ._http1 import HTTP1Error
 
 __all__ = ["TRANSPORT_ERRORS", "transport_error"]
 
@@ -40,7 +41,7 @@ def transport_error(exc: BaseException) -> ConnectError:
         code, what = Code.DEADLINE_EXCEEDED, "I/O timed out"
     elif isinstance(exc, httpcore.LocalProtocolError):
         code, what = Code.INTERNAL, "local protocol error"
-    elif isinstance(exc, (httpcore.RemoteProtocolError, h2.exceptions.H2Error)):
+    elif isinstance(exc, (httpcore.RemoteProtocolError, h2.exceptions.H2Error, HTTP1Error)):
         code, what = Code.UNAVAILABLE, "protocol error from peer"
     elif isinstance(exc, httpcore.UnsupportedProtocol):
         code, what = Code.INVALID_ARGUMENT, "unsupported URL"

@@ -1,0 +1,306 @@
+"""HTTP/1.1 client framing, sans-IO: request heads and chunks out, responses in.
+
+A small, strict implementation of what a client needs (RFC 9112): status line
+and header fields, informational (1xx) responses skipped, bodies delimited by
+``Transfer-Encoding: chunked`` (with trailer fields), ``Content-Length`` or the
+end of the connection. It is several times cheaper per exchange than a general
+HTTP library, which matters for bursts of small RPCs. Malformed input raises
+:class:`HTTP1Error`; nothing is ever buffered beyond ``max_head`` bytes of head.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NEED_DATA",
+    "HTTP1Error",
+    "ResponseParser",
+    "encode_chunk",
+    "encode_request_head",
+]
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+#: Returned by :meth:`ResponseParser.next_event` when more bytes are needed.
+NEED_DATA = None
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+class HTTP1Error(Exception):
+    """The peer sent something that is not valid HTTP/1.1."""
+
+
+def encode_request_head(method: bytes, target: bytes, headers: RawHeaders) -> bytes:
+    """The request line and header block. Names and values must not contain CR/LF."""
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
+            raise ValueError(f"invalid header field {name!r}")
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One chunk of a chunked request body (empty data gives nothing)."""
+    if not data:
+        return b""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = _LAST_CHUNK
+
+
+class Response:
+    """The head of a response."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self, status: int, headers: RawHeaders) -> None:
+        self.status = status
+        self.headers = headers
+
+
+class EndOfBody:
+    """The body ended; ``trailers`` holds chunked trailer fields, if any."""
+
+    __slots__ = ("trailers",)
+
+    def __init__(self, trailers: RawHeaders) -> None:
+        self.trailers = trailers
+
+
+# Body framing modes.
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)
+
+
+class ResponseParser:
+    """Parses one response at a time from the bytes given to :meth:`feed`.
+
+    :meth:`next_event` returns a :class:`Response`, then ``bytes`` of body
+    (as much as is buffered), then :class:`EndOfBody`; or ``NEED_DATA``.
+    Call :meth:`feed_eof` when the connection closed. After ``EndOfBody``,
+    :attr:`reusable` tells whether the connection may carry another exchange.
+    """
+
+    __slots__ = ("_buf", "_eof", "_left", "_mode", "_no_body", "_pos", "max_head", "reusable")
+
+    def __init__(self, max_head: int = 64 * 1024) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._mode = _HEAD
+        self._left = 0
+        self._eof = False
+        self._no_body = False
+        self.max_head = max_head
+        self.reusable = True
+
+    def start(self, head_request: bool = False) -> None:
+        """Expect the response to a new request (``head_request``: no body follows)."""
+        self._mode = _HEAD
+        self._no_body = head_request
+
+    @property
+    def done(self) -> bool:
+        """Whether the current response ended."""
+        return self._mode == _DONE
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered and not yet returned."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> None:
+        """Add received bytes."""
+        buf = self._buf
+        if self._pos:
+            if self._pos >= len(buf):
+                buf.clear()
+            else:
+                del buf[: self._pos]
+            self._pos = 0
+        buf += data
+
+    def feed_eof(self) -> None:
+        """The peer closed the connection."""
+        self._eof = True
+
+    def _line(self) -> bytes | None:
+        buf = self._buf
+        end = buf.find(b"\r\n", self._pos)
+        if end < 0:
+            if len(buf) - self._pos > self.max_head:
+                raise HTTP1Error("line too long")
+            return None
+        line = bytes(buf[self._pos : end])
+        self._pos = end + 2
+        return line
+
+    def next_event(self) -> Response | bytes | EndOfBody | None:
+        """The next event, or ``NEED_DATA``."""
+        while True:
+            mode = self._mode
+            if mode == _HEAD:
+                head = self._head()
+                if head is None:
+                    self._need()
+                    return NEED_DATA
+                if head.status < 200:
+                    continue  # informational: the real response follows
+                self._body_mode(head)
+                return head
+            if mode == _LENGTH:
+                if self._left == 0:
+                    return self._end([])
+                avail = len(self._buf) - self._pos
+                if not avail:
+                    self._need()
+                    return NEED_DATA
+                take = min(avail, self._left)
+                data = bytes(self._buf[self._pos : self._pos + take])
+                self._pos += take
+                self._left -= take
+                return data
+            if mode == _CHUNK_SIZE:
+                line = self._line()
+                if line is None:
+                    self._need()
+                    return NEED_DATA
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise HTTP1Error(f"invalid chunk size {size_text[:20]!r}") from None
+                if size < 0 or len(size_text) > 16:
+                    raise HTTP1Error("invalid chunk size")
+                if size == 0:
+                    self._mode = _TRAILERS
+                    continue
+                self._left = size
+                self._mode = _CHUNK_DATA
+                continue
+            if mode == _CHUNK_DATA:
+                avail = len(self._buf) - self._pos
+                if not avail:
+                    self._need()
+                    return NEED_DATA
+                take = min(avail, self._left)
+                data = bytes(self._buf[self._pos : self._pos + take])
+                self._pos += take
+                self._left -= take
+                if self._left == 0:
+                    self._mode = _CHUNK_CRLF
+                return data
+            if mode == _CHUNK_CRLF:
+                if len(self._buf) - self._pos < 2:
+                    self._need()
+                    return NEED_DATA
+                if self._buf[self._pos : self._pos + 2] != b"\r\n":
+                    raise HTTP1Error("missing CRLF after chunk data")
+                self._pos += 2
+                self._mode = _CHUNK_SIZE
+                continue
+            if mode == _TRAILERS:
+                fields = self._fields()
+                if fields is None:
+                    self._need()
+                    return NEED_DATA
+                return self._end(fields)
+            if mode == _UNTIL_CLOSE:
+                avail = len(self._buf) - self._pos
+                if avail:
+                    data = bytes(self._buf[self._pos :])
+                    self._pos = len(self._buf)
+                    return data
+                if self._eof:
+                    self.reusable = False
+                    return self._end([])
+                return NEED_DATA
+            raise HTTP1Error("no response expected")
+
+    def _need(self) -> None:
+        """Raise if no more data can come (the caller then returns ``NEED_DATA``)."""
+        if self._eof:
+            raise HTTP1Error("connection closed in the middle of a response")
+
+    def _end(self, trailers: RawHeaders) -> EndOfBody:
+        self._mode = _DONE
+        return EndOfBody(trailers)
+
+    def _fields(self) -> RawHeaders | None:
+        """Header fields up to an empty line, or ``None`` (nothing consumed) if incomplete."""
+        buf = self._buf
+        start = self._pos
+        end = buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            if buf.startswith(b"\r\n", start):
+                self._pos = start + 2
+                return []
+            if len(buf) - start > self.max_head:
+                raise HTTP1Error("header section too large")
+            return None
+        if buf.startswith(b"\r\n", start):
+            self._pos = start + 2
+            return []
+        block = bytes(buf[start:end])
+        self._pos = end + 4
+        fields: RawHeaders = []
+        for line in block.split(b"\r\n"):
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip() or b" " in name:
+                raise HTTP1Error(f"invalid header line {line[:40]!r}")
+            fields.append((name.lower(), value.strip(b" \t")))
+        return fields
+
+    def _head(self) -> Response | None:
+        buf = self._buf
+        start = self._pos
+        line_end = buf.find(b"\r\n", start)
+        if line_end < 0:
+            if len(buf) - start > self.max_head:
+                raise HTTP1Error("status line too long")
+            return None
+        if buf.find(b"\r\n\r\n", start) < 0:
+            if len(buf) - start > self.max_head:
+                raise HTTP1Error("header section too large")
+            return None
+        status_line = bytes(buf[start:line_end])
+        version, _, rest = status_line.partition(b" ")
+        code = rest[:3]
+        if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+            raise HTTP1Error(f"invalid status line {status_line[:40]!r}")
+        self._pos = line_end + 2
+        fields = self._fields()
+        assert fields is not None
+        if version == b"HTTP/1.0":
+            self.reusable = False
+        return Response(int(code), fields)
+
+    def _body_mode(self, head: Response) -> None:
+        chunked = False
+        length = None
+        for name, value in head.headers:
+            if name == b"transfer-encoding":
+                codings = [c.strip().lower() for c in value.split(b",")]
+                if codings and codings[-1] == b"chunked":
+                    chunked = True
+            elif name == b"content-length":
+                try:
+                    parsed = int(value)
+                except ValueError:
+                    raise HTTP1Error("invalid content-length") from None
+                if parsed < 0 or (length is not None and length != parsed):
+                    raise HTTP1Error("invalid content-length")
+                length = parsed
+            elif name == b"connection" and b"close" in value.lower():
+                self.reusable = False
+        status = head.status
+        if self._no_body or status in (204, 304):
+            self._mode = _LENGTH
+            self._left = 0
+        elif chunked:
+            self._mode = _CHUNK_SIZE
+        elif length is not None:
+            self._mode = _LENGTH
+            self._left = length
+        else:
+            self._mode = _UNTIL_CLOSE
