@@ -203,12 +203,21 @@ class AsyncConnectClient:
             scope,
         )
 
-    def _encode_message(self, message: Message) -> bytes:
-        """One request message as an envelope, compressed when worthwhile."""
+    def _send_compression(self, name: str | None) -> Compression | None:
+        """The compression of one call's requests: ``None`` means the client's."""
+        if name is None:
+            return self.template.send_compression
+        if name == "identity":
+            return None
+        comp = compression_for_name(name)
+        if comp is None:
+            raise ValueError(f"compression {name!r} is not available")
+        return comp
+
+    def _encode_message(self, message: Message, comp: Compression | None = None) -> bytes:
+        """One request message as an envelope, compressed (with ``comp``) when worthwhile."""
         data = self.codec.encode(message)
-        template = self.template
-        comp = template.send_compression
-        if comp is not None and len(data) >= template.compress_min_bytes:
+        if comp is not None and len(data) >= self.template.compress_min_bytes:
             return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
         return encode_envelope(0, data)
 
@@ -223,17 +232,23 @@ class AsyncConnectClient:
         timeout: float | None = None,
         use_get: bool = False,
         metadata: ResponseMetadata | None = None,
+        send_compression: str | None = None,
     ) -> Res:
         """Call a unary method and return its response message.
 
         ``use_get=True`` sends a Connect GET (only for methods marked
         ``NO_SIDE_EFFECTS``). ``timeout=None`` uses the client's default;
-        ``math.inf`` disables it for this call.
+        ``math.inf`` disables it for this call. ``send_compression`` overrides
+        the client's request compression (``"identity"``: none).
         """
         own, left = self._deadline(timeout)
         template = self.template
         data = self.codec.encode(request)
-        comp = template.send_compression
+        comp = (
+            template.send_compression
+            if send_compression is None
+            else self._send_compression(send_compression)
+        )
         if comp is not None and len(data) < template.compress_min_bytes:
             comp = None
         if comp is not None:
@@ -312,9 +327,14 @@ class AsyncConnectClient:
         body: bytes | AsyncIterable[bytes] | None,
         headers: HeadersInput,
         timeout: float | None,
+        comp: Compression | None,
     ) -> _CallSetup:
         own, left = self._deadline(timeout)
         raw = self._headers(self._stream_raw, headers, left)
+        if comp is not self.template.send_compression:
+            raw = [(k, v) for k, v in raw if k != b"connect-content-encoding"]
+            if comp is not None:
+                raw.append((b"connect-content-encoding", comp.name.encode()))
         return _CallSetup(method, b"POST", self._target(method.path), raw, body, own)  # type: ignore[arg-type]
 
     def server_stream(
@@ -324,18 +344,26 @@ class AsyncConnectClient:
         *,
         headers: HeadersInput = None,
         timeout: float | None = None,
+        send_compression: str | None = None,
     ) -> AsyncServerStreamCall[Res]:
         """Start a server-streaming call; nothing is sent until it is entered or iterated."""
-        body = self._encode_message(request)
-        return AsyncServerStreamCall(self, self._stream_setup(method, body, headers, timeout))
+        comp = self._send_compression(send_compression)
+        body = self._encode_message(request, comp)
+        setup = self._stream_setup(method, body, headers, timeout, comp)
+        return AsyncServerStreamCall(self, setup)
 
-    async def _request_body(self, requests: RequestStream[Req]) -> AsyncIterable[bytes]:
+    async def _request_body(
+        self, requests: RequestStream[Req], comp: Compression | None
+    ) -> AsyncIterable[bytes]:
         """Request messages as envelopes, each sent as soon as it is produced.
 
         A list or tuple is all there up front: its envelopes go out in writes of
         up to 64 KiB instead of one write per message.
         """
-        encode = self._encode_message
+
+        def encode(message: Message) -> bytes:
+            return self._encode_message(message, comp)
+
         if isinstance(requests, AsyncIterable):
             async for message in requests:
                 yield encode(message)
@@ -364,9 +392,12 @@ class AsyncConnectClient:
         headers: HeadersInput = None,
         timeout: float | None = None,
         metadata: ResponseMetadata | None = None,
+        send_compression: str | None = None,
     ) -> Res:
         """Send a stream of requests and return the single response message."""
-        setup = self._stream_setup(method, self._request_body(requests), headers, timeout)
+        comp = self._send_compression(send_compression)
+        body = self._request_body(requests, comp)
+        setup = self._stream_setup(method, body, headers, timeout, comp)
         call: AsyncStreamCall[Res] = AsyncStreamCall(self, setup)
         try:
             async with call:
@@ -402,15 +433,21 @@ class AsyncConnectClient:
         *,
         headers: HeadersInput = None,
         timeout: float | None = None,
+        send_compression: str | None = None,
     ) -> AsyncBidiStreamCall[Req, Res]:
         """Start a bidirectional call.
 
         With ``requests`` the request stream is taken from that iterable;
         without, use ``send()`` and ``close_send()`` on the returned call.
         """
-        body = None if requests is None else self._request_body(requests)
-        setup = self._stream_setup(method, body, headers, timeout)
-        return AsyncBidiStreamCall(self, setup, self._encode_message)
+        comp = self._send_compression(send_compression)
+        body = None if requests is None else self._request_body(requests, comp)
+        setup = self._stream_setup(method, body, headers, timeout, comp)
+
+        def encode(message: Message) -> bytes:
+            return self._encode_message(message, comp)
+
+        return AsyncBidiStreamCall(self, setup, encode)
 
     # -- lifecycle ------------------------------------------------------------------
 
