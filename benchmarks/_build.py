@@ -168,17 +168,19 @@ def _plugin_path(name: str) -> Path:
     return Path(found)
 
 
-def build_python(our_plugin: Path | None = None) -> tuple[Path, Path, str | None]:
+def build_python(
+    our_plugin: Path | None = None, gen_dir: Path = GEN_DIR
+) -> tuple[Path, Path, str | None]:
     """Generate ``_pb2`` modules and both plugins' clients; return (official, ours, error).
 
-    ``our_plugin`` is this project's plugin executable (default: the installed one).
+    ``our_plugin`` is this project's plugin executable (default: the installed
+    one); ``gen_dir`` where the code goes (a benchmark run uses its own).
     """
-    official = GEN_DIR / "official"
-    ours = GEN_DIR / "ours"
+    official = gen_dir / "official"
+    ours = gen_dir / "ours"
     for out in (official, ours):
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-    (GEN_DIR / "__init__.py").write_text("")
     # The official plugin (protoc-gen-connectrpc), using Google's protobuf messages.
     _protoc(
         [
@@ -244,11 +246,11 @@ def snapshot_runtime(dest: Path) -> str:
     return head
 
 
-def build(snapshot: Path | None = None) -> BuildResult:
+def build(snapshot: Path | None = None, gen_dir: Path = GEN_DIR) -> BuildResult:
     """Build everything; with ``snapshot`` (from :func:`snapshot_runtime`) use its plugin."""
     server = build_server()
     plugin = None if snapshot is None else snapshot / "protoc-gen-connect-python"
-    official, ours, error = build_python(plugin)
+    official, ours, error = build_python(plugin, gen_dir)
     if error is not None:
         _log(f"this project's plugin is not usable yet, using the low-level API: {error}")
     return BuildResult(server, official, ours, error)

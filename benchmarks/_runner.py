@@ -248,16 +248,18 @@ def run_benchmark(
 
     started = time.time()
     load_before = os.getloadavg()
+    # Everything a run uses lives in its own directory: another run, a test or
+    # a build in the same tree cannot change it midway.
+    _build.BENCH_CACHE.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=_build.BENCH_CACHE))
     snapshot: Path | None = None
     runtime_desc = "working tree (editable install)"
     if runtime == "head":
-        _build.BENCH_CACHE.mkdir(parents=True, exist_ok=True)
-        snapshot = Path(tempfile.mkdtemp(prefix="runtime-", dir=_build.BENCH_CACHE))
+        snapshot = workdir / "runtime"
         try:
             runtime_desc = f"commit {_build.snapshot_runtime(snapshot)} (git archive HEAD)"
         except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:
             print(f"no snapshot of HEAD ({exc}); using the working tree", file=sys.stderr)
-            shutil.rmtree(snapshot, ignore_errors=True)
             snapshot = None
     try:
         return _run_benchmark(
@@ -269,13 +271,13 @@ def run_benchmark(
             time_limit=time_limit,
             build=build,
             snapshot=snapshot,
+            gen_dir=workdir / "gen",
             runtime_desc=runtime_desc,
             started=started,
             load_before=load_before,
         )
     finally:
-        if snapshot is not None:
-            shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_benchmark(
@@ -288,6 +290,7 @@ def _run_benchmark(
     time_limit: float,
     build: bool,
     snapshot: Path | None,
+    gen_dir: Path,
     runtime_desc: str,
     started: float,
     load_before: tuple[float, float, float],
@@ -296,17 +299,19 @@ def _run_benchmark(
 
     runtime_path = None if snapshot is None else snapshot / "src"
     if build:
-        built = _build.build(snapshot)
-        server_binary = built.server
-        gen_dirs = {"official": built.gen_official, "ours": built.gen_ours}
-        ours_error = built.ours_generated_error
+        server_binary = _build.build_server()
     else:
         cached = sorted(_build.BENCH_CACHE.glob("benchserver-*"))
         if not cached:
             raise SystemExit("no built server: run without --no-build first")
         server_binary = cached[-1]
-        gen_dirs = {"official": _build.GEN_DIR / "official", "ours": _build.GEN_DIR / "ours"}
-        ours_error = json.loads((gen_dirs["ours"] / "STATUS.json").read_text())["generated_error"]
+    plugin = None if snapshot is None else snapshot / "protoc-gen-connect-python"
+    official, ours, ours_error = _build.build_python(plugin, gen_dir)
+    if ours_error is not None:
+        print(
+            f"this project's plugin failed, using the low-level API: {ours_error}", file=sys.stderr
+        )
+    gen_dirs = {"official": official, "ours": ours}
     chosen_workloads = workloads or list(WORKLOADS)
     chosen_clients = clients or [c for c in CLIENTS if c.default]
     plan = plan_runs(rounds, chosen_workloads, chosen_clients)
