@@ -36,7 +36,14 @@ from connect_python._h2 import (
     H2State,
     H2Stream,
 )
-from connect_python._shim_async import CallScope, Event, StateLock, current_time, shield
+from connect_python._shim_async import (
+    CallScope,
+    Event,
+    StateLock,
+    current_time,
+    direct_stream,
+    shield,
+)
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 __all__ = ["AsyncHTTP2Connection", "AsyncHTTP2Stream", "ConnectionBusy"]
@@ -75,6 +82,7 @@ class AsyncHTTP2Connection:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         self._net = network_stream
+        self._io = direct_stream(network_stream)
         self._state = H2State(
             stream_window=stream_window,
             connection_window=connection_window,
@@ -86,6 +94,9 @@ class AsyncHTTP2Connection:
         self._waiting: dict[Any, None] = {}
         self._writing = False
         self._write_waiters: list[Any] = []
+        # Bytes taken from the protocol state for writing, and written, so far.
+        self._taken = 0
+        self._written = 0
         self._closed = False
         self._keepalive_expiry = keepalive_expiry
         self._idle_since = current_time()
@@ -289,7 +300,7 @@ class AsyncHTTP2Connection:
     async def _read(self, scope: CallScope) -> None:
         """One network read, dispatched to the streams (the reader's job)."""
         try:
-            data = await self._net.read(_READ_SIZE)
+            data = await self._io.read(_READ_SIZE)
         except InterruptedError:
             scope.check()
             return
@@ -328,13 +339,25 @@ class AsyncHTTP2Connection:
     # -- writing ------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Write everything queued in the protocol state."""
+        """Write what is queued in the protocol state, up to this caller's frames.
+
+        One writer at a time writes one batch (everything queued when it
+        started). Callers whose frames a batch carried return once it is
+        written; the others take the writer role in turn, so no task ends up
+        writing for everyone else indefinitely.
+        """
         state = self._state
+        with self._lock:
+            state.reset_abandoned()
+            ticket = self._taken + len(state.h2._data_to_send)
         while True:
             with self._lock:
-                state.reset_abandoned()
+                if ticket <= self._written:
+                    return
                 if not self._writing:
                     data = state.data_to_send()
+                    self._taken += len(data)
+                    end = self._taken
                     if not data:
                         return
                     self._writing = True
@@ -342,12 +365,11 @@ class AsyncHTTP2Connection:
                 event = Event()
                 self._write_waiters.append(event)
             await event.wait()
+            if state.error is not None:
+                return
         try:
             with shield():
-                while data:
-                    await self._net.write(data)
-                    with self._lock:
-                        data = state.data_to_send()
+                await self._io.write(data)
         except TRANSPORT_ERRORS as exc:
             error = transport_error(exc)
             with self._lock:
@@ -363,6 +385,7 @@ class AsyncHTTP2Connection:
                 self._wake_writers()
             raise
         with self._lock:
+            self._written = end
             self._writing = False
             self._wake_writers()
 

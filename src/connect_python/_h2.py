@@ -30,6 +30,8 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
+from hpack.table import HeaderTable
 from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame, WindowUpdateFrame
 
 from ._code import Code
@@ -51,8 +53,9 @@ DEFAULT_STREAM_WINDOW = 4 * 1024 * 1024
 #: so a large value only keeps one stalled stream from blocking the others;
 #: memory stays bounded by the stream windows.
 DEFAULT_CONNECTION_WINDOW = 1 << 30
-#: Largest DATA frame the peer may send (the HTTP/2 default).
-DEFAULT_MAX_FRAME_SIZE = 16384
+#: Largest frame the peer may send: bigger than HTTP/2's 16 KiB default, so
+#: large messages arrive in fewer frames (less per-frame work in Python).
+DEFAULT_MAX_FRAME_SIZE = 65536
 #: Streams opened before the server's first SETTINGS frame arrived.
 _STREAMS_BEFORE_SETTINGS = 100
 #: How many reset stream ids are remembered to drop late frames silently.
@@ -151,6 +154,88 @@ class H2Stream:
         return f"<H2Stream {self.stream_id} status={self.status} ended={self.ended}>"
 
 
+def _hpack_int(value: int, prefix_bits: int, flags: int) -> bytes:
+    """An HPACK integer with an ``prefix_bits``-bit prefix (RFC 7541 §5.1)."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes((flags | value,))
+    out = bytearray((flags | limit,))
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _hpack_string(data: bytes) -> bytes:
+    """An HPACK string literal, without Huffman coding."""
+    return _hpack_int(len(data), 7, 0) + data
+
+
+_STATIC_FIELDS: dict[tuple[bytes, bytes], int] = {}
+_STATIC_NAMES: dict[bytes, int] = {}
+for _index, _entry in enumerate(HeaderTable.STATIC_TABLE, start=1):
+    _STATIC_FIELDS.setdefault(_entry, _index)
+    _STATIC_NAMES.setdefault(_entry[0], _index)
+_SENSITIVE = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
+_FIELD_CACHE_SIZE = 2048
+
+
+class _StatelessEncoder(hpack.Encoder):
+    """An HPACK encoder that never uses the dynamic table.
+
+    Every field is a static-table reference or a literal "without indexing"
+    ("never indexed" for credentials), so a field's encoding never depends on
+    what was sent before and is computed once and cached. Request headers repeat
+    from call to call, which makes encoding a header block a few dictionary
+    look-ups instead of ``hpack``'s per-field work; the price is a few dozen
+    bytes more per request on the wire. Huffman coding is not used.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: dict[tuple[bytes, bytes], bytes] = {}
+        self._size_update = False
+
+    @property
+    def header_table_size(self) -> int:
+        return 0
+
+    @header_table_size.setter
+    def header_table_size(self, value: int) -> None:
+        # The peer changed its limit: announce our (empty) table's size, 0.
+        self._size_update = True
+
+    def encode(self, headers: Any, huffman: bool = True) -> bytes:
+        cache = self._cache
+        parts = []
+        if self._size_update:
+            self._size_update = False
+            parts.append(b"\x20")
+        for name, value in headers:
+            key = (name, value)
+            field = cache.get(key)
+            if field is None:
+                field = self._field(name, value)
+                if len(cache) >= _FIELD_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = field
+            parts.append(field)
+        return b"".join(parts)
+
+    @staticmethod
+    def _field(name: bytes, value: bytes) -> bytes:
+        index = _STATIC_FIELDS.get((name, value))
+        if index is not None:
+            return _hpack_int(index, 7, 0x80)
+        flags = 0x10 if name in _SENSITIVE else 0x00
+        index = _STATIC_NAMES.get(name)
+        if index is not None:
+            return _hpack_int(index, 4, flags) + _hpack_string(value)
+        return bytes((flags,)) + _hpack_string(name) + _hpack_string(value)
+
+
 class _ClientConnection(h2.connection.H2Connection):
     """``h2``'s connection with two behaviours changed.
 
@@ -162,6 +247,7 @@ class _ClientConnection(h2.connection.H2Connection):
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config=config)
+        self.encoder = _StatelessEncoder()
         self.reset_here: dict[int, None] = {}
 
     def forget_reset(self, stream_id: int) -> None:
@@ -233,7 +319,8 @@ class H2State:
             header_encoding=None,
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
-            validate_inbound_headers=True,
+            # Response headers are only parsed for what a client needs.
+            validate_inbound_headers=False,
             normalize_inbound_headers=False,
         )
         conn = _ClientConnection(config)
