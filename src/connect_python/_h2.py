@@ -178,6 +178,9 @@ _STATIC_NAMES: dict[bytes, int] = {}
 for _index, _entry in enumerate(HeaderTable.STATIC_TABLE, start=1):
     _STATIC_FIELDS.setdefault(_entry, _index)
     _STATIC_NAMES.setdefault(_entry[0], _index)
+#: Whether h2 handles DATA on closed streams inside ``_receive_data_frame``
+#: (so it can be called directly, skipping the generic frame handler).
+_DIRECT_DATA = hasattr(h2.connection.H2Connection, "_handle_data_on_closed_stream")
 _SENSITIVE = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 _FIELD_CACHE_SIZE = 2048
 
@@ -284,6 +287,13 @@ class _ClientConnection(h2.connection.H2Connection):
             if isinstance(frame, RstStreamFrame) or "END_STREAM" in frame.flags:
                 self.forget_reset(stream_id)
             return [e for e in events if not isinstance(e, h2.events.StreamReset)]
+        if _DIRECT_DATA and type(frame) is DataFrame:
+            # The hot path. h2's generic handler logs ``repr(frame)``, which
+            # hex-dumps the whole payload before the logger ignores it.
+            frames, events = self._receive_data_frame(frame)
+            if frames:
+                self._prepare_for_sending(frames)
+            return events
         return super()._receive_frame(frame)
 
     def _receive_goaway_frame(
