@@ -36,6 +36,7 @@ from connect_python._h2 import (
     H2State,
     H2Stream,
 )
+from connect_python._netutil import socket_is_readable
 from connect_python._shim_async import (
     CallScope,
     Event,
@@ -50,6 +51,8 @@ __all__ = ["AsyncHTTP2Connection", "AsyncHTTP2Stream", "ConnectionBusy"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 _READ_SIZE = 256 * 1024
+#: The scope of reads that belong to no call (an idle connection's input).
+_IDLE_SCOPE = CallScope(None, cancellable=False)
 
 
 class ConnectionBusy(Exception):
@@ -83,6 +86,7 @@ class AsyncHTTP2Connection:
     ) -> None:
         self._net = network_stream
         self._io = direct_stream(network_stream)
+        self._sock = network_stream.get_extra_info("socket")
         self._state = H2State(
             stream_window=stream_window,
             connection_window=connection_window,
@@ -142,6 +146,18 @@ class AsyncHTTP2Connection:
             return True
         expiry = self._keepalive_expiry
         return expiry is not None and current_time() - self._idle_since > expiry
+
+    async def refresh(self) -> None:
+        """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
+        if self._reading or self._state.streams or not socket_is_readable(self._sock):
+            return
+        self._reading = True
+        try:
+            await self._read(_IDLE_SCOPE)
+        finally:
+            with self._lock:
+                self._reading = False
+                self._handoff()
 
     @property
     def num_streams(self) -> int:

@@ -178,7 +178,10 @@ class AsyncTransport:
             if pool.h2:
                 h2conn = self._available_h2(pool)
                 if h2conn is not None:
-                    if not h2conn.has_expired():
+                    if h2conn.is_idle():
+                        # Take in what arrived while it was idle (a GOAWAY, EOF).
+                        await h2conn.refresh()
+                    if h2conn.is_available() and not h2conn.has_expired():
                         return h2conn
                     pool.h2.remove(h2conn)
                     await self._discard(h2conn)

@@ -37,6 +37,8 @@ used where the client is a Connect call):
     then the socket is closed once older streams finished.
 ``refuse-once``
     ``refuse`` on the first connection, ``unary`` on later ones.
+``bye``
+    A unary answer; 0.1 s later GOAWAY(NO_ERROR), and the socket is closed.
 ``drain``
     GOAWAY(NO_ERROR) naming this stream as the last one: it and the older
     streams are served to their end, then the socket is closed.
@@ -189,6 +191,7 @@ class ServerConnection:
         self._streams: dict[int, _Stream] = {}
         self._close_when_idle = False
         self.extra_out = bytearray()
+        self._bye: tuple[float, int] | None = None
 
     # -- inspection (any thread) ------------------------------------------------
 
@@ -234,6 +237,11 @@ class ServerConnection:
                             self._on_event(event)
                 with self.lock:
                     self._pump()
+                    bye = self._bye
+                    if bye is not None and time.monotonic() >= bye[0]:
+                        self._bye = None
+                        self._goaway(bye[1])
+                        self._close_when_idle = True
                 self._send()
                 if self._close_when_idle and not self._streams:
                     break
@@ -299,6 +307,12 @@ class ServerConnection:
         if scenario == "refuse-once":
             scenario = "refuse" if self.index == 0 else "unary"
             stream.headers["x-scenario"] = scenario
+        if scenario == "bye":
+            # Answer, then shut the connection down while the client is idle.
+            stream.out.append(("await_request", None))
+            stream.out.append(("unary", None))
+            stream.out.append(("bye", None))
+            return
         if scenario == "drain":
             # Graceful shutdown: this stream is the last one served.
             self._goaway(stream.sid)
@@ -512,6 +526,9 @@ class ServerConnection:
     def _finish(self, stream: _Stream) -> None:
         stream.closed = True
         self._streams.pop(stream.sid, None)
+        if stream.out and stream.out[0][0] == "bye":
+            # A moment later, once the client finished reading.
+            self._bye = (time.monotonic() + 0.1, stream.sid)
 
 
 class H2TestServer:

@@ -158,3 +158,23 @@ async def test_connection_loss_fails_every_stream(
     assert not info.value.remote
     await ok(client)
     assert client.transport.num_connections == 1
+
+
+async def test_connection_closed_while_idle_is_replaced(
+    client: AsyncConnectClient, h2_server: H2TestServer
+) -> None:
+    reply = await client.unary(ECHO, pb.EchoRequest(payload=b"1"), headers={"x-scenario": "bye"})
+    assert reply.payload == b"1"
+    first = h2_server.connection
+    assert h2_server.wait_for(lambda: first.closed)
+    (pool,) = client.transport._origins.values()
+    (used,) = pool.h2
+    # The GOAWAY and the close arrived while no call was running: the next
+    # call notices before sending and uses a new connection.
+    reply = await client.unary(ECHO, pb.EchoRequest(payload=b"2"), headers={"x-scenario": "unary"})
+    assert reply.payload == b"2"
+    assert len(h2_server.connections) == 2
+    assert len(h2_server.connections[1].requests) == 1
+    assert client.transport.num_connections == 1
+    # Nothing was sent on the closed connection (no retry was needed).
+    assert used._state.h2.highest_outbound_stream_id == 1
