@@ -400,18 +400,21 @@ class AsyncConnectClient:
         setup = self._stream_setup(method, body, headers, timeout, comp)
         call: AsyncStreamCall[Res] = AsyncStreamCall(self, setup)
         try:
-            async with call:
-                first = await call.receive()
-                if first is None:
-                    raise ConnectError(
-                        Code.UNIMPLEMENTED, "protocol error: client stream got no response message"
-                    )
-                extra = await call.receive()
-                if extra is not None:
-                    raise ConnectError(
-                        Code.UNIMPLEMENTED,
-                        "protocol error: client stream got more than one response message",
-                    )
+            # The whole call is one step: no cancel scope per message sent.
+            with call.scope.step():
+                async with call:
+                    first = await call.receive()
+                    if first is None:
+                        raise ConnectError(
+                            Code.UNIMPLEMENTED,
+                            "protocol error: client stream got no response message",
+                        )
+                    extra = await call.receive()
+                    if extra is not None:
+                        raise ConnectError(
+                            Code.UNIMPLEMENTED,
+                            "protocol error: client stream got more than one response message",
+                        )
         except ConnectError as exc:
             if metadata is not None:
                 metadata.headers = call.response_headers
