@@ -143,7 +143,7 @@ class AsyncHTTP11Connection:
 class AsyncHTTP11Stream:
     """One exchange on an HTTP/1.1 connection (the stream interface)."""
 
-    __slots__ = ("_conn", "_done", "_over", "_release", "headers", "status", "trailers")
+    __slots__ = ("_conn", "_done", "_end", "_over", "_release", "headers", "status", "trailers")
 
     http_version = "HTTP/1.1"
     full_duplex = False
@@ -151,6 +151,7 @@ class AsyncHTTP11Stream:
     def __init__(self, conn: AsyncHTTP11Connection) -> None:
         self._conn = conn
         self._done = False
+        self._end: EndOfBody | None = None
         self._over = False
         self._release: Callable[[], Any] | None = None
         self.status = 0
@@ -229,16 +230,40 @@ class AsyncHTTP11Stream:
             await self.aclose()
             raise
 
+    def _parse(self) -> Any:
+        try:
+            return self._conn._parser.next_event()
+        except HTTP1Error as exc:
+            raise transport_error(exc) from exc
+
     async def receive(self, scope: CallScope) -> bytes:
-        """The next part of the response body; ``b""`` once it ended."""
+        """The response body bytes received so far (waiting for some if there
+        are none); ``b""`` once it ended.
+
+        Everything already buffered is returned at once, without I/O or a
+        cancel scope, so a burst of small messages costs one call, not one each.
+        """
         if self._done:
             return b""
         try:
-            event = await self._next_event(scope)
-            if isinstance(event, bytes):
-                return event
-            assert isinstance(event, EndOfBody)
-            self.trailers = event.trailers
+            end = self._end
+            if end is None:
+                event = self._parse()
+                if isinstance(event, bytes):
+                    parts = [event]
+                    event = self._parse()
+                    while isinstance(event, bytes):
+                        parts.append(event)
+                        event = self._parse()
+                    self._end = event
+                    return parts[0] if len(parts) == 1 else b"".join(parts)
+                if event is None:
+                    event = await self._next_event(scope)
+                    if isinstance(event, bytes):
+                        return event
+                end = event
+            assert isinstance(end, EndOfBody)
+            self.trailers = end.trailers
             self._done = True
             await self.aclose()
             return b""
