@@ -241,3 +241,25 @@ def parse_end_stream(payload: bytes, headers: Headers) -> EndStream:
         meta.extend(trailers)
         error = error_from_json(raw_error, fallback=Code.UNKNOWN, metadata=meta, http_status=200)
     return EndStream(trailers, error)
+
+
+_DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
+#: ``Connect-Timeout-Ms`` is rounded down to whole milliseconds.
+_HEADER_ROUNDING = 0.002
+
+
+def local_deadline_error(error: ConnectError, deadline: float, now: float) -> ConnectError:
+    """A server's deadline error seen after the call's own deadline passed.
+
+    The call's deadline is announced to the server, which may time the call
+    out itself a moment before this client notices. A server's
+    ``DEADLINE_EXCEEDED``/``CANCELED`` once the call's own deadline has passed
+    (within the header's millisecond rounding) is reported as this client's
+    ``DEADLINE_EXCEEDED``, with the server's error as its cause. Any other
+    error is returned as it is.
+    """
+    if error.remote and error.code in _DEADLINE_CODES and now >= deadline - _HEADER_ROUNDING:
+        local = ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded", metadata=error.metadata)
+        local.__cause__ = error
+        return local
+    return error

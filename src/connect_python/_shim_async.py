@@ -22,6 +22,7 @@ import sniffio
 
 from ._code import Code
 from ._errors import ConnectError
+from ._protocol import local_deadline_error
 
 __all__ = [
     "AnyIOBackend",
@@ -124,11 +125,6 @@ def current_deadline() -> float | None:
     return None if deadline == math.inf else deadline
 
 
-_DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
-#: ``Connect-Timeout-Ms`` is rounded down to whole milliseconds.
-_HEADER_ROUNDING = 0.002
-
-
 class CallScope:
     """Deadline and explicit cancellation of one call.
 
@@ -165,27 +161,10 @@ class CallScope:
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
 
     def remote_error(self, error: ConnectError) -> ConnectError:
-        """``error`` as the caller should see it.
-
-        The call's deadline is announced to the server, which may time the call
-        out itself a moment before this client notices. A server's
-        ``DEADLINE_EXCEEDED``/``CANCELED`` once the call's own deadline has
-        passed (within the header's millisecond rounding) is reported as this
-        client's ``DEADLINE_EXCEEDED``, the server's error as its cause.
-        """
-        deadline = self.deadline
-        if (
-            deadline is not None
-            and error.remote
-            and error.code in _DEADLINE_CODES
-            and anyio.current_time() >= deadline - _HEADER_ROUNDING
-        ):
-            local = ConnectError(
-                Code.DEADLINE_EXCEEDED, "deadline exceeded", metadata=error.metadata
-            )
-            local.__cause__ = error
-            return local
-        return error
+        """``error`` as the caller should see it (see ``_protocol.local_deadline_error``)."""
+        if self.deadline is None:
+            return error
+        return local_deadline_error(error, self.deadline, anyio.current_time())
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call.

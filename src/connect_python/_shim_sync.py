@@ -16,6 +16,7 @@ from typing import Any
 
 from ._code import Code
 from ._errors import ConnectError
+from ._protocol import local_deadline_error
 from ._sync_net import SyncBackend
 
 __all__ = [
@@ -97,11 +98,6 @@ def current_deadline() -> float | None:
     return None
 
 
-_DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
-#: ``Connect-Timeout-Ms`` is rounded down to whole milliseconds.
-_HEADER_ROUNDING = 0.002
-
-
 class CallScope:
     """Deadline and explicit cancellation of one sync call.
 
@@ -162,27 +158,10 @@ class CallScope:
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
 
     def remote_error(self, error: ConnectError) -> ConnectError:
-        """``error`` as the caller should see it.
-
-        The call's deadline is announced to the server, which may time the call
-        out itself a moment before this client notices. A server's
-        ``DEADLINE_EXCEEDED``/``CANCELED`` once the call's own deadline has
-        passed (within the header's millisecond rounding) is reported as this
-        client's ``DEADLINE_EXCEEDED``, the server's error as its cause.
-        """
-        deadline = self.deadline
-        if (
-            deadline is not None
-            and error.remote
-            and error.code in _DEADLINE_CODES
-            and time.monotonic() >= deadline - _HEADER_ROUNDING
-        ):
-            local = ConnectError(
-                Code.DEADLINE_EXCEEDED, "deadline exceeded", metadata=error.metadata
-            )
-            local.__cause__ = error
-            return local
-        return error
+        """``error`` as the caller should see it (see ``_protocol.local_deadline_error``)."""
+        if self.deadline is None:
+            return error
+        return local_deadline_error(error, self.deadline, time.monotonic())
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call."""
