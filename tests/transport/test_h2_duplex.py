@@ -120,3 +120,20 @@ async def test_echo_exchange_at_the_transport_level(
     await response.aclose()
     scope.close()
     assert h2_server.frames("RST_STREAM") == []
+
+
+async def test_abandoned_bidi_is_reset_once(
+    h2_server: H2TestServer, transport: AsyncTransport
+) -> None:
+    client = AsyncConnectClient(h2_server.url, transport=transport)
+    async with client.bidi_stream(CHAT, headers=CHAT_HEADERS) as call:
+        await call.send(pb.ChatRequest(text="one"))
+        assert await call.receive() is not None
+        # Left with the request still open and the response unfinished.
+    async with client.bidi_stream(CHAT, headers={"x-scenario": "chat", "x-tag": "next"}) as call:
+        await call.send(pb.ChatRequest(text="two"))
+        await call.close_send()
+        assert [reply.text async for reply in call] == ["two"]
+    assert h2_server.resets("chat") == [8]
+    assert h2_server.resets("next") == []
+    assert len(h2_server.connections) == 1
