@@ -10,9 +10,14 @@ stream. Frames are parsed in bulk, one network read at a time, and a stream's
 buffered data is handed to its consumer in one piece.
 
 Sending is serialized by a writer flag: frames are queued in the ``h2`` state
-in call order and whoever writes takes everything queued so far. A write is
-never interrupted half-way (that would corrupt the connection for every
-stream); cancellation waits for it.
+in call order; a writer takes everything queued so far and writes it as one
+batch, callers whose frames that batch carried return, and the next batch is
+written by the next caller that still has frames pending. A write is never
+interrupted half-way (that would corrupt the connection for every stream);
+cancellation waits for it.
+
+An idle connection first takes in whatever arrived while no stream was open
+(GOAWAY, EOF) before it carries a new stream.
 
 Every exit from a stream that did not complete it resets the stream with
 RST_STREAM(CANCEL): closing the handle early, errors, cancellation, deadlines,
