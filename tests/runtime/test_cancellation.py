@@ -84,22 +84,27 @@ async def test_enclosing_scope_expiry_is_a_cancellation_not_an_error(
 
 
 async def test_call_cancel_from_another_task_reports_canceled(client: AsyncConnectClient) -> None:
+    # The other task cancels once three messages arrived, while the reader waits
+    # for the fourth (the server paces them 50 ms apart): no timing guesswork.
     request = pb.StreamRequest(count=1000, size=16, outcome=outcome(delay_ms=50))
     call = client.server_stream(STREAM, request)
     got: list[int] = []
+    three = anyio.Event()
     async with anyio.create_task_group() as tg:
 
-        async def cancel_soon() -> None:
-            await anyio.sleep(0.3)
+        async def cancel_after_three() -> None:
+            await three.wait()
             call.cancel()
 
-        tg.start_soon(cancel_soon)
+        tg.start_soon(cancel_after_three)
         with pytest.raises(ConnectError) as info:
             async with call:
                 async for message in call:
                     got.append(message.index)
+                    if len(got) == 3:
+                        three.set()
     assert info.value.code is Code.CANCELED
-    assert 1 <= len(got) < 20
+    assert 3 <= len(got) < 20
 
 
 async def test_concurrent_calls(
