@@ -28,6 +28,8 @@ from connect_python._headers import Headers
 from connect_python._protocol import check_stream_response, parse_end_stream, unary_error
 from connect_python._shim_async import Background, CallScope, shield
 
+from ._exchange import read_all
+
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient, _CallSetup
     from ._transport import AsyncExchange, AsyncHTTPResponse
@@ -129,7 +131,7 @@ class AsyncStreamCall(Generic[Res]):
         assert response is not None
         if response.status != 200:
             try:
-                body = await response.read_all(self.scope, 64 * 1024)
+                body = await read_all(response, self.scope, 64 * 1024)
             except ConnectError:
                 body = b""
             if body:

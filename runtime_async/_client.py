@@ -28,6 +28,7 @@ from connect_python._protocol import (
 from connect_python._shim_async import CallScope, current_deadline, current_time
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
+from ._exchange import read_all
 from ._transport import AsyncExchange, AsyncHTTPResponse, AsyncTransport
 
 __all__ = ["AsyncConnectClient", "ResponseMetadata"]
@@ -274,7 +275,7 @@ class AsyncConnectClient:
                     verb, self._scheme, self._host, self._port, target, raw, body, scope
                 )
                 try:
-                    payload = await response.read_all(scope, self.read_max_bytes)
+                    payload = await read_all(response, scope, self.read_max_bytes)
                 finally:
                     await response.aclose()
         finally:

@@ -271,23 +271,6 @@ class AsyncHTTP11Stream:
             await self.aclose()
             raise
 
-    async def read_all(self, scope: CallScope, limit: int | None) -> bytes:
-        """The whole body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``."""
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await self.receive(scope)
-            if not chunk:
-                break
-            size += len(chunk)
-            if limit is not None and size > limit:
-                await self.aclose()
-                raise ConnectError(
-                    Code.RESOURCE_EXHAUSTED, f"message size is larger than configured max {limit}"
-                )
-            parts.append(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
     async def aclose(self) -> None:
         """End the exchange; the connection is closed unless it completed cleanly."""
         if self._over:

@@ -27,7 +27,7 @@ reset for the next I/O on the connection).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import h2.exceptions
@@ -576,24 +576,6 @@ class AsyncHTTP2Stream:
         await self.aclose()
         return b""
 
-    async def read_all(self, scope: CallScope, limit: int | None) -> bytes:
-        """The whole body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``."""
-        parts: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await self.receive(scope)
-            if not chunk:
-                break
-            size += len(chunk)
-            if limit is not None and size > limit:
-                await self.aclose()
-                raise ConnectError(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"message size is larger than configured max {limit}",
-                )
-            parts.append(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
     # -- closing ------------------------------------------------------------------
 
     async def aclose(self) -> None:
@@ -617,19 +599,3 @@ class AsyncHTTP2Stream:
             release = self._release
             if release is not None:
                 await release()
-
-
-async def send_body(stream: AsyncHTTP2Stream, body: AsyncIterable[bytes], scope: CallScope) -> None:
-    """Send a streamed request body, then finish it (stops early if the
-    server already answered). The body iterator is closed in any case."""
-    try:
-        async for chunk in body:
-            if not stream.request_open:
-                break
-            await stream.send(chunk, scope)
-        await stream.end_request(scope)
-    finally:
-        close = getattr(body, "aclose", None)
-        if close is not None:
-            with shield():
-                await close()

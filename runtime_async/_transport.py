@@ -32,7 +32,8 @@ from connect_python._shim_async import (
 )
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
-from ._http2 import AsyncHTTP2Connection, AsyncHTTP2Stream, ConnectionBusy, send_body
+from ._exchange import send_body
+from ._http2 import AsyncHTTP2Connection, AsyncHTTP2Stream, ConnectionBusy
 from ._http11 import AsyncHTTP11Connection, AsyncHTTP11Stream
 
 __all__ = ["AsyncExchange", "AsyncHTTPResponse", "AsyncTransport"]
@@ -404,9 +405,7 @@ class AsyncTransport:
         )
         try:
             if not isinstance(body, bytes):
-                async for chunk in body:
-                    await stream.send(chunk, scope)
-                await stream.end_request(scope)
+                await send_body(stream, body, scope)
             await stream.receive_response(scope)
         except BaseException:
             with shield():

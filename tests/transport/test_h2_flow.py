@@ -17,6 +17,7 @@ from _support.methods import ECHO, pb
 from connect_python._h2 import DEFAULT_STREAM_WINDOW
 from connect_python._shim_async import Background, CallScope, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connect_python.runtime_async._exchange import read_all
 from transport.h2server import CANCEL, H2TestServer
 
 MiB = 1 << 20
@@ -46,7 +47,7 @@ async def test_trailers_are_delivered(h2_server: H2TestServer, transport: AsyncT
     )
     assert response.status == 200
     assert response.trailers == []
-    body = await response.read_all(scope, None)
+    body = await read_all(response, scope, None)
     assert body == b"t" * 1000
     assert response.trailers == [(b"x-trailer-one", b"1"), (b"x-trailer-two", b"2")]
     await response.aclose()
@@ -90,7 +91,7 @@ async def test_connection_window_survives_100_abandoned_streams(h2_server: H2Tes
             b"",
             scope,
         )
-        assert len(await response.read_all(scope, None)) == 3 * MiB
+        assert len(await read_all(response, scope, None)) == 3 * MiB
         scope.close()
         assert transport.num_connections == 1
         assert len(h2_server.connections) == 1
