@@ -10,6 +10,7 @@
 <%def name="headers_timeout()">\
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         timeout: float | None = None,
+        send_compression: str | None = None,
 </%def>\
 % for svc in file.services:
 
@@ -82,6 +83,7 @@ ${warn(m.constant + ".path")}\
             request,
             headers=headers,
             timeout=timeout,
+            send_compression=send_compression,
 % if m.get_allowed:
             use_get=use_get,
 % endif
@@ -103,6 +105,7 @@ ${warn(m.constant + ".path")}\
             request,
             headers=headers,
             timeout=timeout,
+            send_compression=send_compression,
         )
 % elif m.kind == "CLIENT_STREAM":
     async def ${m.python_name}(
@@ -121,6 +124,7 @@ ${warn(m.constant + ".path")}\
             requests,
             headers=headers,
             timeout=timeout,
+            send_compression=send_compression,
             metadata=metadata,
         )
 % else:
@@ -139,6 +143,7 @@ ${warn(m.constant + ".path")}\
             requests,
             headers=headers,
             timeout=timeout,
+            send_compression=send_compression,
         )
 % endif
 % endfor

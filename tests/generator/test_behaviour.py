@@ -117,6 +117,7 @@ def test_async_and_sync_clients_have_the_same_methods(
     assert [n for n, p in say.items() if p.kind is p.KEYWORD_ONLY] == [
         "headers",
         "timeout",
+        "send_compression",
         "metadata",
     ]
     assert "use_get" in inspect.signature(a.lookup).parameters
