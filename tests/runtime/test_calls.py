@@ -6,6 +6,7 @@ HTTP/1.1, h2c and TLS with HTTP/2 negotiated by ALPN.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from connectpy.testing.v1 import testing_pb2 as pb
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport, ResponseMetadata
 
-from .helpers import ECHO, ECHO_GET, STREAM, UPLOAD, outcome, pattern, seen_headers
+from .helpers import CHAT, ECHO, ECHO_GET, STREAM, UPLOAD, outcome, pattern, seen_headers
 
 EXPECTED_PROTO = {"h1": "HTTP/1.1", "h2c": "HTTP/2.0", "h2-tls": "HTTP/2.0"}
 
@@ -327,3 +328,41 @@ async def test_sequential_calls_reuse_one_connection(
         response = await client.unary(ECHO, pb.EchoRequest(payload=str(i).encode()))
         assert response.payload == str(i).encode()
     assert transport.num_connections == 1
+
+
+@pytest.mark.parametrize("duplex_mode", ["h2c", "h2-tls"])
+async def test_request_stream_sends_each_message_before_waiting_for_the_next(
+    test_server: Any, duplex_mode: str
+) -> None:
+    # The request generator only produces message n+1 after the reply to message n
+    # arrived: a pump that held a ready message back until the next one would hang.
+    from connect_python._shim_async import Event
+
+    from .conftest import make_transport
+
+    url, transport = make_transport(test_server, duplex_mode)
+    replies: list[str] = []
+    answered = [Event() for _ in range(5)]
+
+    async def requests() -> AsyncIterator[pb.ChatRequest]:
+        for i in range(5):
+            yield pb.ChatRequest(text=f"m{i}")
+            await answered[i].wait()
+
+    client = AsyncConnectClient(url, transport=transport, timeout=10)
+    async with transport, client, client.bidi_stream(CHAT, requests()) as call:
+        async for reply in call:
+            replies.append(reply.text)
+            answered[len(replies) - 1].set()
+    assert len(replies) == 5
+    assert all("m" in text for text in replies)
+
+
+async def test_ready_request_messages_are_batched(client: AsyncConnectClient) -> None:
+    # 5,000 messages from a generator that never waits: all arrive, in order of count.
+    async def requests() -> AsyncIterator[pb.UploadRequest]:
+        for _ in range(5000):
+            yield pb.UploadRequest(chunk=b"0123456789")
+
+    total = await client.client_stream(UPLOAD, requests())
+    assert (total.messages, total.bytes) == (5000, 50_000)
