@@ -11,7 +11,7 @@ from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._shim_async import PEEKS_READY, CallScope, anext_nowait, shield
+from connect_python._shim_async import CallScope, shield
 
 __all__ = ["read_all", "send_body"]
 
@@ -39,44 +39,18 @@ async def send_body(stream: Any, body: AsyncIterable[bytes], scope: CallScope) -
     """Send a streamed request body, then finish it (stops early if the
     server already answered). The body iterator is closed in any case.
 
-    Messages that are ready at once go out together, up to 64 KiB per write
-    (one write, one HTTP/2 DATA frame); before waiting for the next message,
-    what was collected is written, so a slow producer (stdin) is never delayed.
+    Each message is written as soon as the iterator produces it: a slow
+    producer (stdin) is never delayed. (A list or tuple of requests arrives
+    here already packed into 64 KiB writes.)
     """
-    iterator = body.__aiter__()
-    batch: list[bytes] = []
-    size = 0
     try:
-        while stream.request_open:
-            if batch and not PEEKS_READY:
-                # This flavour cannot tell a ready item from one that blocks.
-                await stream.send(b"".join(batch), scope)
-                batch.clear()
-                size = 0
-            try:
-                ready, got = anext_nowait(iterator)
-                if not ready:
-                    if batch:
-                        await stream.send(b"".join(batch), scope)
-                        batch.clear()
-                        size = 0
-                    got = await got
-            except StopAsyncIteration:
+        async for chunk in body:
+            if not stream.request_open:
                 break
-            batch.append(got)
-            size += len(got)
-            if size >= _BATCH_BYTES:
-                await stream.send(b"".join(batch), scope)
-                batch.clear()
-                size = 0
-        if batch and stream.request_open:
-            await stream.send(b"".join(batch), scope)
+            await stream.send(chunk, scope)
         await stream.end_request(scope)
     finally:
         close = getattr(body, "aclose", None)
         if close is not None:
             with shield():
                 await close()
-
-
-_BATCH_BYTES = 64 * 1024

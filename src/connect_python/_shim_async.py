@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -25,7 +25,6 @@ from ._errors import ConnectError
 from ._protocol import local_deadline_error
 
 __all__ = [
-    "PEEKS_READY",
     "AnyIOBackend",
     "Background",
     "CallScope",
@@ -34,7 +33,6 @@ __all__ = [
     "Semaphore",
     "StateLock",
     "current_deadline",
-    "anext_nowait",
     "current_time",
     "direct_stream",
     "get_cancelled_exc_class",
@@ -42,11 +40,6 @@ __all__ = [
     "sleep",
 ]
 
-T = TypeVar("T")
-
-#: Whether :func:`anext_nowait` sees readiness: an async iterator tells a
-#: ready item from one that must wait.
-PEEKS_READY = True
 
 #: The network backend (its sync twin, renamed by the unasync transform, is
 #: ``_shim_sync.SyncBackend``: interruptible sockets and thread-safe TLS).
@@ -325,49 +318,3 @@ def direct_stream(network_stream: Any) -> Any:
     if isinstance(inner, anyio.abc.ByteStream):
         return _DirectStream(inner)
     return network_stream
-
-
-class _Pending:
-    """The rest of an ``__anext__()`` that had to suspend: awaiting it hands the
-    suspension to the event loop and finishes the step (asyncio and trio alike:
-    both drive coroutines with ``send``/``throw``)."""
-
-    __slots__ = ("_step", "_yielded")
-
-    def __init__(self, step: Any, yielded: Any) -> None:
-        self._step = step
-        self._yielded = yielded
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        step = self._step
-        to_yield = self._yielded
-        while True:
-            try:
-                sent = yield to_yield
-            except BaseException as exc:
-                try:
-                    to_yield = step.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    to_yield = step.send(sent)
-                except StopIteration as stop:
-                    return stop.value
-
-
-def anext_nowait(iterator: AsyncIterator[T]) -> tuple[bool, Any]:
-    """Start ``iterator.__anext__()`` without letting it suspend.
-
-    Returns ``(True, item)`` when the item was ready at once, and
-    ``(False, awaitable)`` when it must wait (await the awaitable for the item).
-    Raises ``StopAsyncIteration`` at the end. A request body pump uses this to
-    put every message that is ready into one write, and to write what it has
-    before it waits for more.
-    """
-    step = iterator.__anext__().__await__()
-    try:
-        yielded = step.send(None)
-    except StopIteration as stop:
-        return True, stop.value
-    return False, _Pending(step, yielded)

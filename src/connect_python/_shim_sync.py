@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from ._code import Code
 from ._errors import ConnectError
@@ -20,7 +20,6 @@ from ._protocol import local_deadline_error
 from ._sync_net import SyncBackend
 
 __all__ = [
-    "PEEKS_READY",
     "Background",
     "CallScope",
     "Event",
@@ -29,7 +28,6 @@ __all__ = [
     "StateLock",
     "SyncBackend",
     "current_deadline",
-    "anext_nowait",
     "current_time",
     "direct_stream",
     "get_cancelled_exc_class",
@@ -37,11 +35,6 @@ __all__ = [
     "sleep",
 ]
 
-T = TypeVar("T")
-
-#: Whether :func:`anext_nowait` sees readiness: a sync iterator cannot tell
-#: a ready item from one that blocks.
-PEEKS_READY = False
 
 Lock = threading.Lock
 Event = threading.Event
@@ -218,13 +211,3 @@ def shield() -> contextlib.nullcontext[None]:
 def direct_stream(network_stream: Any) -> Any:
     """The sync network streams are already direct: ``network_stream`` itself."""
     return network_stream
-
-
-def anext_nowait(iterator: Iterator[T]) -> tuple[bool, Any]:
-    """The next item, marked as one that may have had to wait (``False``).
-
-    A sync iterator gives no way to tell a ready item from one that blocked
-    (an interactive stdin reader, say), so every item is treated as if it
-    waited: a request body pump writes each message as it comes.
-    """
-    return False, next(iterator)

@@ -358,8 +358,8 @@ async def test_request_stream_sends_each_message_before_waiting_for_the_next(
     assert all("m" in text for text in replies)
 
 
-async def test_ready_request_messages_are_batched(client: AsyncConnectClient) -> None:
-    # 5,000 messages from a generator that never waits: all arrive, in order of count.
+async def test_many_request_messages_from_a_generator(client: AsyncConnectClient) -> None:
+    # 5,000 messages from a generator that never waits: every one arrives.
     async def requests() -> AsyncIterator[pb.UploadRequest]:
         for _ in range(5000):
             yield pb.UploadRequest(chunk=b"0123456789")
