@@ -49,6 +49,7 @@ from connect_python._shim_async import (
     current_time,
     direct_stream,
     shield,
+    write_nowait,
 )
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
@@ -389,8 +390,9 @@ class AsyncHTTP2Connection:
             if state.error is not None:
                 return
         try:
-            with shield():
-                await self._io.write(data)
+            if not write_nowait(self._io, data):
+                with shield():
+                    await self._io.write(data)
         except TRANSPORT_ERRORS as exc:
             error = transport_error(exc)
             with self._lock:

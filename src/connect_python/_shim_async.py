@@ -38,6 +38,7 @@ __all__ = [
     "get_cancelled_exc_class",
     "shield",
     "sleep",
+    "write_nowait",
 ]
 
 
@@ -277,36 +278,47 @@ class _DirectStream:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
 
-    async def write(self, data: bytes) -> None:
+    def write_nowait(self, data: bytes) -> bool:
+        """Write ``data`` at once if the transport takes it without waiting.
+
+        ``False`` (nothing written) when the caller must ``await write()``:
+        not an asyncio TCP stream, back-pressure, or a checkpoint is due.
+        """
         transport = self._transport
         protocol = self._protocol
         if (
-            transport is not None
-            and protocol is not None
-            and protocol.write_event.is_set()
-            and protocol.exception is None
-            and not transport.is_closing()
+            transport is None
+            or protocol is None
+            or not protocol.write_event.is_set()
+            or protocol.exception is not None
+            or transport.is_closing()
+            or self._unyielded >= _YIELD_EVERY
         ):
-            try:
-                transport.write(data)
-            except RuntimeError as exc:
-                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-            self._unyielded += len(data)
-            if self._unyielded < _YIELD_EVERY and protocol.write_event.is_set():
-                return
-            self._unyielded = 0
-            if not protocol.write_event.is_set():
-                await protocol.write_event.wait()  # back-pressure: let the kernel drain
-            else:
-                await anyio.lowlevel.checkpoint()
-            if protocol.exception is not None:
-                exc = protocol.exception
-                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            return False
+        try:
+            transport.write(data)
+        except RuntimeError as exc:
+            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+        self._unyielded += len(data)
+        return True
+
+    async def write(self, data: bytes) -> None:
+        if self.write_nowait(data):
             return
+        if self._unyielded >= _YIELD_EVERY:
+            # A checkpoint is due after 64 KiB written without one: write,
+            # then let other tasks (and cancellation) in.
+            self._unyielded = 0
+            if self.write_nowait(data):
+                self._unyielded = 0
+                await anyio.lowlevel.checkpoint()
+                return
+        # Not an asyncio TCP stream, or back-pressure: anyio waits as needed.
         try:
             await self._stream.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+        self._unyielded = 0
 
 
 _YIELD_EVERY = 64 * 1024
@@ -318,3 +330,11 @@ def direct_stream(network_stream: Any) -> Any:
     if isinstance(inner, anyio.abc.ByteStream):
         return _DirectStream(inner)
     return network_stream
+
+
+def write_nowait(stream: Any, data: bytes) -> bool:
+    """Write ``data`` on a :func:`direct_stream` at once if that needs no waiting
+    (see ``_DirectStream.write_nowait``); ``False`` means ``await write()``."""
+    if isinstance(stream, _DirectStream):
+        return stream.write_nowait(data)
+    return False

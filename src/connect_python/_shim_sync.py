@@ -33,6 +33,7 @@ __all__ = [
     "get_cancelled_exc_class",
     "shield",
     "sleep",
+    "write_nowait",
 ]
 
 
@@ -211,3 +212,8 @@ def shield() -> contextlib.nullcontext[None]:
 def direct_stream(network_stream: Any) -> Any:
     """The sync network streams are already direct: ``network_stream`` itself."""
     return network_stream
+
+
+def write_nowait(stream: Any, data: bytes) -> bool:
+    """Sync writes simply block: always ``False`` (use ``write()``)."""
+    return False
