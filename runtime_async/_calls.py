@@ -28,7 +28,7 @@ from connect_python._headers import Headers
 from connect_python._protocol import check_stream_response, parse_end_stream, unary_error
 from connect_python._shim_async import Background, CallScope, shield
 
-from ._exchange import read_all
+from ._exchange import read_all, send_body
 
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient, _CallSetup
@@ -347,11 +347,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
         """Send the request iterable, then finish the request."""
         scope = CallScope(self.scope.deadline)
         try:
-            async for chunk in body:
-                if not exchange.request_open:
-                    break
-                await exchange.send(chunk, scope)
-            await exchange.end_request(scope)
+            await send_body(exchange, body, scope)
         except BaseException as exc:
             if not self._closed:
                 # Fail the call: the reader sees the reset and reports this.
@@ -361,10 +357,6 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             raise
         finally:
             scope.close()
-            close = getattr(body, "aclose", None)
-            if close is not None:
-                with shield():
-                    await close()
 
     async def send(self, message: Req) -> None:
         """Send ``message`` (on HTTP/2 at once; on HTTP/1.1 as part of the request)."""
