@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import socket
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -253,11 +254,16 @@ class _DirectStream:
     writes stays cancellable and fair to other tasks.
     """
 
-    __slots__ = ("_protocol", "_stream", "_transport", "_unyielded")
+    __slots__ = ("_protocol", "_raw", "_stream", "_transport", "_unyielded")
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
         self._unyielded = 0
+        # trio: the non-blocking socket under a plain TCP stream, written
+        # directly while the kernel takes the data (anyio's send would make
+        # every write a scheduling point).
+        raw = getattr(getattr(stream, "_trio_socket", None), "_sock", None)
+        self._raw = raw if isinstance(raw, socket.socket) else None
         transport = getattr(stream, "_transport", None)
         protocol = getattr(stream, "_protocol", None)
         usable = (
@@ -305,6 +311,18 @@ class _DirectStream:
     async def write(self, data: bytes) -> None:
         if self.write_nowait(data):
             return
+        raw = self._raw
+        if raw is not None and self._unyielded < _YIELD_EVERY:
+            try:
+                sent = raw.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            self._unyielded += sent
+            if sent == len(data):
+                return
+            data = data[sent:]  # the rest waits for the socket, through anyio
         if self._unyielded >= _YIELD_EVERY:
             # A checkpoint is due after 64 KiB written without one: write,
             # then let other tasks (and cancellation) in.
