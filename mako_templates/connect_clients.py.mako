@@ -11,6 +11,7 @@
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         timeout: float | None = None,
         send_compression: str | None = None,
+        cancel: CancelToken | None = None,
 </%def>\
 % for svc in file.services:
 
@@ -84,6 +85,7 @@ ${warn(m.constant + ".path")}\
             headers=headers,
             timeout=timeout,
             send_compression=send_compression,
+            cancel=cancel,
 % if m.get_allowed:
             use_get=use_get,
 % endif
@@ -106,6 +108,7 @@ ${warn(m.constant + ".path")}\
             headers=headers,
             timeout=timeout,
             send_compression=send_compression,
+            cancel=cancel,
         )
 % elif m.kind == "CLIENT_STREAM":
     async def ${m.python_name}(
@@ -125,6 +128,7 @@ ${warn(m.constant + ".path")}\
             headers=headers,
             timeout=timeout,
             send_compression=send_compression,
+            cancel=cancel,
             metadata=metadata,
         )
 % else:
@@ -144,6 +148,7 @@ ${warn(m.constant + ".path")}\
             headers=headers,
             timeout=timeout,
             send_compression=send_compression,
+            cancel=cancel,
         )
 % endif
 % endfor

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from connect_python._cancel import CancelToken
 from connect_python._code import Code
 from connect_python._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder
 from connect_python._errors import ConnectError
@@ -60,6 +61,7 @@ class AsyncStreamCall(Generic[Res]):
         "_response",
         "_setup",
         "_started",
+        "_token",
         "_trailers",
         "scope",
     )
@@ -77,6 +79,7 @@ class AsyncStreamCall(Generic[Res]):
         self._ended = False
         self._closed = False
         self._pending_error: ConnectError | None = None
+        self._token: CancelToken | None = None
 
     # -- metadata ---------------------------------------------------------------
 
@@ -143,6 +146,9 @@ class AsyncStreamCall(Generic[Res]):
             return
         self._closed = True
         response = self._response
+        token = self._token
+        if token is not None:
+            token.detach(self.scope)
         with shield():
             if response is not None:
                 await response.aclose()
@@ -151,6 +157,11 @@ class AsyncStreamCall(Generic[Res]):
     async def aclose(self) -> None:
         """Abandon the call if it has not ended; release its connection."""
         await self._finish()
+
+    def attach_token(self, token: CancelToken) -> None:
+        """Let ``token`` cancel this call (until the call is over)."""
+        self._token = token
+        token.attach(self.scope)
 
     def cancel(self) -> None:
         """Cancel the call: reads in progress and later raise ``CANCELED``."""

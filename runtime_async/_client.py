@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
 
+from connect_python._cancel import CancelToken
 from connect_python._code import Code
 from connect_python._codec import Codec, codec_for_name
 from connect_python._compression import Compression, available_compressions, compression_for_name
@@ -234,6 +235,7 @@ class AsyncConnectClient:
         use_get: bool = False,
         metadata: ResponseMetadata | None = None,
         send_compression: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> Res:
         """Call a unary method and return its response message.
 
@@ -268,7 +270,9 @@ class AsyncConnectClient:
             target = self._target(method.path)
             verb, body = b"POST", data
         # One step covers the whole exchange (no cancel scope at all without a deadline).
-        scope = CallScope(own, cancellable=False)
+        scope = CallScope(own, cancellable=cancel is not None)
+        if cancel is not None:
+            cancel.attach(scope)
         try:
             with scope.step():
                 response = await self.transport.request(
@@ -280,6 +284,8 @@ class AsyncConnectClient:
                     await response.aclose()
         finally:
             scope.close()
+            if cancel is not None:
+                cancel.detach(scope)
         try:
             return self._unary_result(method, response, payload, metadata)
         except ConnectError as exc:
@@ -346,12 +352,16 @@ class AsyncConnectClient:
         headers: HeadersInput = None,
         timeout: float | None = None,
         send_compression: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> AsyncServerStreamCall[Res]:
         """Start a server-streaming call; nothing is sent until it is entered or iterated."""
         comp = self._send_compression(send_compression)
         body = self._encode_message(request, comp)
         setup = self._stream_setup(method, body, headers, timeout, comp)
-        return AsyncServerStreamCall(self, setup)
+        call: AsyncServerStreamCall[Res] = AsyncServerStreamCall(self, setup)
+        if cancel is not None:
+            call.attach_token(cancel)
+        return call
 
     async def _request_body(
         self, requests: RequestStream[Req], comp: Compression | None
@@ -394,12 +404,15 @@ class AsyncConnectClient:
         timeout: float | None = None,
         metadata: ResponseMetadata | None = None,
         send_compression: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> Res:
         """Send a stream of requests and return the single response message."""
         comp = self._send_compression(send_compression)
         body = self._request_body(requests, comp)
         setup = self._stream_setup(method, body, headers, timeout, comp)
         call: AsyncStreamCall[Res] = AsyncStreamCall(self, setup)
+        if cancel is not None:
+            call.attach_token(cancel)
         try:
             # The whole call is one step: no cancel scope per message sent.
             with call.scope.step():
@@ -438,6 +451,7 @@ class AsyncConnectClient:
         headers: HeadersInput = None,
         timeout: float | None = None,
         send_compression: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> AsyncBidiStreamCall[Req, Res]:
         """Start a bidirectional call.
 
@@ -451,7 +465,10 @@ class AsyncConnectClient:
         def encode(message: Message) -> bytes:
             return self._encode_message(message, comp)
 
-        return AsyncBidiStreamCall(self, setup, encode)
+        bidi: AsyncBidiStreamCall[Req, Res] = AsyncBidiStreamCall(self, setup, encode)
+        if cancel is not None:
+            bidi.attach_token(cancel)
+        return bidi
 
     # -- lifecycle ------------------------------------------------------------------
 

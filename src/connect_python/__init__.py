@@ -6,6 +6,7 @@ The runtimes live in :mod:`connect_python.runtime_async` (asyncio and trio) and
 
 from __future__ import annotations
 
+from ._cancel import CancelToken
 from ._code import Code
 from ._codec import Codec, JSONCodec, ProtoCodec
 from ._compression import (
@@ -20,6 +21,7 @@ from ._method import IdempotencyLevel, MethodInfo, StreamType
 
 __all__ = [
     "BrotliCompression",
+    "CancelToken",
     "Code",
     "Codec",
     "Compression",

@@ -118,6 +118,7 @@ def test_async_and_sync_clients_have_the_same_methods(
         "headers",
         "timeout",
         "send_compression",
+        "cancel",
         "metadata",
     ]
     assert "use_get" in inspect.signature(a.lookup).parameters

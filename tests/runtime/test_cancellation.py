@@ -7,7 +7,7 @@ import anyio
 import pytest
 from connectpy.testing.v1 import testing_pb2 as pb
 
-from connect_python import Code, ConnectError
+from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 from .helpers import ECHO, STREAM, outcome, seen_headers
@@ -125,3 +125,27 @@ async def test_concurrent_calls(
     else:
         # Multiplexed: one HTTP/2 connection carries every call.
         assert transport.num_connections == 1
+
+
+async def test_cancel_token_reports_canceled(
+    client: AsyncConnectClient, transport: AsyncTransport
+) -> None:
+    token = CancelToken()
+    async with anyio.create_task_group() as tg:
+
+        async def cancel_soon() -> None:
+            await anyio.sleep(0.2)
+            token.cancel()
+
+        tg.start_soon(cancel_soon)
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, pb.EchoRequest(outcome=outcome(delay_ms=3000)), cancel=token)
+    assert info.value.code is Code.CANCELED
+    # Server stream and client stream take the same token; a cancelled one fails at once.
+    with pytest.raises(ConnectError) as info:
+        async for _ in client.server_stream(STREAM, pb.StreamRequest(count=3), cancel=token):
+            pass
+    assert info.value.code is Code.CANCELED
+    response = await client.unary(ECHO, pb.EchoRequest(payload=b"after"))
+    assert response.payload == b"after"
+    assert transport.num_connections == 1

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from connectpy.testing.v1 import testing_pb2 as pb
 
-from connect_python import Code, ConnectError, MethodInfo, StreamType
+from connect_python import CancelToken, Code, ConnectError, MethodInfo, StreamType
 from connect_python.runtime_sync import ConnectClient, Transport
 
 SERVICE = "connectpy.testing.v1.TestService"
@@ -48,3 +48,30 @@ def test_sync_deadline_interrupts_blocked_read(test_server: Any) -> None:
             client.unary(ECHO, pb.EchoRequest(outcome=pb.Outcome(delay_ms=3000)), timeout=0.3)
         assert info.value.code is Code.DEADLINE_EXCEEDED
         assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize("mode", ["h1", "h2c", "h2-tls"])
+def test_cancel_token_interrupts_blocked_unary_from_another_thread(
+    test_server: Any, mode: str
+) -> None:
+    if mode == "h1":
+        url, transport = test_server.http, Transport(http2=False)
+    elif mode == "h2c":
+        url, transport = test_server.http, Transport(h2c=True)
+    else:
+        url, transport = test_server.https, Transport(ca_certs=test_server.ca_pem_text)
+    with transport, ConnectClient(url, transport=transport) as client:
+        token = CancelToken()
+        timer = threading.Timer(0.3, token.cancel)
+        start = time.monotonic()
+        timer.start()
+        with pytest.raises(ConnectError) as info:
+            client.unary(ECHO, pb.EchoRequest(outcome=pb.Outcome(delay_ms=3000)), cancel=token)
+        timer.join()
+        assert info.value.code is Code.CANCELED
+        assert time.monotonic() - start < 1.5, "the blocked call was not interrupted"
+        assert token.cancelled
+        # The token stays cancelled; other calls on the pool go on.
+        with pytest.raises(ConnectError):
+            client.unary(ECHO, pb.EchoRequest(), cancel=token)
+        assert client.unary(ECHO, pb.EchoRequest(payload=b"ok")).payload == b"ok"

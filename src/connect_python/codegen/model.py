@@ -60,7 +60,7 @@ _EDITIONS = frozenset(descriptor_pb2.Edition.values())
 FIXED_MODULE_NAMES: frozenset[str] = frozenset(
     {
         "annotations", "warnings", "AsyncIterable", "Iterable", "Mapping", "Sequence",
-        "TypeVar", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType",
+        "TypeVar", "CancelToken", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType",
         "runtime_async", "runtime_sync", "deprecated", "_T", "_AsyncRequests",
         "_Requests", "_warn_deprecated", "__all__", "connect_python", "google", "typing_extensions",
         "collections", "typing",
@@ -360,7 +360,7 @@ def _imports(
         out.append(Import("stdlib", "typing", (("TypeVar", None),)))
     core = ["Codec"]
     if methods:
-        core += ["IdempotencyLevel", "MethodInfo", "StreamType"]
+        core = ["CancelToken", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType"]
     if options.emit_async:
         core.append("runtime_async")
     if options.emit_sync:
