@@ -170,7 +170,10 @@ class CallScope:
         return _Step(self)
 
     def close(self) -> None:
-        """Stop the deadline timer."""
+        """Stop the deadline timer and forget the abort hook: a timer already
+        firing must not abort a connection the pool handed to another call."""
+        with self._lock:
+            self._abort = None
         timer = self._timer
         if timer is not None:
             self._timer = None
