@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
 from ._client import AsyncConnectClient, ResponseMetadata
-from ._transport import AsyncHTTPResponse, AsyncTransport
+from ._transport import AsyncTransport
 
 __all__ = [
     "AsyncBidiStreamCall",
     "AsyncConnectClient",
-    "AsyncHTTPResponse",
     "AsyncServerStreamCall",
     "AsyncStreamCall",
     "AsyncTransport",
