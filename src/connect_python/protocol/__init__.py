@@ -1,0 +1,233 @@
+"""RPC protocols, sans-IO: what goes on the wire for a call, and what came back.
+
+A protocol has two levels, both described here as :class:`typing.Protocol`
+classes so that Connect (:mod:`.connect`), and later gRPC and gRPC-Web, are
+interchangeable under the call objects:
+
+- a :class:`ClientProtocol` is built once per client from its options (codec,
+  compressions, limits, default headers) and makes
+- a :class:`CallProtocol` per call: it produces the request head and the
+  request bytes, and consumes the response head, body chunks and trailers,
+  giving back decoded messages and, at the end, an :class:`End`.
+
+Neither touches a socket or an event loop. A call object drives one over an
+HTTP exchange like this (``exchange`` sends a head and bytes, receives a head,
+chunks and trailers; ``b""`` marks the end of the body)::
+
+    call = protocol.call(method, send_compression=None)
+    head = call.request_head(time_left, headers=headers, message=request)
+    exchange = open(head.verb, head.target, head.headers)  # send head.body if not None
+    # streams: exchange.send(call.encode_request(m)) for each message, then end the request
+    status, raw_headers = exchange.response_head()
+    try:
+        call.response_head(status, raw_headers)   # raises for a response it cannot read
+        while True:                               # whenever a message is wanted:
+            call.check()                          # a fault found after the last messages
+            chunk = exchange.receive()
+            if not chunk:
+                end = call.response_end(exchange.trailers)
+                break
+            deliver(call.response_data(chunk))   # every message already complete
+    except TransportError as exc:                 # the exchange broke (a ConnectError)
+        raise call.response_failed(exc)
+    if end.error is not None: raise end.error     # the server's error
+    return end.message                            # unary calls; streams delivered theirs
+
+Errors come in two kinds. An error the server reported (an error status or
+error body, an error in the end-stream message) is ``End.error``. A response
+that breaks the protocol (bad framing, a message that does not decode, a
+missing end-stream message) raises :class:`~connect_python.ConnectError` from
+the method that found it; the call is over then and every later ``response_*``
+method raises the same error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+from google.protobuf.message import Message
+
+from .._codec import Codec
+from .._errors import ConnectError
+from .._headers import Headers, HeadersInput
+from .._method import MethodInfo
+
+__all__ = [
+    "DEFAULT_READ_MAX_BYTES",
+    "CallProtocol",
+    "ClientProtocol",
+    "End",
+    "RawHeaders",
+    "RequestHead",
+]
+
+#: The largest response message a client accepts unless told otherwise.
+DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
+
+#: Header (or trailer) lines as a transport sends and receives them.
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
+Req_contra = TypeVar("Req_contra", bound=Message, contravariant=True)
+Res_co = TypeVar("Res_co", bound=Message, covariant=True)
+
+
+class RequestHead:
+    """The head of a call's HTTP request.
+
+    ``verb`` is ``b"POST"`` or ``b"GET"``; ``target`` the path (the base URL's
+    path, then the method's, then a GET's query); ``headers`` the raw header
+    lines to send. ``body`` is the whole request body when the call's request
+    was given with the head (a unary request, a GET's empty body, one stream
+    message); ``None`` when the body follows as :meth:`CallProtocol.encode_request`
+    pieces.
+    """
+
+    __slots__ = ("body", "headers", "target", "verb")
+
+    def __init__(
+        self,
+        verb: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None = None,
+    ) -> None:
+        self.verb = verb
+        self.target = target
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"RequestHead({self.verb!r}, {self.target!r}, {len(self.headers)} headers)"
+
+
+class End(Generic[Res_co]):
+    """How a call's response ended.
+
+    ``trailers`` as the user sees them; ``error`` the error the server reported
+    (``None`` for a clean end); ``message`` the response message of a unary call
+    (``None`` for streams, whose messages came from ``response_data``, and with
+    an error).
+    """
+
+    __slots__ = ("error", "message", "trailers")
+
+    def __init__(
+        self,
+        trailers: Headers,
+        error: ConnectError | None = None,
+        message: Res_co | None = None,
+    ) -> None:
+        self.trailers = trailers
+        self.error = error
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"End(trailers={self.trailers!r}, error={self.error!r})"
+
+
+class CallProtocol(Protocol[Req_contra, Res_co]):
+    """One call's protocol state: request head and bytes out, response events in.
+
+    Methods are called in this order: :meth:`request_head` (once), then
+    :meth:`encode_request` for each streamed message, :meth:`response_head`
+    (once), :meth:`response_data` for each body chunk, :meth:`response_end`
+    (once, at the end of the body). :meth:`response_failed` replaces the last
+    two when the exchange breaks.
+    """
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the response (``None`` before its head)."""
+        ...
+
+    @property
+    def response_headers(self) -> Headers:
+        """The response headers as the user sees them (empty before the head)."""
+        ...
+
+    @property
+    def response_trailers(self) -> Headers:
+        """The response trailers as the user sees them (empty before the end)."""
+        ...
+
+    @property
+    def ended(self) -> bool:
+        """Whether the protocol saw the end of the response (its end-stream
+        message, or for unary calls and error responses the end of the body)."""
+        ...
+
+    def request_head(
+        self,
+        time_left: float | None = None,
+        *,
+        headers: HeadersInput = None,
+        message: Req_contra | None = None,
+        use_get: bool = False,
+    ) -> RequestHead:
+        """The request head; ``time_left`` (seconds) is announced as the timeout.
+
+        ``headers`` (per call) replace defaults of the same name. A unary call
+        needs its ``message`` here (the head depends on the body); a stream may
+        give its only message too. ``use_get`` asks for a GET request.
+        """
+        ...
+
+    def encode_request(self, message: Req_contra) -> bytes:
+        """``message`` as request bytes (compressed when worthwhile)."""
+        ...
+
+    def response_head(self, status: int, raw_headers: RawHeaders) -> None:
+        """Take the response status and headers; raises when the response can't be read."""
+        ...
+
+    def response_data(self, chunk: bytes) -> Sequence[Res_co]:
+        """Take a body chunk; return every message it completed.
+
+        When the chunk also holds a fault after some good messages, those are
+        returned and the fault is raised by the next call (or :meth:`check`).
+        """
+        ...
+
+    def check(self) -> None:
+        """Raise the fault found after the messages last returned, if any."""
+        ...
+
+    def response_end(self, raw_trailers: RawHeaders = ()) -> End[Res_co]:
+        """Take the end of the body and the HTTP trailers; return how the call ended."""
+        ...
+
+    def response_failed(self, error: ConnectError) -> ConnectError:
+        """The error to report when the exchange broke with ``error`` mid-response."""
+        ...
+
+
+class ClientProtocol(Protocol):
+    """A protocol configured for one client: makes a :class:`CallProtocol` per call."""
+
+    @property
+    def name(self) -> str:
+        """The protocol's name (``connect``)."""
+        ...
+
+    @property
+    def codec(self) -> Codec:
+        """The codec of messages."""
+        ...
+
+    @property
+    def read_max_bytes(self) -> int | None:
+        """The largest response message accepted (``None``: no limit)."""
+        ...
+
+    def call(
+        self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
+    ) -> CallProtocol[Req, Res]:
+        """The protocol state of one call of ``method``.
+
+        ``send_compression`` overrides the client's request compression for
+        this call (``"identity"``: none).
+        """
+        ...

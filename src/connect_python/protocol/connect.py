@@ -1,0 +1,589 @@
+"""The Connect protocol: :class:`ConnectProtocol` per client, :class:`ConnectCall` per call.
+
+One :class:`ConnectCall` serves every kind of call; the method's stream type
+decides the wire format:
+
+- unary: a POST whose body is the message (``Content-Encoding`` when
+  compressed), or a GET with the message in the query; the response body is
+  the message, or a JSON error for a non-200 status; trailers travel as
+  ``trailer-``-prefixed headers;
+- streams: enveloped messages both ways; the response ends with an end-stream
+  message holding the trailers and an optional error; a non-200 status carries
+  a JSON error body; a client stream's response holds exactly one message.
+
+The rules and their error messages are those of :mod:`connect_python._protocol`,
+whose helpers this module drives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from google.protobuf.message import Message
+
+from .._code import Code
+from .._codec import Codec, codec_for_name
+from .._compression import Compression, available_compressions, compression_for_name
+from .._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
+from .._errors import ConnectError
+from .._headers import Headers, HeadersInput, merge_headers
+from .._method import IdempotencyLevel, MethodInfo, StreamType
+from .._protocol import (
+    RequestTemplate,
+    check_stream_response,
+    check_unary_response,
+    encode_timeout,
+    get_query,
+    parse_end_stream,
+    request_label,
+    split_unary_trailers,
+    unary_content_type_error,
+    unary_error,
+)
+from . import DEFAULT_READ_MAX_BYTES, End, RawHeaders, RequestHead
+
+__all__ = ["ConnectCall", "ConnectProtocol"]
+
+Req = TypeVar("Req", bound=Message)
+Res = TypeVar("Res", bound=Message)
+
+#: The most of a streaming call's error body read for its JSON error.
+_ERROR_BODY_LIMIT = 64 * 1024
+
+# What a call does with response bytes (ConnectCall._mode).
+_HEAD = 0  # no response head yet
+_MESSAGES = 1  # a stream's envelopes
+_UNARY_BODY = 2  # a unary body, buffered until the end
+_ERROR_BODY = 3  # a stream's error body, buffered until the end
+_AFTER_END = 4  # the end-stream message was read: only the end of the body may follow
+_DONE = 5  # response_end returned
+_FAILED = 6  # a fault was raised (or is waiting in _fault)
+
+_NO_MESSAGES: tuple[()] = ()
+
+
+def _raw(headers: Headers) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
+
+
+def _compression_option(name: str) -> Compression:
+    comp = compression_for_name(name)
+    if comp is None:
+        raise ValueError(f"compression {name!r} is not available")
+    return comp
+
+
+class ConnectProtocol:
+    """The Connect protocol as configured for one client.
+
+    ``codec`` is ``"proto"``, ``"json"`` or a :class:`~connect_python.Codec`;
+    ``send_compression`` names the compression of requests (``None`` or
+    ``"identity"``: none), applied to messages of at least
+    ``compress_min_bytes``; ``accept_compression`` the encodings advertised for
+    responses (``None``: every one available); ``read_max_bytes`` the largest
+    response message accepted; ``headers`` are sent with every call (protocol
+    headers win over them; per-call headers win over both); ``user_agent``
+    replaces the default ``User-Agent``. ``base_url`` gives the path prefix of
+    every request and names the request in error messages. An unavailable
+    compression raises ``ValueError``.
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_get_raw",
+        "_prefix",
+        "_stream_raw",
+        "_targets",
+        "_unary_raw",
+        "codec",
+        "compress_min_bytes",
+        "read_max_bytes",
+        "template",
+    )
+
+    name = "connect"
+
+    def __init__(
+        self,
+        *,
+        codec: str | Codec = "proto",
+        send_compression: str | None = None,
+        accept_compression: Sequence[str] | None = None,
+        compress_min_bytes: int = 1024,
+        read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
+        headers: HeadersInput = None,
+        user_agent: str | None = None,
+        base_url: str = "",
+    ) -> None:
+        self.codec: Codec = codec_for_name(codec) if isinstance(codec, str) else codec
+        send = None
+        if send_compression is not None and send_compression != "identity":
+            send = _compression_option(send_compression)
+        if accept_compression is None:
+            accept = available_compressions()
+        else:
+            accept = [_compression_option(name) for name in accept_compression]
+        defaults = Headers(headers)
+        if user_agent is not None:
+            defaults = merge_headers(Headers({"user-agent": user_agent}), defaults)
+        self.template = RequestTemplate(self.codec, defaults, send, accept, compress_min_bytes)
+        self.compress_min_bytes = compress_min_bytes
+        self.read_max_bytes = read_max_bytes
+        self._base_url = base_url
+        self._prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
+        self._unary_raw = _raw(self.template.unary)
+        self._stream_raw = _raw(self.template.stream)
+        self._get_raw = _raw(self.template.get)
+        self._targets: dict[str, bytes] = {}
+
+    def call(
+        self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
+    ) -> ConnectCall[Req, Res]:
+        """The protocol state of one call of ``method``.
+
+        ``send_compression`` overrides the client's request compression for
+        this call (``"identity"``: none); an unavailable one raises ``ValueError``.
+        """
+        if send_compression is None:
+            comp = self.template.send_compression
+        elif send_compression == "identity":
+            comp = None
+        else:
+            comp = _compression_option(send_compression)
+        return ConnectCall(self, method, comp)
+
+    def _target(self, path: str) -> bytes:
+        target = self._targets.get(path)
+        if target is None:
+            target = self._targets[path] = (self._prefix + path).encode()
+        return target
+
+    def _headers(
+        self, base: list[tuple[bytes, bytes]], headers: HeadersInput, time_left: float | None
+    ) -> list[tuple[bytes, bytes]]:
+        raw = _raw(merge_headers(Headers.from_raw(base), headers)) if headers else list(base)
+        if time_left is not None:
+            raw.append((b"connect-timeout-ms", encode_timeout(time_left).encode()))
+        return raw
+
+
+class ConnectCall(Generic[Req, Res]):
+    """The Connect protocol state of one call (any stream type).
+
+    See :class:`connect_python.protocol.CallProtocol` for the order of the
+    methods and how errors are reported.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_compression",
+        "_count",
+        "_decoder",
+        "_end_error",
+        "_fault",
+        "_headers",
+        "_method",
+        "_mode",
+        "_protocol",
+        "_send_compression",
+        "_single",
+        "_status_error",
+        "_trailers",
+        "_unary",
+        "_unary_body",
+        "_unary_compression",
+        "_verb",
+        "status",
+    )
+
+    def __init__(
+        self,
+        protocol: ConnectProtocol,
+        method: MethodInfo[Req, Res],
+        send_compression: Compression | None,
+    ) -> None:
+        self._protocol = protocol
+        self._method = method
+        self._send_compression = send_compression
+        kind = method.stream_type
+        self._unary = kind is StreamType.UNARY
+        #: A client stream: exactly one response message.
+        self._single = kind is StreamType.CLIENT_STREAM
+        self._verb = b"POST"
+        self._mode = _HEAD
+        self.status: int | None = None
+        self._headers: Headers | None = None
+        self._trailers: Headers | None = None
+        #: The compression of response messages (streams) or body (unary).
+        self._compression: Compression | None = None
+        self._decoder: EnvelopeDecoder | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._count = 0
+        self._end_error: ConnectError | None = None
+        self._status_error: ConnectError | None = None
+        self._fault: ConnectError | None = None
+        #: A unary call's request body and its compression (encode_request).
+        self._unary_body: bytes | None = None
+        self._unary_compression: Compression | None = None
+
+    # -- what the user sees ----------------------------------------------------------
+
+    @property
+    def response_headers(self) -> Headers:
+        """The response headers (unary: without the ``trailer-`` ones)."""
+        return self._headers if self._headers is not None else Headers()
+
+    @property
+    def response_trailers(self) -> Headers:
+        """The trailers (unary: ``trailer-`` headers and HTTP trailers; streams:
+        the end-stream message's metadata)."""
+        return self._trailers if self._trailers is not None else Headers()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the end of the response was seen (the end-stream message of a
+        stream; the end of the body of a unary call or an error response)."""
+        return self._mode in (_AFTER_END, _DONE)
+
+    def _label(self) -> str:
+        """The request, as error messages name it (empty without a base URL)."""
+        protocol = self._protocol
+        if not protocol._base_url:
+            return ""
+        return request_label(self._verb, protocol._base_url, self._method.path)
+
+    # -- request ----------------------------------------------------------------------
+
+    def request_head(
+        self,
+        time_left: float | None = None,
+        *,
+        headers: HeadersInput = None,
+        message: Req | None = None,
+        use_get: bool = False,
+    ) -> RequestHead:
+        """The request head; ``time_left`` (seconds) becomes ``Connect-Timeout-Ms``.
+
+        ``headers`` (per call) replace the defaults of the same name. A unary
+        call needs its ``message`` (here, or to :meth:`encode_request` first):
+        the head announces the body's compression, and a GET (``use_get``, only
+        for ``NO_SIDE_EFFECTS`` methods, else ``ValueError``) carries the
+        message in its query; ``body`` is the request body (empty for a GET).
+        A stream may give its only ``message`` as well; ``body`` then holds it
+        as one envelope.
+        """
+        protocol = self._protocol
+        method = self._method
+        if not self._unary:
+            if use_get:
+                raise ValueError(f"{method.path} is a streaming method: GET is not allowed")
+            raw = protocol._headers(protocol._stream_raw, headers, time_left)
+            comp = self._send_compression
+            if comp is not protocol.template.send_compression:
+                raw = [(k, v) for k, v in raw if k != b"connect-content-encoding"]
+                if comp is not None:
+                    raw.append((b"connect-content-encoding", comp.name.encode()))
+            body = None if message is None else self.encode_request(message)
+            return RequestHead(b"POST", protocol._target(method.path), raw, body)
+        if message is not None:
+            self.encode_request(message)
+        data = self._unary_body
+        if data is None:
+            raise ValueError(f"{method.path} is a unary method: give its message to request_head()")
+        comp = self._unary_compression
+        if use_get:
+            if method.idempotency_level is not IdempotencyLevel.NO_SIDE_EFFECTS:
+                raise ValueError(f"{method.path} is not marked NO_SIDE_EFFECTS: GET is not allowed")
+            self._verb = b"GET"
+            query = get_query(protocol.codec, data, comp)
+            target = protocol._target(method.path) + b"?" + query.encode()
+            raw = protocol._headers(protocol._get_raw, headers, time_left)
+            return RequestHead(b"GET", target, raw, b"")
+        raw = protocol._headers(protocol._unary_raw, headers, time_left)
+        if comp is not None:
+            raw.append((b"content-encoding", comp.name.encode()))
+        return RequestHead(b"POST", protocol._target(method.path), raw, data)
+
+    def encode_request(self, message: Req) -> bytes:
+        """``message`` as request bytes, compressed when it is at least
+        ``compress_min_bytes``: a stream's envelope, or a unary call's body (which
+        :meth:`request_head` then announces, or puts in a GET's query)."""
+        protocol = self._protocol
+        data = protocol.codec.encode(message)
+        comp = self._send_compression
+        if self._unary:
+            if comp is not None and len(data) < protocol.compress_min_bytes:
+                comp = None
+            if comp is not None:
+                data = comp.compress(data)
+            self._unary_body = data
+            self._unary_compression = comp
+            return data
+        if comp is not None and len(data) >= protocol.compress_min_bytes:
+            return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
+        return encode_envelope(0, data)
+
+    # -- response ----------------------------------------------------------------------
+
+    def response_head(self, status: int, raw_headers: RawHeaders) -> None:
+        """Take the response status and headers.
+
+        A unary response is judged at its end (its error messages quote the
+        body). A stream's raises for a 200 with another content type or an
+        unknown ``Connect-Content-Encoding``; for another status, the body is
+        read as a JSON error and :meth:`response_end` reports it.
+        """
+        self.status = status
+        protocol = self._protocol
+        if self._unary:
+            self._headers, self._trailers = split_unary_trailers(Headers.from_raw(raw_headers))
+            self._mode = _UNARY_BODY
+            return
+        headers = Headers.from_raw(raw_headers)
+        self._headers = headers
+        error = check_stream_response(status, headers, protocol.codec)
+        if error is not None:
+            label = self._label()
+            if label:
+                error = check_stream_response(status, headers, protocol.codec, label) or error
+            if status != 200:
+                self._status_error = error
+                self._mode = _ERROR_BODY
+                return
+            raise self._failed(error)
+        encoding = headers.get("connect-content-encoding")
+        if encoding is not None and encoding != "identity":
+            try:
+                self._compression = protocol.template.compression_named(encoding)
+            except ConnectError as exc:
+                self._failed(exc)
+                raise
+        self._decoder = EnvelopeDecoder(protocol.read_max_bytes)
+        self._mode = _MESSAGES
+
+    def response_data(self, chunk: bytes) -> Sequence[Res]:
+        """Take a body chunk; return every message it completed (maybe none).
+
+        Raises ``ConnectError`` for malformed input: bad envelope flags, a
+        declared length over ``read_max_bytes`` (before the message is
+        buffered), a compressed message without an encoding, a message that
+        does not decompress or decode, a malformed end-stream message, data
+        after it, a second message of a client stream, a unary body over the
+        limit. When good messages precede the fault, they are returned and the
+        fault is raised by the next call (or :meth:`check`).
+        """
+        if self._mode != _MESSAGES:
+            return self._other_data(chunk)
+        decoder = self._decoder
+        assert decoder is not None
+        decoder.feed(chunk)
+        next_envelope = decoder.next
+        decode = self._protocol.codec.decode
+        output = self._method.output
+        out: list[Res] = []
+        append = out.append
+        try:
+            while (envelope := next_envelope()) is not None:
+                flags, payload = envelope
+                if flags:
+                    if flags & FLAG_END_STREAM:
+                        self._end_stream(flags, payload)
+                        break
+                    payload = self._decompress(payload)
+                append(decode(payload, output))
+            fault = None
+        except ConnectError as exc:
+            fault = exc
+        if self._single:
+            count = self._count + len(out)
+            self._count = count
+            if count > 1:
+                # The second message is the fault: it comes before any other.
+                del out[max(0, 1 - (count - len(out))) :]
+                fault = ConnectError(
+                    Code.UNIMPLEMENTED,
+                    "protocol error: client stream got more than one response message",
+                )
+        if fault is not None:
+            if not out:
+                raise self._failed(fault)
+            self._mode = _FAILED
+            self._fault = fault
+        return out
+
+    def _decompress(self, payload: bytes) -> bytes:
+        compression = self._compression
+        if compression is None:
+            raise ConnectError(
+                Code.INTERNAL,
+                "protocol error: compressed message without connect-content-encoding",
+            )
+        return compression.decompress(payload, self._protocol.read_max_bytes)
+
+    def _end_stream(self, flags: int, payload: bytes) -> None:
+        if flags & FLAG_COMPRESSED:
+            compression = self._compression
+            if compression is None:
+                raise ConnectError(
+                    Code.INTERNAL, "protocol error: compressed end-stream without encoding"
+                )
+            payload = compression.decompress(payload, self._protocol.read_max_bytes)
+        end = parse_end_stream(payload, self.response_headers)
+        self._trailers = end.trailers
+        self._end_error = end.error
+        self._mode = _AFTER_END
+        decoder = self._decoder
+        assert decoder is not None
+        if decoder.pending:
+            raise _data_after_end()
+
+    def _other_data(self, chunk: bytes) -> Sequence[Res]:
+        mode = self._mode
+        if mode in (_UNARY_BODY, _ERROR_BODY):
+            size = self._body_size + len(chunk)
+            self._body_size = size
+            if mode == _UNARY_BODY:
+                limit = self._protocol.read_max_bytes
+                if limit is not None and size > limit:
+                    raise self._failed(
+                        ConnectError(
+                            Code.RESOURCE_EXHAUSTED,
+                            f"message size is larger than configured max {limit}",
+                        )
+                    )
+            elif size > _ERROR_BODY_LIMIT:
+                # Too long to be a Connect error: the status tells the error.
+                error = self._status_error
+                assert error is not None
+                raise self._failed(error)
+            if chunk:
+                self._body.append(chunk)
+            return _NO_MESSAGES
+        if mode == _AFTER_END:
+            if chunk:
+                raise self._failed(_data_after_end())
+            return _NO_MESSAGES
+        self.check()
+        raise RuntimeError(f"response_data() out of order (state {mode})")
+
+    def check(self) -> None:
+        """Raise the fault found after the messages last returned, if any."""
+        if self._mode == _FAILED and self._fault is not None:
+            raise self._fault
+
+    def _failed(self, error: ConnectError) -> ConnectError:
+        """Record that the call failed with ``error`` (returned, to be raised)."""
+        self._mode = _FAILED
+        self._fault = error
+        return error
+
+    def response_end(self, raw_trailers: RawHeaders = ()) -> End[Res]:
+        """Take the end of the body and the HTTP trailers; return how the call ended.
+
+        Unary: the body is decompressed, then judged (status, content type) and
+        decoded; the trailers are the ``trailer-`` headers and the HTTP
+        trailers. Streams: the trailers are the end-stream message's metadata
+        (HTTP trailers are not part of Connect); a missing end-stream message
+        raises ``INTERNAL``; a client stream without its response message
+        raises ``UNIMPLEMENTED``. A non-200 stream response ends with the
+        error of its JSON body or of its status.
+        """
+        mode = self._mode
+        if mode == _AFTER_END:
+            self._mode = _DONE
+            trailers = self.response_trailers
+            if self._single and self._count == 0 and self._end_error is None:
+                raise self._failed(
+                    ConnectError(
+                        Code.UNIMPLEMENTED,
+                        "protocol error: client stream got no response message",
+                    )
+                )
+            return End(trailers, self._end_error)
+        if mode == _MESSAGES:
+            decoder = self._decoder
+            assert decoder is not None
+            if decoder.pending:
+                raise self._failed(
+                    ConnectError(Code.INTERNAL, "protocol error: stream ended inside a message")
+                )
+            raise self._failed(
+                ConnectError(
+                    Code.INTERNAL, "protocol error: stream ended without an end-stream message"
+                )
+            )
+        if mode == _UNARY_BODY:
+            return self._unary_end(raw_trailers)
+        if mode == _ERROR_BODY:
+            self._mode = _DONE
+            error = self._status_error
+            assert error is not None
+            body = b"".join(self._body)
+            self._body = []
+            if body:
+                status = self.status or 0
+                error = unary_error(status, error.metadata, Headers(), body, self._label())
+            return End(Headers(), error)
+        self.check()
+        raise RuntimeError(f"response_end() out of order (state {mode})")
+
+    def _unary_end(self, raw_trailers: RawHeaders) -> End[Res]:
+        self._mode = _DONE
+        protocol = self._protocol
+        headers = self.response_headers
+        trailers = self.response_trailers
+        if raw_trailers:
+            trailers.extend(Headers.from_raw(raw_trailers))
+        status = self.status
+        assert status is not None
+        body = self._body
+        payload = body[0] if len(body) == 1 else b"".join(body)
+        self._body = []
+        encoding = headers.get("content-encoding")
+        if encoding is not None and encoding != "identity" and payload:
+            try:
+                comp = protocol.template.compression_named(encoding)
+                payload = comp.decompress(payload, protocol.read_max_bytes)
+            except ConnectError as exc:
+                exc.metadata = headers.copy()
+                exc.metadata.extend(trailers)
+                exc.http_status = status
+                self._failed(exc)
+                raise
+        if status != 200:
+            return End(trailers, unary_error(status, headers, trailers, payload, self._label()))
+        codec = protocol.codec
+        if check_unary_response(status, headers, codec) is not None:
+            error = unary_content_type_error(
+                status, headers, trailers, codec, self._label(), payload
+            )
+            return End(trailers, error)
+        try:
+            message = codec.decode(payload, self._method.output)
+        except ConnectError as exc:
+            exc.metadata = headers.copy()
+            exc.metadata.extend(trailers)
+            self._failed(exc)
+            raise
+        return End(trailers, None, message)
+
+    def response_failed(self, error: ConnectError) -> ConnectError:
+        """The error to report when the exchange broke with ``error`` mid-response.
+
+        While a stream's error body is read, the status' error stands (the body
+        only adds detail); otherwise ``error`` itself.
+        """
+        if self._mode == _ERROR_BODY:
+            status_error = self._status_error
+            assert status_error is not None
+            error = status_error
+        self._failed(error)
+        return error
+
+
+def _data_after_end() -> ConnectError:
+    return ConnectError(Code.INTERNAL, "protocol error: data after the end-stream message")
