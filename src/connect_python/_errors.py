@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,7 +17,15 @@ from ._headers import Headers
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
-__all__ = ["ConnectError", "ErrorDetail", "error_from_json", "parse_error_body"]
+__all__ = [
+    "ConnectError",
+    "ErrorDetail",
+    "error_from_json",
+    "loads_json",
+    "not_connect_error",
+    "parse_error_body",
+    "summarize_body",
+]
 
 _TYPE_PREFIX = "type.googleapis.com/"
 _M = TypeVar("_M", bound="Message")
@@ -73,6 +82,11 @@ class ConnectError(Exception):
     a response. ``remote`` tells an error the server sent (``True``) from one raised
     by this client, such as a transport failure or a local deadline (``False``); for
     the latter the original exception, if any, is the ``__cause__``.
+
+    ``http_body`` is the body of an error response that was not a Connect error (an
+    HTML page from a proxy, a gRPC server's answer) as it was received, after content
+    decoding and within the read limit; the message only quotes a short summary of
+    it. It is ``None`` for Connect errors and when no body was read.
     """
 
     def __init__(
@@ -84,6 +98,7 @@ class ConnectError(Exception):
         metadata: Headers | None = None,
         http_status: int | None = None,
         remote: bool = False,
+        http_body: bytes | None = None,
     ) -> None:
         super().__init__(f"[{code.value}] {message}" if message else f"[{code.value}]")
         self.code = code
@@ -92,6 +107,7 @@ class ConnectError(Exception):
         self.metadata = metadata if metadata is not None else Headers()
         self.http_status = http_status
         self.remote = remote
+        self.http_body = http_body
 
     def __repr__(self) -> str:
         return f"ConnectError({self.code!r}, {self.message!r})"
@@ -103,6 +119,19 @@ def _b64decode(text: str) -> bytes:
     if "-" in text or "_" in text:
         return base64.urlsafe_b64decode(padded)
     return base64.b64decode(padded, validate=True)
+
+
+def loads_json(data: bytes | str) -> object:
+    """``json.loads`` for bytes from the peer: every failure is a ``ValueError``.
+
+    Bad syntax or encoding already raise ``ValueError`` (``UnicodeDecodeError``
+    is one); nesting deeper than the interpreter's recursion limit raises
+    ``RecursionError``, which is turned into a ``ValueError`` here.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _details_from_json(raw: object) -> list[ErrorDetail]:
@@ -118,9 +147,10 @@ def _details_from_json(raw: object) -> list[ErrorDetail]:
             continue
         try:
             data = _b64decode(value)
+            # A type name that is not valid UTF-8 (a lone surrogate) is refused here.
+            packed = any_pb2.Any(type_url=_TYPE_PREFIX + type_name, value=data)
         except (binascii.Error, ValueError):
-            continue
-        packed = any_pb2.Any(type_url=_TYPE_PREFIX + type_name, value=data)
+            continue  # a malformed detail is dropped; the error itself stands
         details.append(ErrorDetail(packed, item.get("debug")))
     return details
 
@@ -151,25 +181,201 @@ def error_from_json(
 
 
 def parse_error_body(
-    status: int, content_type: str, body: bytes, metadata: Headers
+    status: int, content_type: str, body: bytes | None, metadata: Headers, url: str = ""
 ) -> ConnectError:
-    """The error for a non-200 unary Connect response (Connect spec rules)."""
-    fallback = code_from_http_status(status)
-    if content_type.split(";", 1)[0].strip().lower() == "application/json":
+    """The error for a non-200 unary Connect response (Connect spec rules).
+
+    A JSON object is a Connect error (its code, or the HTTP status' code when it
+    has none). Anything else is not a Connect response: the code comes from the
+    HTTP status and :func:`not_connect_error` describes it, naming ``url`` (the
+    request, such as ``POST http://host/pkg.Service/Method``) when given.
+    ``body`` is ``None`` when it could not be read.
+    """
+    if body and _media_type(content_type) == "application/json":
         try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+            obj = loads_json(body)
+        except ValueError:
             obj = None
-        else:
+        if isinstance(obj, dict) and (
+            isinstance(obj.get("code"), str) or isinstance(obj.get("message"), str)
+        ):
+            fallback = code_from_http_status(status)
             return error_from_json(obj, fallback=fallback, metadata=metadata, http_status=status)
-    text = body[:512].decode("utf-8", "replace").strip()
-    message = text if text and obj_is_text(content_type) else f"HTTP status {status}"
-    return ConnectError(fallback, message, metadata=metadata, http_status=status, remote=True)
+    return not_connect_error(status, content_type, body, metadata, url)
 
 
-def obj_is_text(content_type: str) -> bool:
-    """Whether a body of ``content_type`` is worth quoting in an error message."""
-    return content_type.startswith("text/")
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+#: Characters of a body quoted in an error message.
+SUMMARY_CHARS = 200
+#: Bytes of a body looked at for the summary.
+_SUMMARY_SCAN = 32 * 1024
+
+
+def not_connect_error(
+    status: int,
+    content_type: str,
+    body: bytes | None,
+    metadata: Headers,
+    url: str = "",
+    *,
+    code: Code | None = None,
+    expected: str = "",
+) -> ConnectError:
+    """The error for a response that is not a Connect response.
+
+    ``code`` defaults to the HTTP status' code (Connect spec); a 200 response
+    with an unexpected content type (``expected`` is the one asked for) gives
+    its own. The message names the request (``url``, such as
+    ``POST http://host/pkg.Service/Method``), the status and content type,
+    quotes a short summary of the body (:func:`summarize_body`; ``None``: not
+    read) and adds a hint when the answer tells what went wrong (a gRPC server,
+    a wrong path). The whole body stays on the error as ``http_body``.
+    """
+    media = _media_type(content_type)
+    if code is None:
+        code = code_from_http_status(status)
+    if status == 200:
+        what = f"unexpected response content type {content_type!r}"
+        if expected:
+            what += f" (expected {expected})"
+    else:
+        what = f"HTTP {status}{_reason(status)}, not a Connect response ({_ctype(content_type)})"
+    parts = [f"{url}: {what}" if url else what]
+    if body is not None and (status != 200 or body):
+        parts.append(f": {summarize_body(content_type, body)}")
+    hint = _not_connect_hint(status, media)
+    if hint:
+        parts.append(f"; {hint}")
+    return ConnectError(
+        code,
+        "".join(parts),
+        metadata=metadata,
+        http_status=status,
+        remote=True,
+        http_body=body if body else None,
+    )
+
+
+def _ctype(content_type: str) -> str:
+    return f"content-type {content_type}" if content_type else "no content-type"
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        return ""
+
+
+def _not_connect_hint(status: int, media: str) -> str:
+    if media.startswith("application/grpc-web"):
+        return f"the server answered with content-type {media}: it speaks gRPC-Web, not Connect"
+    if media.startswith("application/grpc"):
+        return f"the server answered with content-type {media}: it speaks gRPC, not Connect"
+    if status == 404:
+        return (
+            "is the base URL right? A call goes to <base URL>/<package>.<Service>/<Method>, "
+            "and the server has no such route"
+        )
+    if status == 415:
+        return "the server does not accept the request's content type (another codec?)"
+    if status == 505:
+        return "the server does not accept this HTTP version"
+    return ""
+
+
+_TEXT_MEDIA = ("application/json", "application/xml", "application/javascript")
+
+
+def summarize_body(content_type: str, body: bytes) -> str:
+    """A short, printable account of a body that is not a Connect message.
+
+    Text (``text/*``, JSON, XML, or untyped UTF-8) is quoted: HTML tags
+    stripped, whitespace collapsed, cut at :data:`SUMMARY_CHARS` characters.
+    Anything else is described by its size.
+    """
+    if not body:
+        return "empty body"
+    media = _media_type(content_type)
+    head = body[:_SUMMARY_SCAN]
+    textual = (
+        media.startswith("text/")
+        or media in _TEXT_MEDIA
+        or media.endswith(("+json", "+xml"))
+        or (not media and _looks_like_text(head))
+    )
+    if not textual:
+        return f"{len(body)} bytes" + (f" of {media}" if media else "")
+    text = head.decode("utf-8", "replace")
+    if media in ("text/html", "application/xhtml+xml") or (
+        not media.startswith(("text/plain", "application/json")) and _looks_like_html(text)
+    ):
+        text = _html_text(text)
+    text = " ".join(text.split())
+    if not text:
+        return f"{len(body)} bytes of whitespace"
+    if len(text) > SUMMARY_CHARS:
+        text = text[: SUMMARY_CHARS - 3].rstrip() + "..."
+    elif len(body) > len(head):
+        text += "..."
+    return f'"{text}"'
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # A cut in the middle of a character at the end of the scanned part.
+        try:
+            text = data[:-3].decode("utf-8") if len(data) > 3 else ""
+        except UnicodeDecodeError:
+            return False
+        if not text:
+            return False
+    return all(c.isprintable() or c in "\t\r\n" for c in text[:1024])
+
+
+def _looks_like_html(text: str) -> bool:
+    start = text.lstrip()[:15].lower()
+    return start.startswith(("<!doctype html", "<html", "<head", "<body", "<title"))
+
+
+def _html_text(markup: str) -> str:
+    """The text of an HTML page: tags, comments, scripts and styles removed."""
+    from html.parser import HTMLParser
+
+    class _Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag in ("script", "style"):
+                self.skip += 1
+            self.parts.append(" ")
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("script", "style") and self.skip:
+                self.skip -= 1
+            self.parts.append(" ")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = _Text()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:  # the parser is lenient; should it still fail, strip crudely
+        return re.sub(r"<[^>]*>", " ", markup)
+    return "".join(parser.parts)
 
 
 def error_to_json(error: ConnectError) -> dict[str, object]:

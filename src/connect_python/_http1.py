@@ -23,6 +23,11 @@ RawHeaders = list[tuple[bytes, bytes]]
 #: Returned by :meth:`ResponseParser.next_event` when more bytes are needed.
 NEED_DATA = None
 _LAST_CHUNK = b"0\r\n\r\n"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_DIGITS = b"0123456789"
+#: Longest accepted chunk size (hex digits) and Content-Length (decimal digits).
+_MAX_CHUNK_DIGITS = 16
+_MAX_LENGTH_DIGITS = 18
 
 
 class HTTP1Error(Exception):
@@ -165,13 +170,18 @@ class ResponseParser:
                 if line is None:
                     self._need()
                     return NEED_DATA
-                size_text = line.split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise HTTP1Error(f"invalid chunk size {size_text[:20]!r}") from None
-                if size < 0 or len(size_text) > 16:
-                    raise HTTP1Error("invalid chunk size")
+                # chunk-size = 1*HEXDIG, then optional whitespace and extensions
+                # (int() alone would take "0x5", "+5", " 5" or "5_0").
+                size_text = line
+                if not line or line.strip(_HEX_DIGITS) or len(line) > _MAX_CHUNK_DIGITS:
+                    size_text = line.split(b";", 1)[0].rstrip(b" \t")
+                    if (
+                        not size_text
+                        or size_text.strip(_HEX_DIGITS)
+                        or len(size_text) > _MAX_CHUNK_DIGITS
+                    ):
+                        raise HTTP1Error(f"invalid chunk size {line[:20]!r}")
+                size = int(size_text, 16)
                 if size == 0:
                     self._mode = _TRAILERS
                     continue
@@ -244,7 +254,11 @@ class ResponseParser:
         block = bytes(buf[start:end])
         self._pos = end + 4
         fields: RawHeaders = []
-        for line in block.split(b"\r\n"):
+        lines = block.split(b"\r\n")
+        # CR, LF and NUL only in line ends (RFC 9110 section 5.5: reject the others).
+        if len(block.translate(None, b"\r\n\x00")) != len(block) - 2 * (len(lines) - 1):
+            raise HTTP1Error("invalid character (CR, LF or NUL) in a header field")
+        for line in lines:
             name, sep, value = line.partition(b":")
             if not sep or not name or name != name.strip() or b" " in name:
                 raise HTTP1Error(f"invalid header line {line[:40]!r}")
@@ -256,6 +270,9 @@ class ResponseParser:
         start = self._pos
         line_end = buf.find(b"\r\n", start)
         if line_end < 0:
+            if not buf.startswith(b"HTTP/"[: len(buf) - start], start):
+                # Not HTTP/1.x (e.g. HTTP/2 frames): say so now, don't wait for a line end.
+                raise HTTP1Error(_not_http1(bytes(buf[start : start + 64])))
             if len(buf) - start > self.max_head:
                 raise HTTP1Error("status line too long")
             return None
@@ -263,15 +280,26 @@ class ResponseParser:
             if len(buf) - start > self.max_head:
                 raise HTTP1Error("header section too large")
             return None
+        # status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ]; 1xx-5xx only,
+        # and no 101 (this client never asks to switch protocols).
         status_line = bytes(buf[start:line_end])
-        version, _, rest = status_line.partition(b" ")
-        code = rest[:3]
-        if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+        version = status_line[:9]
+        code = status_line[9:12]
+        if (
+            (version != b"HTTP/1.1 " and version != b"HTTP/1.0 ")
+            or len(code) != 3
+            or not code.isdigit()
+            or not b"100" <= code <= b"599"
+            or code == b"101"
+            or status_line[12:13] not in (b"", b" ")
+        ):
+            if not status_line.startswith(b"HTTP/"):
+                raise HTTP1Error(_not_http1(status_line[:64]))
             raise HTTP1Error(f"invalid status line {status_line[:40]!r}")
         self._pos = line_end + 2
         fields = self._fields()
         assert fields is not None
-        if version == b"HTTP/1.0":
+        if version == b"HTTP/1.0 ":
             self.reusable = False
         return Response(int(code), fields)
 
@@ -284,12 +312,12 @@ class ResponseParser:
                 if codings and codings[-1] == b"chunked":
                     chunked = True
             elif name == b"content-length":
-                try:
-                    parsed = int(value)
-                except ValueError:
-                    raise HTTP1Error("invalid content-length") from None
-                if parsed < 0 or (length is not None and length != parsed):
-                    raise HTTP1Error("invalid content-length")
+                # Content-Length = 1*DIGIT (no sign, no spaces inside, no "_").
+                if not value or len(value) > _MAX_LENGTH_DIGITS or value.strip(_DIGITS):
+                    raise HTTP1Error(f"invalid content-length {value[:20]!r}")
+                parsed = int(value)
+                if length is not None and length != parsed:
+                    raise HTTP1Error("conflicting content-length values")
                 length = parsed
             elif name == b"connection" and b"close" in value.lower():
                 self.reusable = False
@@ -304,3 +332,15 @@ class ResponseParser:
             self._left = length
         else:
             self._mode = _UNTIL_CLOSE
+
+
+def _not_http1(start: bytes) -> str:
+    """The error text for a response that does not begin with ``HTTP/``."""
+    # An HTTP/2 frame header: 3 bytes of length, then the type; a server that
+    # speaks only HTTP/2 (prior knowledge, as gRPC servers do) starts with SETTINGS.
+    if len(start) >= 9 and start[3] == 0x04 and start[5:9] == b"\x00\x00\x00\x00":
+        return (
+            "the server answered with HTTP/2 frames: it speaks only HTTP/2 (gRPC servers "
+            "do); for an http:// URL use h2c=True (HTTP/2 without TLS)"
+        )
+    return f"the response is not HTTP/1.x: it starts with {start[:20]!r}"

@@ -6,14 +6,14 @@ Everything here is shared by the async and the sync runtime.
 from __future__ import annotations
 
 import base64
-import json
+import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
 from ._code import Code, code_from_http_status
 from ._codec import Codec
 from ._compression import Compression, compression_for_name
-from ._errors import ConnectError, error_from_json, parse_error_body
+from ._errors import ConnectError, error_from_json, loads_json, not_connect_error, parse_error_body
 from ._headers import Headers, merge_headers
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "check_unary_response",
     "encode_timeout",
     "parse_end_stream",
+    "request_label",
     "split_unary_trailers",
 ]
 
@@ -158,49 +159,77 @@ def check_unary_response(status: int, headers: Headers, codec: Codec) -> Code | 
     return Code.UNKNOWN
 
 
+def request_label(verb: bytes, base_url: str, path: str) -> str:
+    """``POST http://host:port/base/pkg.Service/Method``: a request, for error messages.
+
+    The URL is the client's base URL as given plus the method's path (a GET's
+    query is left out).
+    """
+    return f"{verb.decode('ascii', 'replace')} {base_url.rstrip('/')}{path}"
+
+
 def unary_content_type_error(
-    status: int, headers: Headers, trailers: Headers, codec: Codec
+    status: int,
+    headers: Headers,
+    trailers: Headers,
+    codec: Codec,
+    url: str = "",
+    body: bytes | None = None,
 ) -> ConnectError:
-    """The error for a 200 unary response whose content type does not match."""
+    """The error for a 200 unary response whose content type does not match.
+
+    ``url`` names the request (:func:`request_label`); ``body`` is quoted in short.
+    """
     code = check_unary_response(status, headers, codec) or Code.UNKNOWN
     meta = headers.copy()
     meta.extend(trailers)
-    return ConnectError(
-        code,
-        f"unexpected response content type {headers.get('content-type', '')!r}",
-        metadata=meta,
-        http_status=status,
-        remote=True,
+    return not_connect_error(
+        status,
+        headers.get("content-type", ""),
+        body,
+        meta,
+        url,
+        code=code,
+        expected=f"application/{codec.name}",
     )
 
 
-def unary_error(status: int, headers: Headers, trailers: Headers, body: bytes) -> ConnectError:
-    """The error carried by a non-200 unary response (body already decompressed)."""
+def unary_error(
+    status: int, headers: Headers, trailers: Headers, body: bytes | None, url: str = ""
+) -> ConnectError:
+    """The error carried by a non-200 unary response (body already decompressed).
+
+    ``body`` is ``None`` when it could not be read; ``url`` names the request
+    (:func:`request_label`) in the message of a response that is not Connect.
+    """
     meta = headers.copy()
     meta.extend(trailers)
-    return parse_error_body(status, headers.get("content-type", ""), body, meta)
+    return parse_error_body(status, headers.get("content-type", ""), body, meta, url)
 
 
-def check_stream_response(status: int, headers: Headers, codec: Codec) -> ConnectError | None:
-    """``None`` when a streaming response may be read as envelopes."""
+def check_stream_response(
+    status: int, headers: Headers, codec: Codec, url: str = ""
+) -> ConnectError | None:
+    """``None`` when a streaming response may be read as envelopes.
+
+    Otherwise the error (``url`` names the request in its message); for a
+    non-200 status the caller reads the body and builds the error with
+    :func:`unary_error`, which parses a Connect JSON error.
+    """
     if status != 200:
-        return ConnectError(
-            code_from_http_status(status),
-            f"HTTP status {status}",
-            metadata=headers,
-            http_status=status,
-            remote=True,
-        )
+        return not_connect_error(status, headers.get("content-type", ""), None, headers, url)
     media = _media_type(headers.get("content-type", ""))
     if media == f"application/connect+{codec.name}":
         return None
     code = Code.INTERNAL if media.startswith("application/connect+") else Code.UNKNOWN
-    return ConnectError(
-        code,
-        f"unexpected response content type {headers.get('content-type', '')!r}",
-        metadata=headers,
-        http_status=status,
-        remote=True,
+    return not_connect_error(
+        status,
+        headers.get("content-type", ""),
+        None,
+        headers,
+        url,
+        code=code,
+        expected=f"application/connect+{codec.name}",
     )
 
 
@@ -215,25 +244,38 @@ class EndStream:
 
 
 def parse_end_stream(payload: bytes, headers: Headers) -> EndStream:
-    """Parse an end-stream message; a malformed one is an ``INTERNAL`` error."""
+    """Parse an end-stream message; a malformed one is an ``INTERNAL`` error.
+
+    The message is a JSON object with an optional ``error`` (a Connect error
+    object) and optional ``metadata``: an object whose keys are header names
+    and whose values are arrays of strings. Anything else, including input that
+    fails to parse for any reason, raises ``ConnectError(INTERNAL)`` carrying
+    the response headers.
+    """
     try:
-        obj = json.loads(payload) if payload else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConnectError(
-            Code.INTERNAL, f"protocol error: invalid end-stream message: {exc}"
-        ) from exc
+        obj = loads_json(payload) if payload else {}
+    except ValueError as exc:
+        raise _bad_end_stream(f"invalid end-stream message: {exc}", headers) from exc
     if not isinstance(obj, dict):
-        raise ConnectError(Code.INTERNAL, "protocol error: end-stream message is not an object")
+        raise _bad_end_stream("end-stream message is not an object", headers)
     trailers = Headers()
     metadata = obj.get("metadata")
-    if isinstance(metadata, dict):
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise _bad_end_stream("end-stream metadata is not an object", headers)
         for name, values in metadata.items():
-            if isinstance(values, list):
-                for value in values:
-                    if isinstance(value, str):
-                        trailers.add(name, value)
-            elif isinstance(values, str):
-                trailers.add(name, values)
+            if not _is_token(name) or not isinstance(values, list):
+                raise _bad_end_stream(
+                    f"invalid end-stream metadata {_clip(name)}: "
+                    "expected a header name and an array of strings",
+                    headers,
+                )
+            for value in values:
+                if not isinstance(value, str) or _BAD_VALUE.search(value):
+                    raise _bad_end_stream(
+                        f"invalid end-stream metadata value of {_clip(name)}", headers
+                    )
+                trailers.add(name, value)
     error = None
     raw_error = obj.get("error")
     if raw_error is not None:
@@ -241,6 +283,26 @@ def parse_end_stream(payload: bytes, headers: Headers) -> EndStream:
         meta.extend(trailers)
         error = error_from_json(raw_error, fallback=Code.UNKNOWN, metadata=meta, http_status=200)
     return EndStream(trailers, error)
+
+
+#: A header name (RFC 9110 token).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: What a header value must not contain (RFC 9110 section 5.5).
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+
+
+def _is_token(name: str) -> bool:
+    return _TOKEN.fullmatch(name) is not None
+
+
+def _clip(name: str) -> str:
+    return repr(name[:40] + "..." if len(name) > 40 else name)
+
+
+def _bad_end_stream(what: str, headers: Headers) -> ConnectError:
+    return ConnectError(
+        Code.INTERNAL, f"protocol error: {what}", metadata=headers.copy(), http_status=200
+    )
 
 
 _DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
