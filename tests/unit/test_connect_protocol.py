@@ -655,6 +655,25 @@ def test_stream_error_status_long_or_broken_body() -> None:
     assert error.code is Code.UNAUTHENTICATED and error.http_status == 401
 
 
+def test_stream_error_status_with_empty_body() -> None:
+    call = protocol().call(CLIENT)
+    call.request_head()
+    call.response_head(503, raw({}))
+    error = call.response_end().error
+    assert error is not None and error.code is Code.UNAVAILABLE and error.http_status == 503
+    assert error.message == (
+        f"POST {BASE}/pkg.v1.Svc/Do: HTTP 503 Service Unavailable, not a Connect response"
+        " (no content-type): empty body"
+    )
+
+
+def test_response_failed_keeps_its_own_error() -> None:
+    call = stream_call()
+    with pytest.raises(ConnectError) as info:
+        call.response_data(env(b"", 0x40))
+    assert call.response_failed(info.value) is info.value
+
+
 def test_response_failed_passes_a_transport_error_on() -> None:
     call = stream_call()
     lost = ConnectError(Code.UNAVAILABLE, "connection reset")

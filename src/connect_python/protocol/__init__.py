@@ -11,34 +11,40 @@ interchangeable under the call objects:
   giving back decoded messages and, at the end, an :class:`End`.
 
 Neither touches a socket or an event loop. A call object drives one over an
-HTTP exchange like this (``exchange`` sends a head and bytes, receives a head,
-chunks and trailers; ``b""`` marks the end of the body)::
+HTTP exchange; ``exchange`` stands for the HTTP layer (send a head and bytes;
+receive a status and headers, body chunks, ``b""`` at the end, then trailers)::
 
-    call = protocol.call(method, send_compression=None)
-    head = call.request_head(time_left, headers=headers, message=request)
-    exchange = open(head.verb, head.target, head.headers)  # send head.body if not None
-    # streams: exchange.send(call.encode_request(m)) for each message, then end the request
-    status, raw_headers = exchange.response_head()
+    proto = protocol.call(method, send_compression=None)
+    head = proto.request_head(time_left, headers=headers, message=request)
+    exchange.start(head.verb, head.target, head.headers)
+    exchange.send(head.body)      # unary and server streams: the whole body;
+                                  # client/bidi: send(proto.encode_request(m)) per message
+    exchange.end_request()
     try:
-        call.response_head(status, raw_headers)   # raises for a response it cannot read
-        while True:                               # whenever a message is wanted:
-            call.check()                          # a fault found after the last messages
+        proto.response_head(*exchange.receive_head())
+        while True:                       # whenever the caller wants messages:
+            proto.check()                 # a fault found after messages already given
             chunk = exchange.receive()
             if not chunk:
-                end = call.response_end(exchange.trailers)
+                end = proto.response_end(exchange.trailers)
                 break
-            deliver(call.response_data(chunk))   # every message already complete
-    except TransportError as exc:                 # the exchange broke (a ConnectError)
-        raise call.response_failed(exc)
-    if end.error is not None: raise end.error     # the server's error
-    return end.message                            # unary calls; streams delivered theirs
+            deliver(proto.response_data(chunk))
+    except ConnectError as exc:           # the exchange broke, or proto refused the
+        raise proto.response_failed(exc)  # response: response_failed names the error
+    if end.error is not None:
+        raise end.error                   # the server's error, after the messages
+    return end.message                    # unary; a stream delivered its messages
 
 Errors come in two kinds. An error the server reported (an error status or
 error body, an error in the end-stream message) is ``End.error``. A response
 that breaks the protocol (bad framing, a message that does not decode, a
 missing end-stream message) raises :class:`~connect_python.ConnectError` from
 the method that found it; the call is over then and every later ``response_*``
-method raises the same error.
+method raises the same error. Either may be a server's deadline error that
+the call layer turns into its own (``remote`` is set on the server's errors).
+
+:meth:`CallProtocol.encode_request` keeps no state for streams: a bidi call's
+sender may run it while another task or thread feeds the response methods.
 """
 
 from __future__ import annotations
@@ -200,7 +206,8 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
         ...
 
     def response_failed(self, error: ConnectError) -> ConnectError:
-        """The error to report when the exchange broke with ``error`` mid-response."""
+        """The error to report for ``error``, raised while the response was read
+        (by the exchange, which broke, or by this object); the call is over."""
         ...
 
 

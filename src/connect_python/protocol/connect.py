@@ -524,9 +524,8 @@ class ConnectCall(Generic[Req, Res]):
             assert error is not None
             body = b"".join(self._body)
             self._body = []
-            if body:
-                status = self.status or 0
-                error = unary_error(status, error.metadata, Headers(), body, self._label())
+            status = self.status or 0
+            error = unary_error(status, error.metadata, Headers(), body, self._label())
             return End(Headers(), error)
         self.check()
         raise RuntimeError(f"response_end() out of order (state {mode})")
@@ -572,10 +571,11 @@ class ConnectCall(Generic[Req, Res]):
         return End(trailers, None, message)
 
     def response_failed(self, error: ConnectError) -> ConnectError:
-        """The error to report when the exchange broke with ``error`` mid-response.
+        """The error to report for ``error``, raised while the response was read:
+        by the exchange (it broke), or by this object (returned as it is).
 
         While a stream's error body is read, the status' error stands (the body
-        only adds detail); otherwise ``error`` itself.
+        only adds detail); otherwise ``error`` itself. The call is over.
         """
         if self._mode == _ERROR_BODY:
             status_error = self._status_error
