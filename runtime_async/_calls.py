@@ -26,7 +26,12 @@ from connect_python._code import Code
 from connect_python._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
-from connect_python._protocol import check_stream_response, parse_end_stream, unary_error
+from connect_python._protocol import (
+    check_stream_response,
+    parse_end_stream,
+    request_label,
+    unary_error,
+)
 from connect_python._shim_async import Background, CallScope, shield
 
 from ._exchange import read_all, send_body
@@ -132,13 +137,17 @@ class AsyncStreamCall(Generic[Res]):
         """Raise ``error`` for a non-200 response, using a Connect JSON body if any."""
         response = self._response
         assert response is not None
+        setup = self._setup
+        url = request_label(setup.verb, self._client.base_url, setup.method.path)
         if response.status != 200:
+            body: bytes | None
             try:
                 body = await read_all(response, self.scope, 64 * 1024)
             except ConnectError:
-                body = b""
-            if body:
-                error = unary_error(response.status, error.metadata, Headers(), body)
+                body = None  # not read (too large): the message quotes nothing
+            error = unary_error(response.status, error.metadata, Headers(), body, url)
+        else:
+            error = check_stream_response(200, error.metadata, self._client.codec, url) or error
         raise self.scope.remote_error(error)
 
     async def _finish(self) -> None:

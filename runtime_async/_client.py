@@ -22,6 +22,7 @@ from connect_python._protocol import (
     check_unary_response,
     encode_timeout,
     get_query,
+    request_label,
     split_unary_trailers,
     unary_content_type_error,
     unary_error,
@@ -287,7 +288,7 @@ class AsyncConnectClient:
             if cancel is not None:
                 cancel.detach(scope)
         try:
-            return self._unary_result(method, response, payload, metadata)
+            return self._unary_result(method, response, payload, metadata, verb)
         except ConnectError as exc:
             raise scope.remote_error(exc) from exc.__cause__
 
@@ -297,6 +298,7 @@ class AsyncConnectClient:
         response: AsyncHTTPResponse,
         payload: bytes,
         metadata: ResponseMetadata | None,
+        verb: bytes = b"POST",
     ) -> Res:
         headers, trailers = split_unary_trailers(Headers.from_raw(response.headers))
         trailers.extend(Headers.from_raw(response.trailers))
@@ -316,9 +318,11 @@ class AsyncConnectClient:
                 exc.http_status = status
                 raise
         if status != 200:
-            raise unary_error(status, headers, trailers, payload)
+            url = request_label(verb, self.base_url, method.path)
+            raise unary_error(status, headers, trailers, payload, url)
         if check_unary_response(status, headers, self.codec) is not None:
-            raise unary_content_type_error(status, headers, trailers, self.codec)
+            url = request_label(verb, self.base_url, method.path)
+            raise unary_content_type_error(status, headers, trailers, self.codec, url, payload)
         try:
             return self.codec.decode(payload, method.output)
         except ConnectError as exc:
