@@ -36,6 +36,7 @@ from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame, Wind
 
 from ._code import Code
 from ._errors import ConnectError
+from ._transport_errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
@@ -511,6 +512,13 @@ class H2State:
         Returns the streams that changed, or ``None`` when every waiter should
         be woken (connection-level change: window, settings, failure).
         """
+        if not self.settings_received:
+            # The server's first frame must be SETTINGS: anything else (an
+            # HTTP/1.1 answer to the preface) fails the connection now.
+            error = h2_preface_error(self._unparsed() + bytes(data[:16]))
+            if error is not None:
+                self.fail(error)
+                return None
         events: list[Any] = self.h2.receive_data(data)
         changed: set[H2Stream] | None = set()
         streams = self.streams
@@ -585,7 +593,9 @@ class H2State:
             stream.send_closed = True
         elif stream.error is None:
             # Data that arrived before the reset is still delivered first.
-            stream.error = reset_error(error_code)
+            stream.error = reset_with_hint(
+                reset_error(error_code), error_code, answered=stream.headers is not None
+            )
             stream.refused = error_code == h2.errors.ErrorCodes.REFUSED_STREAM
         self._close(stream)
 
@@ -614,7 +624,13 @@ class H2State:
 
     def connection_lost(self) -> ConnectError:
         """The error for streams still open when the server closed the connection."""
+        if not self.settings_received:
+            return h2_closed_before_settings(self._unparsed())
         return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
+
+    def _unparsed(self) -> bytes:
+        """The start of what was received and not parsed into frames (error messages)."""
+        return bytes(getattr(self.h2.incoming_buffer, "_data", b"")[:64])
 
     def _maybe_close(self, stream: H2Stream) -> None:
         if stream.ended and stream.send_closed:

@@ -15,7 +15,7 @@ __all__ = [
     "TRANSPORT_ERRORS",
     "h2_closed_before_settings",
     "h2_preface_error",
-    "reset_hint",
+    "reset_with_hint",
     "transport_error",
 ]
 
@@ -112,19 +112,24 @@ _INTERNAL_ERROR = 0x2
 _HTTP_1_1_REQUIRED = 0xD
 
 
-def reset_hint(error_code: int, answered: bool) -> str:
-    """A hint for a stream the server reset (``answered``: response headers came first).
+def reset_with_hint(error: ConnectError, error_code: int, answered: bool) -> ConnectError:
+    """``error`` (a stream reset by the server), with a hint when the reset suggests
+    the server does not speak Connect or this HTTP version.
 
-    ``""`` when the reset says nothing about the server's protocol.
+    ``answered``: the response headers arrived before the reset.
     """
     if error_code == _HTTP_1_1_REQUIRED:
-        return (
+        hint = (
             "the server requires HTTP/1.1 for this request; "
             "try h2c=False (http://) or http2=False (https://)"
         )
-    if not answered and error_code in (_PROTOCOL_ERROR, _INTERNAL_ERROR):
-        return (
+    elif not answered and error_code in (_PROTOCOL_ERROR, _INTERNAL_ERROR):
+        hint = (
             "the server reset the request without answering it: it may not be a Connect "
             "server (a gRPC-only server resets Connect requests so)"
         )
-    return ""
+    else:
+        return error
+    hinted = ConnectError(error.code, f"{error.message}; {hint}")
+    hinted.__cause__ = error.__cause__
+    return hinted
