@@ -279,8 +279,8 @@ def _not_connect_hint(status: int, media: str) -> str:
         return f"the server answered with content-type {media}: it speaks gRPC, not Connect"
     if status == 404:
         return (
-            "is the base URL right? A call goes to <base URL>/<package>.<Service>/<Method>, "
-            "and the server has no such route"
+            "is the base URL right? The server has no handler at this path "
+            "(calls go to <base URL>/<package>.<Service>/<Method>)"
         )
     if status == 415:
         return "the server does not accept the request's content type (another codec?)"

@@ -515,7 +515,7 @@ class H2State:
         if not self.settings_received:
             # The server's first frame must be SETTINGS: anything else (an
             # HTTP/1.1 answer to the preface) fails the connection now.
-            error = h2_preface_error(self._unparsed() + bytes(data[:16]))
+            error = h2_preface_error(self._unparsed() + bytes(data[:64]))
             if error is not None:
                 self.fail(error)
                 return None

@@ -7,9 +7,9 @@ so it serves the async and the sync flavour alike.
 
 Each connection: the request is read (``"h1"``: an HTTP/1.1 head and its body,
 by ``Content-Length`` or chunked; ``"preface"``: the 24-byte HTTP/2 client
-preface), then ``answer`` is sent. The connection is then closed, or with
-``keep_open=True`` kept open (reading and dropping what arrives) until the
-client closes it or the server is closed. Every wait is bounded.
+preface), then ``answer`` is sent. The server then ends its side of the
+connection (with ``keep_open=True`` it does not) and reads and drops what
+arrives until the client closes or the server is closed. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -131,10 +131,14 @@ class RawServer:
             self.requests.append(request)
             answer = self._answer(request) if callable(self._answer) else self._answer
             conn.sendall(answer)
-            if self._keep_open:
-                sink = bytearray()
-                while self._recv(conn, sink, deadline):
-                    sink.clear()
+            if not self._keep_open:
+                # End our side, then take in what the client still sends until it
+                # closes: closing with unread input would reset the connection
+                # and might destroy the answer before the client read it.
+                conn.shutdown(socket.SHUT_WR)
+            sink = bytearray()
+            while self._recv(conn, sink, deadline):
+                sink.clear()
         except OSError:
             pass
         finally:
