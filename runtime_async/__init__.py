@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
 from ._client import AsyncConnectClient, ResponseMetadata
+from ._service import AsyncServiceClient
 from ._transport import AsyncTransport
 
 __all__ = [
     "AsyncBidiStreamCall",
     "AsyncConnectClient",
     "AsyncServerStreamCall",
+    "AsyncServiceClient",
     "AsyncStreamCall",
     "AsyncTransport",
     "ResponseMetadata",
