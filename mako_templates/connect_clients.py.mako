@@ -6,9 +6,18 @@
 ## this output, never rewrites them. Loops and ifs only, and the fixed text of
 ## the docstrings.
 ##
-## Docstrings: the `__init__` docstring is a literal, so the unasync transform
-## rewrites it for the sync class (`aclose` -> `close`, `async with` -> `with`).
-## The method docstrings are the model's text plus ARGS, through `ph.doc`: they
+## Each class subclasses the runtime's AsyncServiceClient (constructor,
+## aclose, context manager) and adds its service's methods.
+##
+## One layout, whatever the line length: `ruff format` keeps it at any
+## --line-length, so nothing here measures lines. Brackets holding more than
+## one item end with a magic trailing comma (always one item per line); a
+## bracket around a single message type has a comment line in it (ruff keeps
+## a bracket with a comment open; a one-item subscript has no magic comma);
+## every fixed line fits in 60 columns. Only docstrings depend on the line
+## length (`ph.doc` wraps them).
+##
+## Method docstrings are the model's text plus ARGS, through `ph.doc`: they
 ## must read right in both classes as they are. List items are broken by hand
 ## to fit the narrowest supported line length (60) at their indentation;
 ## `ph.doc` wraps any longer line.
@@ -44,10 +53,12 @@
     }
 %>\
 <%def name="warn(name)">\
-        _warn_deprecated(${name})
+        self._warn_deprecated(
+            ${name},
+        )
 </%def>\
 <%def name="headers_timeout()">\
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: _Headers | None = None,
         timeout: float | None = None,
         send_compression: str | None = None,
         cancel: CancelToken | None = None,
@@ -56,77 +67,24 @@
 
 
 % if svc.deprecated and decorate:
-@deprecated(${ph.string(svc.full_name + " is deprecated")})
+@deprecated(
+    ${ph.string(svc.full_name + " is deprecated")},
+)
 % endif
-class ${svc.async_class}:
+class ${svc.async_class}(
+    runtime_async.AsyncServiceClient,
+):
     ${ph.doc(svc.docstring, 4)}
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        transport: runtime_async.AsyncTransport | None = None,
-        codec: str | Codec = "proto",
-        timeout: float | None = None,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
-        send_compression: str | None = None,
-        accept_compression: Sequence[str] | None = None,
-        compress_min_bytes: int = 1024,
-        read_max_bytes: int | None = 4 * 1024 * 1024,
-    ) -> None:
-        """Create a client of the service at ``base_url``.
-
-        Use ``async with`` on it, or call ``aclose()`` when
-        done. Arguments:
-
-        - ``base_url``: ``http://`` or ``https://`` URL of
-          the server, with any path prefix.
-        - ``transport``: a connection pool
-          (``AsyncTransport``) to share with other
-          clients; by default the client makes its own.
-        - ``codec``: ``"proto"`` (default), ``"json"`` or
-          a ``Codec``.
-        - ``timeout``: default deadline of each call, in
-          seconds (``None``: no deadline).
-        - ``headers``: sent with every call.
-        - ``send_compression``: compression of requests:
-          ``"gzip"``, ``"br"`` or ``"zstd"`` (``None``:
-          none).
-        - ``accept_compression``: response encodings to
-          accept (default: all available).
-        - ``compress_min_bytes``: smaller messages are
-          sent uncompressed.
-        - ``read_max_bytes``: largest response message
-          accepted (``None``: no limit).
-        """
 % if svc.deprecated and not decorate:
-${warn(svc.name_constant)}\
+
+    _deprecated = ${svc.name_constant}
 % endif
-        self._client = runtime_async.AsyncConnectClient(
-            base_url,
-            transport=transport,
-            codec=codec,
-            timeout=timeout,
-            headers=headers,
-            send_compression=send_compression,
-            accept_compression=accept_compression,
-            compress_min_bytes=compress_min_bytes,
-            read_max_bytes=read_max_bytes,
-        )
-
-    async def aclose(self) -> None:
-        """Close the client (and the transport it made)."""
-        await self._client.aclose()
-
-    async def __aenter__(self) -> ${svc.async_class}:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 % for m in svc.methods:
 
 % if m.deprecated and decorate:
-    @deprecated(${ph.string(m.path + " is deprecated")})
+    @deprecated(
+        ${ph.string(m.path + " is deprecated")},
+    )
 % endif
 % if m.kind == "UNARY":
     async def ${m.python_name}(
@@ -134,7 +92,7 @@ ${warn(svc.name_constant)}\
         request: ${ph.ref(m.input)},
         *,
 ${headers_timeout()}\
-        metadata: runtime_async.ResponseMetadata | None = None,
+        metadata: _AsyncMetadata | None = None,
 % if m.get_allowed:
         use_get: bool = False,
 % endif
@@ -161,7 +119,10 @@ ${warn(m.constant + ".path")}\
         request: ${ph.ref(m.input)},
         *,
 ${headers_timeout()}\
-    ) -> runtime_async.AsyncServerStreamCall[${ph.ref(m.output)}]:
+    ) -> runtime_async.AsyncServerStreamCall[
+        # the response message
+        ${ph.ref(m.output)}
+    ]:
         ${ph.doc(m.docstring + ARGS["SERVER_STREAM"], 8)}
 % if m.deprecated and not decorate:
 ${warn(m.constant + ".path")}\
@@ -177,10 +138,13 @@ ${warn(m.constant + ".path")}\
 % elif m.kind == "CLIENT_STREAM":
     async def ${m.python_name}(
         self,
-        requests: _AsyncRequests[${ph.ref(m.input)}],
+        requests: _AsyncRequests[
+            # the request message
+            ${ph.ref(m.input)}
+        ],
         *,
 ${headers_timeout()}\
-        metadata: runtime_async.ResponseMetadata | None = None,
+        metadata: _AsyncMetadata | None = None,
     ) -> ${ph.ref(m.output)}:
         ${ph.doc(m.docstring + ARGS["CLIENT_STREAM"], 8)}
 % if m.deprecated and not decorate:
@@ -198,10 +162,16 @@ ${warn(m.constant + ".path")}\
 % else:
     def ${m.python_name}(
         self,
-        requests: _AsyncRequests[${ph.ref(m.input)}] | None = None,
+        requests: _AsyncRequestsOrNone[
+            # the request message
+            ${ph.ref(m.input)}
+        ] = None,
         *,
 ${headers_timeout()}\
-    ) -> runtime_async.AsyncBidiStreamCall[${ph.ref(m.input)}, ${ph.ref(m.output)}]:
+    ) -> runtime_async.AsyncBidiStreamCall[
+        ${ph.ref(m.input)},
+        ${ph.ref(m.output)},
+    ]:
         ${ph.doc(m.docstring + ARGS["BIDI_STREAM"], 8)}
 % if m.deprecated and not decorate:
 ${warn(m.constant + ".path")}\

@@ -9,11 +9,10 @@ live here, once, so generated code never repeats the runtime's options.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, TypeVar
 
 from connect_python._codec import Codec
-from connect_python._headers import HeadersInput
 
 from ._client import DEFAULT_READ_MAX_BYTES, AsyncConnectClient
 from ._transport import AsyncTransport
@@ -44,7 +43,7 @@ class AsyncServiceClient:
         transport: AsyncTransport | None = None,
         codec: str | Codec = "proto",
         timeout: float | None = None,
-        headers: HeadersInput = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         send_compression: str | None = None,
         accept_compression: Sequence[str] | None = None,
         compress_min_bytes: int = 1024,

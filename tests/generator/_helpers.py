@@ -72,6 +72,20 @@ VARIANTS: dict[str, Variant] = {
             ("deprecation=decorator",),
         ),
         Variant("line_length_100", ("layout/v1/layout.proto",), ("line_length=100",), 100),
+        # The narrowest and the widest line length; at 60 only names that fit (layout's
+        # do not: see test_layout.py).
+        Variant(
+            "line_length_60",
+            ("greet/v1/greet.proto", "naming/v1/naming.proto", "order/order.proto"),
+            ("line_length=60",),
+            60,
+        ),
+        Variant(
+            "line_length_1000",
+            ("greet/v1/greet.proto", "layout/v1/layout.proto", "order/order.proto"),
+            ("line_length=1000",),
+            1000,
+        ),
         Variant(
             "import_prefix",
             ("dotted/my-service.v1.proto", "legacy/legacy.proto", "no_package.proto"),

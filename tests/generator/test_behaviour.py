@@ -17,9 +17,9 @@ from types import ModuleType
 import pytest
 
 from connect_python import IdempotencyLevel, StreamType
-from connect_python.runtime_async import AsyncConnectClient
+from connect_python.runtime_async import AsyncConnectClient, AsyncServiceClient
 from connect_python.runtime_async import _client as async_client_module
-from connect_python.runtime_sync import ConnectClient
+from connect_python.runtime_sync import ConnectClient, ServiceClient
 
 from .conftest import Generated
 
@@ -31,6 +31,7 @@ _TOP_LEVEL = (
     "legacy",
     "no_package_connect",
     "no_package_pb2",
+    "order",
 )
 
 
@@ -62,13 +63,17 @@ def _params(func: Callable[..., object]) -> list[tuple[str, object, object]]:
     return [(p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()]
 
 
-def test_constructor_matches_the_runtime(load: Callable[[str, str], ModuleType]) -> None:
+def test_clients_subclass_the_runtime_base(load: Callable[[str, str], ModuleType]) -> None:
     mod = load("default", "greet.v1.greet_connect")
-    for generated, runtime in (
-        (mod.AsyncGreetServiceClient, AsyncConnectClient),
-        (mod.GreetServiceClient, ConnectClient),
+    for generated, base, runtime in (
+        (mod.AsyncGreetServiceClient, AsyncServiceClient, AsyncConnectClient),
+        (mod.GreetServiceClient, ServiceClient, ConnectClient),
     ):
-        # Same names, kinds and defaults as the runtime client: no drift.
+        # Constructor, closing and context manager come from the runtime, once.
+        assert generated.__bases__ == (base,)
+        shared = {"__init__", "aclose", "close", "__aenter__", "__aexit__", "__enter__"}
+        assert not shared & set(vars(generated))
+        # The base takes the runtime client's arguments: names, kinds and defaults.
         assert _params(generated.__init__) == _params(runtime.__init__)
     assert (
         inspect.signature(mod.AsyncGreetServiceClient).parameters["read_max_bytes"].default

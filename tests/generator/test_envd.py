@@ -54,7 +54,7 @@ def test_envd_protos(plugin: Path, tmp_path: Path, mypy_cache: Path) -> None:
         "out = {}\n"
         "for cls in (p.AsyncProcessClient, p.ProcessClient, f.AsyncFilesystemClient,"
         " f.FilesystemClient):\n"
-        "    out[cls.__name__] = sorted(n for n in vars(cls) if not n.startswith('_'))\n"
+        "    out[cls.__name__] = sorted(n for n in dir(cls) if not n.startswith('_'))\n"
         "out['paths'] = [p.PROCESS_START.path, p.PROCESS_STREAM_INPUT.path,"
         " f.FILESYSTEM_WATCH_DIR.path]\n"
         "print(json.dumps(out))\n"

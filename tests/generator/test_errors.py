@@ -78,7 +78,10 @@ def test_module_map_fixes_a_keyword_path(plugin: Path, tmp_path: Path) -> None:
         options=("Mimport/thing.proto=things.thing_pb2",),
     )
     assert result.returncode == 0, result.stderr
-    assert "from things import thing_pb2" in connect_tree(tmp_path)["import/thing_connect.py"]
+    assert (
+        "from things import (\n    thing_pb2,\n)"
+        in connect_tree(tmp_path)["import/thing_connect.py"]
+    )
 
 
 def test_edition_newer_than_declared_is_refused(plugin: Path, tmp_path: Path) -> None:

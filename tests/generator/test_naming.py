@@ -197,6 +197,8 @@ def test_constants(service: str, method: str, name_constant: str, method_constan
         ("clash.a.types_pb2", True, "clash_a_types_pb2"),
         ("no_package_pb2", False, "no_package_pb2"),
         ("no_package_pb2", True, "no_package_pb2"),
+        ("order.Zed.x_pb2", True, "order_zed_x_pb2"),  # N812: lower case stays lower case
+        ("order.mix.Alpha_pb2", True, "order_mix_Alpha_pb2"),
     ],
 )
 def test_pb2_alias(module: str, qualified: bool, alias: str) -> None:

@@ -3,12 +3,13 @@
 One symbol table covers every message of every ``proto_file`` (nested types
 included), so a method's input and output resolve to the ``_pb2`` module that
 defines them wherever they live. Everything the templates need is decided here
-(names, imports, docstring text); the templates only loop and branch. All
-classes are frozen dataclasses; descriptors are read, never changed.
+(names, imports and their order, docstring text); the templates only loop and
+branch. All classes are frozen dataclasses; descriptors are read, never changed.
 """
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "Symbol",
     "TypeRef",
     "build_model",
+    "ruff_order",
     "symbol_table",
 ]
 
@@ -56,14 +58,15 @@ _METHOD_FIELD = 2
 
 _EDITIONS = frozenset(descriptor_pb2.Edition.values())
 
-#: Module-level names of a generated module that never go to a service.
+#: Module-level names of a generated module that never go to a service (the
+#: class bodies refer to them, so no method may shadow them either).
 FIXED_MODULE_NAMES: frozenset[str] = frozenset(
     {
-        "annotations", "warnings", "AsyncIterable", "Iterable", "Mapping", "Sequence",
-        "TypeVar", "CancelToken", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType",
-        "runtime_async", "runtime_sync", "deprecated", "_T", "_AsyncRequests",
-        "_Requests", "_warn_deprecated", "__all__", "connect_python", "google", "typing_extensions",
-        "collections", "typing",
+        "annotations", "AsyncIterable", "Iterable", "Mapping", "TypeVar", "CancelToken",
+        "IdempotencyLevel", "MethodInfo", "StreamType", "runtime_async", "runtime_sync",
+        "deprecated", "_T", "_Headers", "_AsyncRequests", "_Requests", "_AsyncRequestsOrNone",
+        "_RequestsOrNone", "_AsyncMetadata", "_Metadata", "__all__", "connect_python", "google",
+        "typing_extensions", "collections", "typing",
     }
 )  # fmt: skip
 
@@ -181,7 +184,8 @@ class Service:
 
 @dataclass(frozen=True)
 class Import:
-    """One import statement: ``import module [as alias]`` or ``from module import ...``."""
+    """One import statement: ``import module [as alias]`` or ``from module import ...``
+    (the names in the order they are written)."""
 
     section: Section
     module: str
@@ -199,7 +203,7 @@ class FileModel:
     syntax: str  # "proto2", "proto3" or "editions"
     pb2_modules: tuple[Pb2Module, ...]
     services: tuple[Service, ...]
-    imports: tuple[Import, ...]
+    imports: tuple[Import, ...]  # every statement, in the order they are written
     options: Options
 
     @property
@@ -211,8 +215,23 @@ class FileModel:
         return any(m.kind in ("CLIENT_STREAM", "BIDI_STREAM") for m in self.methods)
 
     @property
-    def deprecated_anything(self) -> bool:
-        return any(s.deprecated for s in self.services) or any(m.deprecated for m in self.methods)
+    def uses_metadata(self) -> bool:
+        """Whether a method takes ``metadata=`` (unary and client-stream calls)."""
+        return any(m.kind in ("UNARY", "CLIENT_STREAM") for m in self.methods)
+
+    @property
+    def uses_optional_requests(self) -> bool:
+        return any(m.kind == "BIDI_STREAM" for m in self.methods)
+
+    @property
+    def import_sections(self) -> tuple[tuple[Import, ...], ...]:
+        """:attr:`imports` cut into the sections a blank line separates."""
+        sections: list[list[Import]] = []
+        for imp in self.imports:
+            if not sections or sections[-1][0].section != imp.section:
+                sections.append([])
+            sections[-1].append(imp)
+        return tuple(tuple(section) for section in sections)
 
     @property
     def exports(self) -> tuple[str, ...]:
@@ -225,7 +244,7 @@ class FileModel:
                 names.append(svc.async_class)
             if self.options.emit_sync:
                 names.append(svc.sync_class)
-        return tuple(sorted(names, key=_all_sort_key))
+        return tuple(sorted(names, key=lambda n: ruff_order(n, fold_case=False)))
 
 
 @dataclass(frozen=True)
@@ -236,34 +255,108 @@ class Model:
     symbols: Mapping[str, Symbol]
 
 
-def _all_sort_key(name: str) -> tuple[int, list[int | str]]:
-    """ruff's ``__all__`` order (RUF022): CONSTANTS, then Classes, then others,
-    each in natural order."""
-    if name.isupper() or (name.upper() == name and any(c.isalpha() for c in name)):
-        group = 0
-    elif name[:1].isupper():
-        group = 1
-    else:
-        group = 2
-    parts: list[int | str] = []
-    digits = ""
-    word = ""
-    for ch in name:
-        if ch.isdigit():
-            if word:
-                parts.append(word)
-                word = ""
-            digits += ch
-        else:
-            if digits:
-                parts.append(int(digits))
-                digits = ""
-            word += ch
-    if word:
-        parts.append(word)
-    if digits:
-        parts.append(int(digits))
-    return group, parts
+# -- order -------------------------------------------------------------------------
+#
+# The one ordering rule of the generated code, the one ruff checks: its isort
+# (rules I, default settings) orders import statements by module and the names
+# of one statement by member type, then both case-folded and as written; RUF022
+# orders ``__all__`` by member type, then as written. Every comparison of text is
+# "natural" (runs of digits compare as numbers: ``v2`` before ``v10``), with
+# the algorithm of the natord crate ruff uses.
+
+
+def _natural_compare(a: str, b: str) -> int:
+    """natord's ``compare``: -1, 0 or 1."""
+    i = j = 0
+    while True:
+        ca = a[i] if i < len(a) else ""
+        cb = b[j] if j < len(b) else ""
+        if ca.isdigit() and cb.isdigit():
+            ra = a[i : len(a) - len(a[i:].lstrip("0123456789"))]
+            rb = b[j : len(b) - len(b[j:].lstrip("0123456789"))]
+            if ca == "0" or cb == "0":
+                # Leading zeros: the runs compare digit by digit, a prefix first.
+                order = (ra > rb) - (ra < rb)
+            else:
+                # Otherwise the longer run is the larger number.
+                order = (len(ra) > len(rb)) - (len(ra) < len(rb)) or (ra > rb) - (ra < rb)
+            if order:
+                return order
+        if not ca and not cb:
+            return 0
+        if ca != cb:
+            return -1 if ca < cb else 1
+        i += 1
+        j += 1
+
+
+@functools.total_ordering
+class _Natural:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Natural) and self.text == other.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __lt__(self, other: _Natural) -> bool:
+        return _natural_compare(self.text, other.text) < 0
+
+
+def _member_type(name: str) -> int:
+    """ruff's member types: 0 CONSTANT (more than one character, no lower case
+    letter), 1 Class (an upper-case first letter), 2 anything else."""
+    if len(name) > 1 and name.isupper():
+        return 0
+    return 1 if name[:1].isupper() else 2
+
+
+def ruff_order(name: str, *, typed: bool = True, fold_case: bool = True) -> tuple[object, ...]:
+    """The sort key of a name (``typed``: after its member type; ``fold_case``:
+    case-folded first, as written to break ties)."""
+    key: tuple[object, ...] = (_member_type(name),) if typed else ()
+    if fold_case:
+        key += (_Natural(name.lower()),)
+    return (*key, _Natural(name))
+
+
+def _order_imports(imports: Iterable[Import]) -> tuple[Import, ...]:
+    """The statements as ruff's isort writes them: sections in order; in each,
+    plain ``import`` statements, then ``from`` statements, each by module; the
+    names from one module in one statement, except that every aliased name
+    has its own (ordered by its name)."""
+    out: list[Import] = []
+    for section in _SECTIONS:
+        mine = [i for i in imports if i.section == section]
+        plain = sorted(
+            (i for i in mine if not i.names),
+            key=lambda i: (
+                *ruff_order(i.module, typed=False),
+                i.alias is not None,
+                _Natural(i.alias or ""),
+            ),
+        )
+        merged: dict[str, set[tuple[str, str | None]]] = {}
+        for imp in mine:
+            if imp.names:
+                merged.setdefault(imp.module, set()).update(imp.names)
+        statements: list[Import] = []
+        for module, names in merged.items():
+            bare = tuple(sorted((n for n in names if n[1] is None), key=_name_order))
+            if bare:
+                statements.append(Import(section, module, bare))
+            statements += [Import(section, module, (n,)) for n in names if n[1] is not None]
+        statements.sort(key=lambda i: (*ruff_order(i.module, typed=False), _name_order(i.names[0])))
+        out += plain + statements
+    return tuple(out)
+
+
+def _name_order(name: tuple[str, str | None]) -> tuple[object, ...]:
+    return (*ruff_order(name[0]), name[1] is not None, _Natural(name[1] or ""))
 
 
 def symbol_table(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> dict[str, Symbol]:
@@ -335,6 +428,9 @@ def _kind(method: descriptor_pb2.MethodDescriptorProto) -> StreamKind:
     return "UNARY"
 
 
+_SECTIONS: tuple[Section, ...] = ("stdlib", "thirdparty", "firstparty")
+
+
 def _section(module: str) -> Section:
     return "thirdparty" if module.split(".")[0] == "google" else "firstparty"
 
@@ -350,17 +446,14 @@ def _imports(
     streams_in = bool(kinds & {"CLIENT_STREAM", "BIDI_STREAM"})
     deprecated = any(s.deprecated for s in services) or any(m.deprecated for m in methods)
     out: list[Import] = []
-    if deprecated and options.deprecation == "warn":
-        out.append(Import("stdlib", "warnings"))
-    abc = ["Iterable", "Mapping", "Sequence"]
+    abc = ["Iterable", "Mapping"] if methods else []
     if streams_in and options.emit_async:
-        abc.insert(0, "AsyncIterable")
-    out.append(Import("stdlib", "collections.abc", tuple((n, None) for n in abc)))
+        abc.append("AsyncIterable")
+    if abc:
+        out.append(Import("stdlib", "collections.abc", tuple((n, None) for n in abc)))
     if streams_in:
         out.append(Import("stdlib", "typing", (("TypeVar", None),)))
-    core = ["Codec"]
-    if methods:
-        core = ["CancelToken", "Codec", "IdempotencyLevel", "MethodInfo", "StreamType"]
+    core = ["CancelToken", "IdempotencyLevel", "MethodInfo", "StreamType"] if methods else []
     if options.emit_async:
         core.append("runtime_async")
     if options.emit_sync:
@@ -375,7 +468,7 @@ def _imports(
             out.append(Import(_section(mod.module), parent, ((base, alias),)))
         else:
             out.append(Import(_section(mod.module), base, (), alias))
-    return tuple(out)
+    return _order_imports(out)
 
 
 def _build_file(

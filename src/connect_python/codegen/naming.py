@@ -62,10 +62,14 @@ BUILTINS: frozenset[str] = frozenset(
         "vars", "zip",
     }
 )  # fmt: skip
-#: Attributes of a generated client class, in both flavours.
+#: Attributes of a generated client class, in both flavours (those of the
+#: runtime's ``AsyncServiceClient``/``ServiceClient`` base included).
 CLIENT_ATTRIBUTES: frozenset[str] = frozenset(
-    {"_client", "aclose", "close", "__init__", "__aenter__", "__aexit__", "__enter__", "__exit__"}
-)
+    {
+        "_client", "_deprecated", "_warn_deprecated", "aclose", "close", "__init__",
+        "__aenter__", "__aexit__", "__enter__", "__exit__",
+    }
+)  # fmt: skip
 
 #: Identifiers the unasync transform rewrites or produces. Fixed here (plus
 #: whatever the transform's table holds today), so that generated names do not
@@ -124,8 +128,13 @@ def method_constant(service_name: str, method_name: str) -> str:
 def pb2_alias(module: str, *, qualified: bool = False) -> str:
     """The name a ``_pb2`` module is imported as: its own name (``greet_pb2``), or,
     when that is ambiguous or taken, its dotted path joined by ``_``
-    (``clash_a_types_pb2``)."""
-    return module.replace(".", "_") if qualified else module.rpartition(".")[2]
+    (``clash_a_types_pb2``), lower-cased if its own name is (pep8-naming's N812:
+    a lower-case module is not imported under a name with capitals)."""
+    base = module.rpartition(".")[2]
+    if not qualified:
+        return base
+    alias = module.replace(".", "_")
+    return alias.lower() if base == base.lower() else alias
 
 
 def changed_by_unasync(name: str) -> bool:
