@@ -23,7 +23,8 @@ PROTOS = ROOT / "tests" / "generator" / "protos"
 FILES = ("greet/v1/greet.proto", "greet/v1/messages.proto", "common/v1/common.proto")
 PLUGIN = Path(sys.executable).parent / "protoc-gen-connect-python"
 
-# Run in the child: every client class of the module, its docstrings and signatures.
+# Run in the child: every client class of the module, its docstrings and signatures
+# (its own methods and the constructor it inherits).
 DESCRIBE = textwrap.dedent(
     """
     import inspect, json, pydoc, sys
@@ -35,7 +36,8 @@ DESCRIBE = textwrap.dedent(
         if not isinstance(cls, type):
             continue
         methods = {}
-        for attr, fn in vars(cls).items():
+        # The constructor is inherited from the runtime's service-client base.
+        for attr, fn in {"__init__": cls.__init__, **vars(cls)}.items():
             if attr.startswith("__") and attr != "__init__" or not callable(fn):
                 continue
             params = inspect.signature(fn).parameters.values()

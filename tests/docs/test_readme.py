@@ -31,6 +31,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 GOLDEN = ROOT / "tests/generator/golden/default/greet/v1/greet_connect.py.golden"
+SERVICE_BASE = ROOT / "runtime_async" / "_service.py"  # AsyncServiceClient
 README_URL = "http://127.0.0.1:8080"
 NOT_RUN = "# Not run:"
 TRIO = 'anyio.run(main, backend="trio")'
@@ -165,14 +166,26 @@ def _defaults(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
     return {k: ast.unparse(v) for k, v in {**positional, **keyword}.items() if v is not None}
 
 
-def _methods(source: str, cls: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+def _class(source: str, cls: str) -> ast.ClassDef:
     (node,) = (n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == cls)
+    return node
+
+
+def _methods(source: str, cls: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    node = _class(source, cls)
     return {f.name: f for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 def test_api_sketch_matches_the_generated_code() -> None:
     sketch = _one([b for b in PYTHON if b.code.startswith(NOT_RUN)], "the API sketch")
-    real = _methods(GOLDEN.read_text(), "AsyncGreetServiceClient")
+    bases = [ast.unparse(b) for b in _class(GOLDEN.read_text(), "AsyncGreetServiceClient").bases]
+    assert bases == ["runtime_async.AsyncServiceClient"]
+    assert [ast.unparse(b) for b in _class(sketch.code, "AsyncGreetServiceClient").bases] == bases
+    # The generated methods, and what the class inherits from the runtime's base.
+    real = {
+        **_methods(SERVICE_BASE.read_text(), "AsyncServiceClient"),
+        **_methods(GOLDEN.read_text(), "AsyncGreetServiceClient"),
+    }
     sketched = _methods(sketch.code, "AsyncGreetServiceClient")
     assert len(sketched) >= 6
     for name, fn in sketched.items():
