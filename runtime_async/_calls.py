@@ -34,7 +34,7 @@ from connect_python._protocol import (
 )
 from connect_python._shim_async import Background, CallScope, shield
 
-from ._exchange import read_all, send_body
+from ._exchange import await_scope_deadline, read_all, send_body
 
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient, _CallSetup
@@ -44,6 +44,12 @@ __all__ = ["AsyncBidiStreamCall", "AsyncServerStreamCall", "AsyncStreamCall"]
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
+
+_HALF_DUPLEX = (
+    "send after the response was read: this call runs over HTTP/1.1, which is half duplex"
+    " (the request ends when the response is first read); full duplex needs HTTP/2:"
+    " give the transport h2c=True for http:// URLs, or use an https:// server with HTTP/2"
+)
 
 
 class AsyncStreamCall(Generic[Res]):
@@ -148,7 +154,10 @@ class AsyncStreamCall(Generic[Res]):
             error = unary_error(response.status, error.metadata, Headers(), body, url)
         else:
             error = check_stream_response(200, error.metadata, self._client.codec, url) or error
-        raise self.scope.remote_error(error)
+        error = self.scope.remote_error(error)
+        if self._setup.outer is not None:
+            await await_scope_deadline(error, self._setup.outer)
+        raise error
 
     async def _finish(self) -> None:
         if self._closed:
@@ -211,6 +220,8 @@ class AsyncStreamCall(Generic[Res]):
                 # The end-stream message reported an error after the messages
                 # that arrived with it were delivered.
                 self._pending_error = None
+                if self._setup.outer is not None:
+                    await await_scope_deadline(error, self._setup.outer)
                 raise error
             if self._ended or self._closed:
                 if self._closed and not self._ended:
@@ -305,6 +316,8 @@ class AsyncStreamCall(Generic[Res]):
         error = self._pending_error
         if error is not None and not self._pending:
             self._pending_error = None
+            if self._setup.outer is not None:
+                await await_scope_deadline(error, self._setup.outer)
             raise error
 
 
@@ -325,7 +338,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     request is finished before the response is read.
     """
 
-    __slots__ = ("_encode", "_exchange", "_pump", "_send_closed", "_send_error")
+    __slots__ = ("_encode", "_exchange", "_half_duplex", "_pump", "_send_closed", "_send_error")
 
     def __init__(
         self,
@@ -339,6 +352,8 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
         self._pump: Background | None = None
         self._send_closed = setup.body is not None
         self._send_error: BaseException | None = None
+        #: The request was ended by reading the response (HTTP/1.1), not by close_send.
+        self._half_duplex = False
 
     async def _open(self) -> AsyncExchange:
         """Send the request headers (once); start sending a request iterable."""
@@ -372,6 +387,11 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             if not self._closed:
                 # Fail the call: the reader sees the reset and reports this.
                 self._send_error = exc
+                if isinstance(exc, Exception) and not isinstance(exc, ConnectError):
+                    # The request iterable itself failed: the call can't go on.
+                    # The reader may be waiting on the network for a response
+                    # that will never come: interrupt it.
+                    self.scope.cancel()
                 with shield():
                     await exchange.aclose()
             raise
@@ -381,10 +401,13 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     async def send(self, message: Req) -> None:
         """Send ``message`` (on HTTP/2 at once; on HTTP/1.1 as part of the request)."""
         if self._send_closed:
+            if self._half_duplex:
+                raise ConnectError(Code.FAILED_PRECONDITION, _HALF_DUPLEX)
             raise ConnectError(Code.FAILED_PRECONDITION, "send after close_send")
+        data = self._encode(message)
         exchange = await self._open()
         try:
-            await exchange.send(self._encode(message), self.scope)
+            await exchange.send(data, self.scope)
         except ConnectError:
             raise
         except BaseException:
@@ -419,6 +442,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             if not exchange.full_duplex and exchange.request_open:
                 # Half duplex: the request is over once the response is awaited.
                 self._send_closed = True
+                self._half_duplex = True
                 await exchange.end_request(self.scope)
             await self._accept(await exchange.receive_response(self.scope))
         except BaseException as exc:

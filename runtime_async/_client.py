@@ -30,7 +30,7 @@ from connect_python._protocol import (
 from connect_python._shim_async import CallScope, current_deadline, current_time
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
-from ._exchange import read_all
+from ._exchange import await_scope_deadline, read_all
 from ._transport import AsyncExchange, AsyncHTTPResponse, AsyncTransport
 
 __all__ = ["AsyncConnectClient", "ResponseMetadata"]
@@ -41,6 +41,27 @@ RequestStream = AsyncIterable[Req] | Iterable[Req]
 
 DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
 _BATCH_BYTES = 64 * 1024
+
+
+def _check_timeout(timeout: float | None) -> None:
+    """Raise ``ValueError`` for a negative or NaN timeout."""
+    if timeout is not None and not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds (None: no deadline), got {timeout!r}")
+
+
+def _check_request(method: MethodInfo[Req, Res], message: object) -> None:
+    """Raise ``TypeError`` unless ``message`` is a ``method.input`` message."""
+    expected = method.input
+    if isinstance(message, expected):
+        return
+    name = expected.__name__
+    full_name = getattr(getattr(expected, "DESCRIPTOR", None), "full_name", name)
+    hint = f" (build one with {name}(**values))" if isinstance(message, dict) else ""
+    article = "an" if name[:1] in "AEIOU" else "a"
+    raise TypeError(
+        f"{method.path}: the request must be {article} {name} message ({full_name}),"
+        f" not {type(message).__name__}{hint}"
+    )
 
 
 class ResponseMetadata:
@@ -61,7 +82,16 @@ class ResponseMetadata:
 class _CallSetup:
     """Everything a call needs that is decided before it sends anything."""
 
-    __slots__ = ("body", "deadline", "headers", "method", "response_compression", "target", "verb")
+    __slots__ = (
+        "body",
+        "deadline",
+        "headers",
+        "method",
+        "outer",
+        "response_compression",
+        "target",
+        "verb",
+    )
 
     def __init__(
         self,
@@ -71,6 +101,7 @@ class _CallSetup:
         headers: list[tuple[bytes, bytes]],
         body: bytes | AsyncIterable[bytes] | None,
         deadline: float | None,
+        outer: float | None,
     ) -> None:
         self.method = method
         self.verb = verb
@@ -78,6 +109,8 @@ class _CallSetup:
         self.headers = headers
         self.body = body
         self.deadline = deadline
+        #: The enclosing cancel scope's deadline, when it is the one announced.
+        self.outer = outer
         self.response_compression: Compression | None = None
 
 
@@ -89,7 +122,9 @@ class AsyncConnectClient:
     """A Connect client for one base URL.
 
     ``codec`` is ``"proto"`` (default), ``"json"`` or a :class:`Codec`;
-    ``timeout`` the default deadline of each call in seconds (``None``: none);
+    ``timeout`` the default deadline of each call in seconds (``None``: none;
+    ``0`` fails every call at once with ``DEADLINE_EXCEEDED``; negative or NaN
+    raises ``ValueError``);
     ``headers`` are sent with every call (per-call headers with the same name
     win); ``send_compression`` names the compression of requests (``gzip``,
     ``br``, ``zstd``), applied to messages of at least ``compress_min_bytes``;
@@ -115,6 +150,7 @@ class AsyncConnectClient:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
+        _check_timeout(timeout)
         self.base_url = base_url
         self._scheme = parts.scheme.encode()
         self._host = parts.hostname.encode("idna")
@@ -156,17 +192,19 @@ class AsyncConnectClient:
             target = self._targets[path] = (self._prefix + path).encode()
         return target
 
-    def _deadline(self, timeout: float | None) -> tuple[float | None, float | None]:
-        """(own deadline, deadline to announce) for a call."""
+    def _deadline(self, timeout: float | None) -> tuple[float | None, float | None, float | None]:
+        """(own deadline, time left to announce, the enclosing scope's deadline if
+        that is the one announced) for a call."""
         if timeout is None:
             timeout = self.timeout
+        elif not timeout >= 0:
+            _check_timeout(timeout)
         now = current_time()
         own = None if timeout is None or timeout == math.inf else now + timeout
-        announce = own
         outer = current_deadline()
-        if outer is not None and (announce is None or outer < announce):
-            announce = outer
-        return own, (None if announce is None else announce - now)
+        if outer is not None and (own is None or outer < own):
+            return own, outer - now, outer
+        return own, (None if own is None else own - now), None
 
     def _headers(
         self, base: list[tuple[bytes, bytes]], headers: HeadersInput, left: float | None
@@ -217,8 +255,12 @@ class AsyncConnectClient:
             raise ValueError(f"compression {name!r} is not available")
         return comp
 
-    def _encode_message(self, message: Message, comp: Compression | None = None) -> bytes:
+    def _encode_message(
+        self, method: MethodInfo[Req, Res], message: Message, comp: Compression | None = None
+    ) -> bytes:
         """One request message as an envelope, compressed (with ``comp``) when worthwhile."""
+        if type(message) is not method.input:
+            _check_request(method, message)
         data = self.codec.encode(message)
         if comp is not None and len(data) >= self.template.compress_min_bytes:
             return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
@@ -242,11 +284,15 @@ class AsyncConnectClient:
 
         ``use_get=True`` sends a Connect GET (only for methods marked
         ``NO_SIDE_EFFECTS``). ``timeout=None`` uses the client's default;
-        ``math.inf`` disables it for this call. ``send_compression`` overrides
-        the client's request compression (``"identity"``: none).
+        ``math.inf`` disables it for this call; ``0`` fails at once with
+        ``DEADLINE_EXCEEDED``; a negative or NaN timeout raises ``ValueError``.
+        ``send_compression`` overrides the client's request compression
+        (``"identity"``: none).
         """
-        own, left = self._deadline(timeout)
+        own, left, outer = self._deadline(timeout)
         template = self.template
+        if type(request) is not method.input:
+            _check_request(method, request)
         data = self.codec.encode(request)
         comp = (
             template.send_compression
@@ -290,7 +336,13 @@ class AsyncConnectClient:
         try:
             return self._unary_result(method, response, payload, metadata, verb)
         except ConnectError as exc:
-            raise scope.remote_error(exc) from exc.__cause__
+            error = scope.remote_error(exc)
+            if outer is not None:
+                await await_scope_deadline(error, outer)
+            if error is exc:
+                raise
+            # A local deadline error: the server's error stays its cause.
+            raise error from exc
 
     def _unary_result(
         self,
@@ -340,13 +392,13 @@ class AsyncConnectClient:
         timeout: float | None,
         comp: Compression | None,
     ) -> _CallSetup:
-        own, left = self._deadline(timeout)
+        own, left, outer = self._deadline(timeout)
         raw = self._headers(self._stream_raw, headers, left)
         if comp is not self.template.send_compression:
             raw = [(k, v) for k, v in raw if k != b"connect-content-encoding"]
             if comp is not None:
                 raw.append((b"connect-content-encoding", comp.name.encode()))
-        return _CallSetup(method, b"POST", self._target(method.path), raw, body, own)  # type: ignore[arg-type]
+        return _CallSetup(method, b"POST", self._target(method.path), raw, body, own, outer)  # type: ignore[arg-type]
 
     def server_stream(
         self,
@@ -360,7 +412,7 @@ class AsyncConnectClient:
     ) -> AsyncServerStreamCall[Res]:
         """Start a server-streaming call; nothing is sent until it is entered or iterated."""
         comp = self._send_compression(send_compression)
-        body = self._encode_message(request, comp)
+        body = self._encode_message(method, request, comp)
         setup = self._stream_setup(method, body, headers, timeout, comp)
         call: AsyncServerStreamCall[Res] = AsyncServerStreamCall(self, setup)
         if cancel is not None:
@@ -368,7 +420,7 @@ class AsyncConnectClient:
         return call
 
     async def _request_body(
-        self, requests: RequestStream[Req], comp: Compression | None
+        self, method: MethodInfo[Req, Res], requests: RequestStream[Req], comp: Compression | None
     ) -> AsyncIterable[bytes]:
         """Request messages as envelopes, each sent as soon as it is produced.
 
@@ -377,11 +429,19 @@ class AsyncConnectClient:
         """
 
         def encode(message: Message) -> bytes:
-            return self._encode_message(message, comp)
+            return self._encode_message(method, message, comp)
 
         if isinstance(requests, AsyncIterable):
-            async for message in requests:
-                yield encode(message)
+            iterator = requests.__aiter__()
+            try:
+                async for message in iterator:
+                    yield encode(message)
+            finally:
+                # Stopped early (an error, the server answered): close the
+                # caller's generator rather than leave it to the collector.
+                close = getattr(iterator, "aclose", None)
+                if close is not None:
+                    await close()
         elif isinstance(requests, Sequence):
             batch: list[bytes] = []
             size = 0
@@ -412,7 +472,7 @@ class AsyncConnectClient:
     ) -> Res:
         """Send a stream of requests and return the single response message."""
         comp = self._send_compression(send_compression)
-        body = self._request_body(requests, comp)
+        body = self._request_body(method, requests, comp)
         setup = self._stream_setup(method, body, headers, timeout, comp)
         call: AsyncStreamCall[Res] = AsyncStreamCall(self, setup)
         if cancel is not None:
@@ -463,11 +523,11 @@ class AsyncConnectClient:
         without, use ``send()`` and ``close_send()`` on the returned call.
         """
         comp = self._send_compression(send_compression)
-        body = None if requests is None else self._request_body(requests, comp)
+        body = None if requests is None else self._request_body(method, requests, comp)
         setup = self._stream_setup(method, body, headers, timeout, comp)
 
         def encode(message: Message) -> bytes:
-            return self._encode_message(message, comp)
+            return self._encode_message(method, message, comp)
 
         bidi: AsyncBidiStreamCall[Req, Res] = AsyncBidiStreamCall(self, setup, encode)
         if cancel is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -43,3 +43,12 @@ def base_url(test_server: Any, mode: str) -> str:
 async def client(base_url: str, transport: AsyncTransport) -> AsyncIterator[AsyncConnectClient]:
     async with AsyncConnectClient(base_url, transport=transport) as made:
         yield made
+
+
+@pytest.fixture
+def h1_server() -> Iterator[Any]:
+    """A raw HTTP/1.1 server for what connect-go can't show (see ``h1server``)."""
+    from runtime.h1server import H1TestServer  # after the test protos are importable
+
+    with H1TestServer() as server:
+        yield server
