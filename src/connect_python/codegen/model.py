@@ -9,7 +9,6 @@ branch. All classes are frozen dataclasses; descriptors are read, never changed.
 
 from __future__ import annotations
 
-import functools
 import keyword
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from google.protobuf.compiler import plugin_pb2
 
 from connect_python.codegen import naming
 from connect_python.codegen.options import Options
+from connect_python.codegen.order import Natural, ruff_order
 from connect_python.codegen.text import comment_lines
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "Symbol",
     "TypeRef",
     "build_model",
-    "ruff_order",
     "symbol_table",
 ]
 
@@ -255,73 +254,7 @@ class Model:
     symbols: Mapping[str, Symbol]
 
 
-# -- order -------------------------------------------------------------------------
-#
-# The one ordering rule of the generated code, the one ruff checks: its isort
-# (rules I, default settings) orders import statements by module and the names
-# of one statement by member type, then both case-folded and as written; RUF022
-# orders ``__all__`` by member type, then as written. Every comparison of text is
-# "natural" (runs of digits compare as numbers: ``v2`` before ``v10``), with
-# the algorithm of the natord crate ruff uses.
-
-
-def _natural_compare(a: str, b: str) -> int:
-    """natord's ``compare``: -1, 0 or 1."""
-    i = j = 0
-    while True:
-        ca = a[i] if i < len(a) else ""
-        cb = b[j] if j < len(b) else ""
-        if ca.isdigit() and cb.isdigit():
-            ra = a[i : len(a) - len(a[i:].lstrip("0123456789"))]
-            rb = b[j : len(b) - len(b[j:].lstrip("0123456789"))]
-            if ca == "0" or cb == "0":
-                # Leading zeros: the runs compare digit by digit, a prefix first.
-                order = (ra > rb) - (ra < rb)
-            else:
-                # Otherwise the longer run is the larger number.
-                order = (len(ra) > len(rb)) - (len(ra) < len(rb)) or (ra > rb) - (ra < rb)
-            if order:
-                return order
-        if not ca and not cb:
-            return 0
-        if ca != cb:
-            return -1 if ca < cb else 1
-        i += 1
-        j += 1
-
-
-@functools.total_ordering
-class _Natural:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Natural) and self.text == other.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __lt__(self, other: _Natural) -> bool:
-        return _natural_compare(self.text, other.text) < 0
-
-
-def _member_type(name: str) -> int:
-    """ruff's member types: 0 CONSTANT (more than one character, no lower case
-    letter), 1 Class (an upper-case first letter), 2 anything else."""
-    if len(name) > 1 and name.isupper():
-        return 0
-    return 1 if name[:1].isupper() else 2
-
-
-def ruff_order(name: str, *, typed: bool = True, fold_case: bool = True) -> tuple[object, ...]:
-    """The sort key of a name (``typed``: after its member type; ``fold_case``:
-    case-folded first, as written to break ties)."""
-    key: tuple[object, ...] = (_member_type(name),) if typed else ()
-    if fold_case:
-        key += (_Natural(name.lower()),)
-    return (*key, _Natural(name))
+# -- order ------------------------------------------------------------------------
 
 
 def _order_imports(imports: Iterable[Import]) -> tuple[Import, ...]:
@@ -337,7 +270,7 @@ def _order_imports(imports: Iterable[Import]) -> tuple[Import, ...]:
             key=lambda i: (
                 *ruff_order(i.module, typed=False),
                 i.alias is not None,
-                _Natural(i.alias or ""),
+                Natural(i.alias or ""),
             ),
         )
         merged: dict[str, set[tuple[str, str | None]]] = {}
@@ -356,7 +289,7 @@ def _order_imports(imports: Iterable[Import]) -> tuple[Import, ...]:
 
 
 def _name_order(name: tuple[str, str | None]) -> tuple[object, ...]:
-    return (*ruff_order(name[0]), name[1] is not None, _Natural(name[1] or ""))
+    return (*ruff_order(name[0]), name[1] is not None, Natural(name[1] or ""))
 
 
 def symbol_table(files: Iterable[descriptor_pb2.FileDescriptorProto]) -> dict[str, Symbol]:
