@@ -308,7 +308,9 @@ class _DirectStream:
         self._unyielded += len(data)
         return True
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        # ``timeout`` is for the sync twin's sake: async writes end with the
+        # caller's cancel scope.
         if self.write_nowait(data):
             return
         raw = self._raw
