@@ -12,21 +12,34 @@ buffered data is handed to its consumer in one piece.
 Sending is serialized by a writer flag: frames are queued in the ``h2`` state
 in call order; a writer takes everything queued so far and writes it as one
 batch, callers whose frames that batch carried return, and the next batch is
-written by the next caller that still has frames pending. A write is never
-interrupted half-way (that would corrupt the connection for every stream);
-cancellation waits for it.
+written by the next caller that still has frames pending. A batch larger than
+``_WRITE_PIECE`` is handed to the network in pieces, so back-pressure shows
+(and a deadline can land) before it all sits in memory.
+
+Every wait ends (DESIGN.md §3). A write runs under the deadline and
+cancellation of the call that writes: nothing blocking is shielded. A write
+cut short leaves the connection's framing unknown, so the connection fails at
+once (its other streams with ``UNAVAILABLE``) and is never used again. A
+call's deadline while it waits for another caller's write to make progress,
+or on a connection that showed no sign of life since the call's stream
+opened, retires the connection: new calls go to a new one, open streams may
+finish.
 
 An idle connection first takes in whatever arrived while no stream was open
-(GOAWAY, EOF) before it carries a new stream.
+(GOAWAY, EOF, PING) before it carries a new stream; if the replies that
+needs cannot be written at once, the connection is given up.
 
 Every exit from a stream that did not complete it resets the stream with
 RST_STREAM(CANCEL): closing the handle early, errors, cancellation, deadlines,
 and a handle garbage-collected without being closed (its finalizer queues the
-reset for the next I/O on the connection).
+reset for the next I/O on the connection). Closing never waits for the
+network: the reset is written at once if the socket takes it, else by a
+background writer with a time limit of its own (or with the next batch).
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +56,7 @@ from connect_python._h2 import (
 )
 from connect_python._netutil import socket_is_readable
 from connect_python._shim_async import (
+    Background,
     CallScope,
     Event,
     StateLock,
@@ -59,6 +73,20 @@ RawHeaders = list[tuple[bytes, bytes]]
 _READ_SIZE = 256 * 1024
 #: The scope of reads that belong to no call (an idle connection's input).
 _IDLE_SCOPE = CallScope(None, cancellable=False)
+#: The largest piece of a batch handed to the network at once.
+_WRITE_PIECE = 1024 * 1024
+#: The most a write that must not wait (closing a stream, an idle
+#: connection's replies) hands to the network; more is not normal traffic.
+_NOWAIT_MAX = 64 * 1024
+#: How long the background writer of a closed stream's reset may take before
+#: the connection is given up.
+_LEFTOVER_BUDGET = 10.0
+
+
+def _interrupted_write() -> ConnectError:
+    return ConnectError(
+        Code.UNAVAILABLE, "HTTP/2 connection unusable: a write to it was interrupted"
+    )
 
 
 class ConnectionBusy(Exception):
@@ -93,6 +121,10 @@ class AsyncHTTP2Connection:
         self._net = network_stream
         self._io = direct_stream(network_stream)
         self._sock = network_stream.get_extra_info("socket")
+        # A plain TCP socket (not asyncio's transport socket, not under TLS)
+        # takes writes that must not wait directly, as much as fits.
+        plain = network_stream.get_extra_info("ssl_object") is None
+        self._raw = self._sock if plain and isinstance(self._sock, socket.socket) else None
         self._state = H2State(
             stream_window=stream_window,
             connection_window=connection_window,
@@ -103,10 +135,16 @@ class AsyncHTTP2Connection:
         self._reader: H2Stream | None = None
         self._waiting: dict[Any, None] = {}
         self._writing = False
+        #: The stream of the call that is writing (``None``: no call's).
+        self._writer: H2Stream | None = None
         self._write_waiters: list[Any] = []
         # Bytes taken from the protocol state for writing, and written, so far.
         self._taken = 0
         self._written = 0
+        #: Batches written so far (progress, for callers waiting for a writer).
+        self._batches = 0
+        #: A background writer is sending what closing streams left behind.
+        self._leftover_writer = False
         self._closed = False
         self._keepalive_expiry = keepalive_expiry
         self._idle_since = current_time()
@@ -135,10 +173,10 @@ class AsyncHTTP2Connection:
     async def wait_settings(self, scope: CallScope) -> None:
         """Wait until the server's first SETTINGS arrived (or the connection failed)."""
         state = self._state
+        marker = H2Stream(0)
+        marker.life_seen = state.signs_of_life
         with scope.step():
-            await self._wait(
-                H2Stream(0), lambda: state.settings_received or not self.is_usable(), scope
-            )
+            await self._wait(marker, lambda: state.settings_received or not self.is_usable(), scope)
 
     def is_idle(self) -> bool:
         """Whether no stream is open."""
@@ -178,6 +216,9 @@ class AsyncHTTP2Connection:
             self._closed = True
             self._state.fail(ConnectError(Code.UNAVAILABLE, "connection closed"))
             self._wake(None)
+            self._wake_writers()
+        # Closing a socket does not block: shielded so that it happens even
+        # when the caller is being cancelled.
         with shield():
             try:
                 await self._net.aclose()
@@ -214,7 +255,7 @@ class AsyncHTTP2Connection:
         handle = AsyncHTTP2Stream(self, stream)
         scope.set_abort(lambda: self._interrupt(stream))
         try:
-            await self._flush()
+            await self._flush(stream, scope)
             if rest is not None and len(rest):
                 await handle._send_rest(rest, True, scope)
         except BaseException:
@@ -223,11 +264,14 @@ class AsyncHTTP2Connection:
         return handle
 
     def _send_now(self, stream: H2Stream, data: memoryview, end: bool) -> memoryview:
-        """Queue as much of ``data`` as the send window allows; the rest is returned."""
+        """Queue as much of ``data`` as the send window allows, up to about
+        ``_WRITE_PIECE`` bytes (a batch written before the next is framed);
+        the rest is returned."""
         state = self._state
         size = len(data)
+        limit = size if size <= _WRITE_PIECE else _WRITE_PIECE
         pos = 0
-        while pos < size:
+        while pos < limit:
             window = state.send_window(stream)
             if window <= 0:
                 break
@@ -239,16 +283,32 @@ class AsyncHTTP2Connection:
 
     def _interrupt(self, stream: H2Stream) -> None:
         """Wake the call of ``stream`` (another thread cancelled it or its
-        deadline passed); it notices the cancellation itself."""
+        deadline passed); it notices the cancellation itself.
+
+        A call blocked writing cannot stop half-way without corrupting the
+        connection: the connection fails, and its socket is shut down, which
+        ends the write (sync flavour; async calls are interrupted by their
+        cancel scopes and never get here).
+        """
         interrupt = None
+        shut = None
         with self._lock:
             for event in stream.waiters:
                 event.set()
             stream.waiters.clear()
             if self._reader is stream:
                 interrupt = self._interrupt_read
+            if self._writing and self._writer is stream:
+                self._state.fail(_interrupted_write())
+                self._wake(None)
+                shut = self._sock
         if interrupt is not None:
             interrupt()
+        if isinstance(shut, socket.socket):
+            try:
+                shut.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _abandon(self, stream: H2Stream) -> None:
         """A handle was garbage-collected unclosed: reset its stream soon."""
@@ -281,6 +341,7 @@ class AsyncHTTP2Connection:
     async def _wait(self, stream: H2Stream, ready: Callable[[], bool], scope: CallScope) -> None:
         """Return once ``ready()``, reading the network if nobody else is."""
         reader = False
+        reads = 0
         try:
             while True:
                 with self._lock:
@@ -297,6 +358,11 @@ class AsyncHTTP2Connection:
                         self._waiting[event] = None
                         stream.waiters.append(event)
                 if event is None:
+                    if reads:
+                        # In sync code nothing interrupts a reader that input
+                        # keeps arriving for (for other streams): check here.
+                        scope.check()
+                    reads += 1
                     await self._read(scope)
                     continue
                 try:
@@ -308,9 +374,13 @@ class AsyncHTTP2Connection:
                             stream.waiters.remove(event)
                 scope.check()
         except BaseException:
-            if not reader:
-                with self._lock:
+            with self._lock:
+                if not reader:
                     self._handoff()
+                if self._deadline_passed(scope) and stream.life_seen == self._state.signs_of_life:
+                    # Nothing arrived since the stream opened: the peer
+                    # looks dead. New calls go to a new connection.
+                    self._state.retired = True
             raise
         finally:
             if reader:
@@ -319,8 +389,19 @@ class AsyncHTTP2Connection:
                     self._reader = None
                     self._handoff()
 
+    @staticmethod
+    def _deadline_passed(scope: CallScope) -> bool:
+        deadline = scope.deadline
+        return deadline is not None and current_time() >= deadline
+
     async def _read(self, scope: CallScope) -> None:
-        """One network read, dispatched to the streams (the reader's job)."""
+        """One network read, dispatched to the streams (the reader's job).
+
+        Replies the frames call for (PING and SETTINGS ACKs, window updates)
+        are written by the reader, under its call's deadline; an idle
+        connection's replies must go out at once, or the connection is given
+        up (its peer is not reading).
+        """
         try:
             data = await self._io.read(_READ_SIZE)
         except InterruptedError:
@@ -343,12 +424,22 @@ class AsyncHTTP2Connection:
                     state.fail(error)
                     self._wake(None)
             failed = state.error is not None
-            pending = state.has_output()
+            pending = not failed and state.has_output()
+            if pending and scope is _IDLE_SCOPE:
+                # Idle: nobody waits for these replies; they go out now (or
+                # with the background writer's next batch), else the peer is
+                # not reading and the connection is given up.
+                pending = False
+                if not self._writing and not self._write_nowait():
+                    state.fail(
+                        ConnectError(
+                            Code.UNAVAILABLE, "HTTP/2 connection given up: its peer is not reading"
+                        )
+                    )
+                    self._wake(None)
+                    failed = True
         if pending:
-            try:
-                await self._flush()
-            except ConnectError:
-                pass
+            await self._flush(self._reader, scope)
         if failed:
             await self.aclose()
 
@@ -360,21 +451,22 @@ class AsyncHTTP2Connection:
 
     # -- writing ------------------------------------------------------------------
 
-    async def _flush(self) -> None:
+    async def _flush(self, stream: H2Stream | None, scope: CallScope) -> None:
         """Write what is queued in the protocol state, up to this caller's frames.
 
         One writer at a time writes one batch (everything queued when it
         started). Callers whose frames a batch carried return once it is
         written; the others take the writer role in turn, so no task ends up
-        writing for everyone else indefinitely.
+        writing for everyone else indefinitely. ``stream`` is the caller's
+        (``None``: no call's); waiting and writing end with ``scope``.
         """
         state = self._state
         with self._lock:
             state.reset_abandoned()
-            ticket = self._taken + len(state.h2._data_to_send)
+            ticket = self._taken + state.output_size()
         while True:
             with self._lock:
-                if ticket <= self._written:
+                if ticket <= self._written or state.error is not None:
                     return
                 if not self._writing:
                     data = state.data_to_send()
@@ -383,34 +475,76 @@ class AsyncHTTP2Connection:
                     if not data:
                         return
                     self._writing = True
+                    self._writer = stream
                     break
                 event = Event()
                 self._write_waiters.append(event)
-            await event.wait()
-            if state.error is not None:
-                return
+                if stream is not None:
+                    stream.waiters.append(event)
+                batches = self._batches
+            await self._await_writer(event, stream, scope, batches)
         try:
-            if not write_nowait(self._io, data):
-                with shield():
-                    await self._io.write(data)
-        except TRANSPORT_ERRORS as exc:
-            error = transport_error(exc)
+            if len(data) > _WRITE_PIECE or not write_nowait(self._io, data):
+                await self._write(data, scope)
+        except BaseException as exc:
+            # Cut short (deadline, cancel) or failed: what reached the peer is
+            # unknown, so is the framing of everything after it.
+            failed = isinstance(exc, TRANSPORT_ERRORS)
+            error = transport_error(exc) if failed else _interrupted_write()
             with self._lock:
                 self._writing = False
-                self._wake_writers()
+                self._writer = None
                 state.fail(error)
                 self._wake(None)
-            await self.aclose()
-            raise _copy_error(error) from exc
-        except BaseException:
-            with self._lock:
-                self._writing = False
                 self._wake_writers()
+            await self.aclose()
+            if failed:
+                raise _copy_error(error) from exc
             raise
         with self._lock:
             self._written = end
+            self._batches += 1
             self._writing = False
+            self._writer = None
             self._wake_writers()
+
+    async def _write(self, data: bytes, scope: CallScope) -> None:
+        """Write ``data`` as the network takes it, in pieces, under ``scope``."""
+        io = self._io
+        with scope.step():
+            if len(data) <= _WRITE_PIECE:
+                await io.write(data, self._time_left(scope))
+                return
+            for start in range(0, len(data), _WRITE_PIECE):
+                piece = data[start : start + _WRITE_PIECE]
+                if not write_nowait(io, piece):
+                    await io.write(piece, self._time_left(scope))
+
+    @staticmethod
+    def _time_left(scope: CallScope) -> float | None:
+        """The time a sync write may block (async writes end with their cancel scope)."""
+        deadline = scope.deadline
+        return None if deadline is None else max(0.0, deadline - current_time())
+
+    async def _await_writer(
+        self, event: Any, stream: H2Stream | None, scope: CallScope, batches: int
+    ) -> None:
+        """Wait for the writer to finish its batch (then try to take its role)."""
+        try:
+            with scope.step():
+                await event.wait()
+                scope.check()
+        except BaseException:
+            with self._lock:
+                if event in self._write_waiters:
+                    self._write_waiters.remove(event)
+                if stream is not None and event in stream.waiters:
+                    stream.waiters.remove(event)
+                if self._writing and self._batches == batches and self._deadline_passed(scope):
+                    # The writer made no progress through this call's deadline:
+                    # the output is stuck. New calls go to a new connection.
+                    self._state.retired = True
+            raise
 
     def _wake_writers(self) -> None:
         waiters = self._write_waiters
@@ -418,6 +552,68 @@ class AsyncHTTP2Connection:
             for event in waiters:
                 event.set()
             waiters.clear()
+
+    def _write_nowait(self) -> bool:
+        """Write what is queued without waiting, as far as the network takes it
+        at once; whether all of it went. Locked; no writer may be active."""
+        state = self._state
+        state.reset_abandoned()
+        data = state.data_to_send()
+        if not data:
+            return True
+        sent = 0
+        if len(data) <= _NOWAIT_MAX:
+            try:
+                if write_nowait(self._io, data):
+                    sent = len(data)
+                elif self._raw is not None:
+                    sent = self._raw.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except TRANSPORT_ERRORS as exc:
+                state.fail(transport_error(exc))
+                self._wake(None)
+                return True
+        self._taken += sent
+        self._written += sent
+        if sent < len(data):
+            state.unsend(data[sent:])
+            return False
+        return True
+
+    def _write_soon(self) -> None:
+        """Get what is queued (a reset) on its way without waiting for the
+        network: at once if it takes it, else by a background writer. Locked."""
+        state = self._state
+        if self._closed or state.error is not None or not state.has_output():
+            return
+        if self._leftover_writer:
+            return  # it writes everything queued before it stops
+        if not self._writing and self._write_nowait():
+            return
+        self._leftover_writer = True
+        Background(self._write_leftovers)
+
+    async def _write_leftovers(self) -> None:
+        """The background writer: what closing streams queued, within a time
+        limit (past it, the connection is given up)."""
+        scope = CallScope(current_time() + _LEFTOVER_BUDGET, cancellable=False)
+        try:
+            while True:
+                with self._lock:
+                    state = self._state
+                    if self._closed or state.error is not None or not state.has_output():
+                        # Decided under the lock: a reset queued after this
+                        # starts a new writer.
+                        self._leftover_writer = False
+                        return
+                await self._flush(None, scope)
+        except BaseException:
+            # The flush failed the connection (nobody waits for this writer).
+            with self._lock:
+                self._leftover_writer = False
+        finally:
+            scope.close()
 
     def _stream_closed(self) -> None:
         if not self._state.streams:
@@ -505,7 +701,7 @@ class AsyncHTTP2Stream:
             rest = conn._send_now(stream, memoryview(data), end)
             if end and not data:
                 conn._state.end_stream(stream)
-        await conn._flush()
+        await conn._flush(stream, scope)
         if len(rest):
             await self._send_rest(rest, end, scope)
 
@@ -526,7 +722,7 @@ class AsyncHTTP2Stream:
                 if not self.request_open:
                     return
                 rest = conn._send_now(stream, rest, end)
-            await conn._flush()
+            await conn._flush(stream, scope)
 
     async def end_request(self, scope: CallScope) -> None:
         """Finish the request body."""
@@ -538,7 +734,7 @@ class AsyncHTTP2Stream:
             if not self.request_open:
                 return
             conn._state.end_stream(stream)
-        await conn._flush()
+        await conn._flush(stream, scope)
 
     # -- receiving ----------------------------------------------------------------
 
@@ -568,7 +764,7 @@ class AsyncHTTP2Stream:
                 data = conn._state.consume(stream)
                 pending = conn._state.has_output()
             if pending:
-                await conn._flush()
+                await conn._flush(stream, scope)
             return data
         if stream.error is not None or not stream.ended:
             error = self._error()
@@ -581,23 +777,23 @@ class AsyncHTTP2Stream:
     # -- closing ------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Release the stream, resetting it unless it completed."""
+        """Release the stream, resetting it unless it completed.
+
+        The reset is sent without waiting for the network (see the module
+        docstring): closing never blocks.
+        """
         if self._finished:
             return
         self._finished = True
         conn = self._conn
         with conn._lock:
             conn._state.reset(self._stream)
-            pending = conn._state.has_output()
             # Another task (or thread) may be waiting on this stream.
             conn._wake({self._stream})
-        with shield():
-            if pending:
-                try:
-                    await conn._flush()
-                except ConnectError:
-                    pass
-            conn._stream_closed()
-            release = self._release
-            if release is not None:
+            conn._write_soon()
+        conn._stream_closed()
+        release = self._release
+        if release is not None:
+            # The pool's bookkeeping (and closing a connection) never blocks.
+            with shield():
                 await release()

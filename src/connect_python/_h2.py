@@ -16,6 +16,17 @@ for both flavours:
   retry).
 - RST_STREAM and GOAWAY error codes map to Connect codes as the Connect spec
   says.
+- Until the server's first SETTINGS arrive (with its stream limit) one stream
+  is opened, no more: a server that allows fewer than the client assumed
+  would refuse the rest or fail the connection.
+- ``signs_of_life`` counts the network reads that brought frames about
+  streams, GOAWAY, or replies to this side's frames (SETTINGS and PING ACKs),
+  not just the server's own chatter (its SETTINGS and PINGs, connection
+  window updates): a stream that saw none through its whole deadline was on
+  a dead connection, which is then ``retired`` (no new streams; the open ones
+  may finish).
+- A flood of frames that need a reply (PING, SETTINGS) is a connection error
+  (too many in one read) or retires the connection (too many in all).
 """
 
 from __future__ import annotations
@@ -32,7 +43,15 @@ import h2.exceptions
 import h2.settings
 import hpack
 from hpack.table import HeaderTable
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame, RstStreamFrame, WindowUpdateFrame
+from hyperframe.frame import (
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    PingFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from ._code import Code
 from ._errors import ConnectError
@@ -57,10 +76,20 @@ DEFAULT_CONNECTION_WINDOW = 1 << 30
 #: Largest frame the peer may send: bigger than HTTP/2's 16 KiB default, so
 #: large messages arrive in fewer frames (less per-frame work in Python).
 DEFAULT_MAX_FRAME_SIZE = 65536
-#: Streams opened before the server's first SETTINGS frame arrived.
-_STREAMS_BEFORE_SETTINGS = 100
+#: Streams opened before the server's first SETTINGS frame arrived: one, since
+#: a server may allow fewer than any other guess (and fail the connection, as
+#: ``h2``-based servers do, or refuse the streams, as Go does).
+_STREAMS_BEFORE_SETTINGS = 1
 #: How many reset stream ids are remembered to drop late frames silently.
 _RESET_MEMORY = 4096
+#: Frames that each need a reply (PING, SETTINGS) one network read may bring;
+#: more is a flood (a server that writes them faster than it reads the
+#: replies), and the connection fails before parsing them costs seconds.
+_REPLIES_PER_READ = 1000
+#: ... and one connection may bring in all: past this many, the connection
+#: takes no new streams (a slower flood; ordinary keep-alive PINGs would need
+#: a day to get there).
+_REPLIES_PER_CONNECTION = 10_000
 _HIGHEST_STREAM_ID = 2**31 - 1
 
 # Connect spec (HTTP/2 error code of RST_STREAM / GOAWAY -> Connect code).
@@ -107,7 +136,8 @@ class H2Stream:
     ``chunks`` holds received DATA not yet consumed (``buffered`` bytes);
     ``error`` is set when the stream failed (peer reset, GOAWAY, connection
     loss). ``waiters`` belong to the runtime: events to set when something
-    about the stream changed.
+    about the stream changed. ``life_seen`` is the connection's
+    ``signs_of_life`` when the stream was opened.
     """
 
     __slots__ = (
@@ -117,6 +147,7 @@ class H2Stream:
         "ended",
         "error",
         "headers",
+        "life_seen",
         "refused",
         "reset_sent",
         "send_closed",
@@ -140,6 +171,7 @@ class H2Stream:
         self.refused = False
         self.error: ConnectError | None = None
         self.waiters: list[Any] = []
+        self.life_seen = 0
 
     @property
     def done(self) -> bool:
@@ -241,18 +273,26 @@ class _StatelessEncoder(hpack.Encoder):
 
 
 class _ClientConnection(h2.connection.H2Connection):
-    """``h2``'s connection with two behaviours changed.
+    """``h2``'s connection with three behaviours changed.
 
     Frames that arrive on a stream this side reset are ignored instead of
     answered with another RST_STREAM (their DATA still credits the connection
-    window), and a GOAWAY with ``NO_ERROR`` does not end the streams the
-    server already accepted.
+    window), a GOAWAY with ``NO_ERROR`` does not end the streams the server
+    already accepted, and a flood of PING or SETTINGS frames (more than
+    ``_REPLIES_PER_READ`` in one read) stops the parsing (the connection
+    fails).
     """
 
     def __init__(self, config: h2.config.H2Configuration) -> None:
         super().__init__(config=config)
         self.encoder = _StatelessEncoder()
         self.reset_here: dict[int, None] = {}
+        #: Frames needing a reply in the current read (reset per read).
+        self.replies_due = 0
+        #: ... and since the connection started.
+        self.replies_total = 0
+        #: Set when a read brought a flood of them.
+        self.flooded = False
 
     def forget_reset(self, stream_id: int) -> None:
         self.reset_here.pop(stream_id, None)
@@ -295,6 +335,16 @@ class _ClientConnection(h2.connection.H2Connection):
             if frames:
                 self._prepare_for_sending(frames)
             return events
+        kind = type(frame)
+        if (kind is PingFrame or kind is SettingsFrame) and "ACK" not in frame.flags:
+            self.replies_due += 1
+            self.replies_total += 1
+            if self.replies_due > _REPLIES_PER_READ:
+                # Stop here: drop the rest of the input (the connection
+                # fails), keep the events of the frames before it.
+                self.flooded = True
+                self.incoming_buffer._data.clear()
+                return []
         return super()._receive_frame(frame)
 
     def _receive_goaway_frame(
@@ -362,6 +412,11 @@ class H2State:
         #: Appended to without a lock (list.append is atomic).
         self.abandoned: list[int] = []
         self.stream_window = stream_window
+        #: Reads that brought more than handshake frames (see the module doc).
+        self.signs_of_life = 0
+        #: Set when the connection must carry no new streams (it seems dead,
+        #: or its output is stuck); the open ones may finish.
+        self.retired = False
 
     # -- capacity -------------------------------------------------------------
 
@@ -378,6 +433,7 @@ class H2State:
         return (
             self.error is None
             and not self.goaway
+            and not self.retired
             and len(self.streams) < self.max_streams
             and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
         )
@@ -388,6 +444,7 @@ class H2State:
         return (
             self.error is None
             and not self.goaway
+            and not self.retired
             and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
         )
 
@@ -424,6 +481,7 @@ class H2State:
         conn.send_headers(stream_id, headers, end_stream=end_stream)
         stream = H2Stream(stream_id)
         stream.send_closed = end_stream
+        stream.life_seen = self.signs_of_life
         self.streams[stream_id] = stream
         return stream
 
@@ -491,6 +549,15 @@ class H2State:
         """Whether anything is waiting to be written (or reset)."""
         return bool(self.h2._data_to_send) or bool(self.abandoned)
 
+    def output_size(self) -> int:
+        """How many bytes :meth:`data_to_send` would return now."""
+        return len(self.h2._data_to_send)
+
+    def unsend(self, data: bytes) -> None:
+        """Put back ``data`` (the unwritten end of what :meth:`data_to_send`
+        returned) to be sent first."""
+        self.h2._data_to_send[0:0] = data
+
     # -- receiving --------------------------------------------------------------
 
     def consume(self, stream: H2Stream) -> bytes:
@@ -519,12 +586,15 @@ class H2State:
             if error is not None:
                 self.fail(error)
                 return None
+        self.h2.replies_due = 0
         events: list[Any] = self.h2.receive_data(data)
         changed: set[H2Stream] | None = set()
         streams = self.streams
+        alive = False
         for event in events:
             kind = type(event)
             if kind is h2.events.DataReceived:
+                alive = True
                 stream = streams.get(event.stream_id)
                 size = event.flow_controlled_length
                 payload = event.data
@@ -540,6 +610,7 @@ class H2State:
                 if changed is not None:
                     changed.add(stream)
             elif kind is h2.events.ResponseReceived:
+                alive = True
                 stream = streams.get(event.stream_id)
                 if stream is not None:
                     stream.headers = event.headers
@@ -547,12 +618,14 @@ class H2State:
                     if changed is not None:
                         changed.add(stream)
             elif kind is h2.events.TrailersReceived:
+                alive = True
                 stream = streams.get(event.stream_id)
                 if stream is not None:
                     stream.trailers = event.headers
                     if changed is not None:
                         changed.add(stream)
             elif kind is h2.events.StreamEnded:
+                alive = True
                 stream = streams.get(event.stream_id)
                 if stream is not None:
                     stream.ended = True
@@ -564,6 +637,7 @@ class H2State:
                     if changed is not None:
                         changed.add(stream)
             elif kind is h2.events.StreamReset:
+                alive = True
                 stream = streams.get(event.stream_id)
                 if stream is not None:
                     self._peer_reset(stream, event.error_code)
@@ -573,6 +647,7 @@ class H2State:
                 if event.stream_id == 0:
                     changed = None
                 else:
+                    alive = True
                     stream = streams.get(event.stream_id)
                     if stream is not None and changed is not None:
                         changed.add(stream)
@@ -580,10 +655,32 @@ class H2State:
                 self.settings_received = True
                 changed = None
             elif kind is h2.events.ConnectionTerminated:
+                alive = True
                 self._goaway(event.error_code, event.last_stream_id)
                 changed = None
-            elif kind is h2.events.InformationalResponseReceived:
-                pass
+            elif (
+                kind is h2.events.SettingsAcknowledged
+                or kind is h2.events.PingAckReceived
+                or kind is h2.events.InformationalResponseReceived
+            ):
+                # Replies to what this side sent. (The server's own PINGs and
+                # SETTINGS show that it runs, not that it serves.)
+                alive = True
+        if alive:
+            self.signs_of_life += 1
+        if self.h2.replies_total > _REPLIES_PER_CONNECTION:
+            self.retired = True
+        if self.h2.flooded:
+            # After the events: streams that completed in this read keep
+            # their results.
+            self.fail(
+                ConnectError(
+                    Code.UNAVAILABLE,
+                    f"HTTP/2 connection failed: the server sent more than {_REPLIES_PER_READ}"
+                    " PING/SETTINGS frames at once (a flood)",
+                )
+            )
+            return None
         return changed
 
     def _peer_reset(self, stream: H2Stream, error_code: int) -> None:

@@ -45,6 +45,22 @@ used where the client is a Connect call):
 ``hold``
     The response waits until ``x-hold`` streams of this scenario arrived (on
     any connection); then all held streams answer (Connect unary).
+``stall``
+    The server stops reading the connection and never answers: the client's
+    writes pile up in the socket buffers (make them small with ``rcvbuf``, and
+    the flow-control windows large with ``initial_window``) until they block.
+``ping-flood``
+    Like ``stall``, and the server sends PING frames as fast as its socket
+    takes them, so the client's PING ACKs pile up unread; with ``x-burst``
+    (PINGs per write, 4096 by default) below 4096, a burst every 2 ms.
+``flood-after``
+    A Connect unary answer, then, ``x-delay-ms`` later, ``ping-flood`` (the
+    connection is idle then).
+``slow-unary``
+    A Connect unary answer, ``x-delay-ms`` after the request ended.
+
+Faults of a whole connection: the first ``silent_connections`` connections
+never send anything (not even SETTINGS) and read and drop what arrives.
 """
 
 from __future__ import annotations
@@ -184,14 +200,27 @@ class ServerConnection:
         initial: dict[Any, int] = {settings.MAX_FRAME_SIZE: 16384}
         if server.max_concurrent_streams is not None:
             initial[settings.MAX_CONCURRENT_STREAMS] = server.max_concurrent_streams
+        if server.initial_window is not None:
+            initial[settings.INITIAL_WINDOW_SIZE] = server.initial_window
         conn.local_settings = h2.settings.Settings(client=False, initial_values=initial)
         conn.initiate_connection()
+        if server.initial_window is not None and server.initial_window > 65535:
+            conn.increment_flow_control_window(server.initial_window - 65535)
         self.h2 = conn
         self.initial_window = 65535
         self._streams: dict[int, _Stream] = {}
         self._close_when_idle = False
         self.extra_out = bytearray()
         self._bye: tuple[float, int] | None = None
+        #: Set once the server stopped reading (``stall``, ``ping-flood``).
+        self.stalled = False
+        self._ping_flood = False
+        self._flood_burst = 4096
+        self._flood_delay = 0.0
+        #: PING frames sent by ``ping-flood`` (whole frames only).
+        self.pings_sent = 0
+        #: The connection sends nothing at all (see ``silent_connections``).
+        self.silent = index < server.silent_connections
 
     # -- inspection (any thread) ------------------------------------------------
 
@@ -219,8 +248,14 @@ class ServerConnection:
     def run(self) -> None:
         sock = self.sock
         try:
+            if self.silent:
+                self._run_silent()
+                return
             self._send()
             while not self.server.stopping and not self.closed:
+                if self.stalled:
+                    self._run_stalled()
+                    return
                 timeout = self._timeout()
                 readable, _, _ = select.select([sock], [], [], timeout)
                 if readable:
@@ -250,6 +285,48 @@ class ServerConnection:
         finally:
             self.closed = True
             _close_gracefully(sock)
+
+    def _run_silent(self) -> None:
+        """Read and drop everything; send nothing."""
+        sock = self.sock
+        while not self.server.stopping:
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if readable:
+                try:
+                    data = sock.recv(1 << 20)
+                except OSError:
+                    return
+                if not data:
+                    return
+                with self.lock:
+                    self.frames.extend(self._tap.feed(data))
+
+    def _run_stalled(self) -> None:
+        """Never read again (and flood PINGs, for ``ping-flood``)."""
+        sock = self.sock
+        sock.setblocking(False)
+        ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"floodpng"
+        burst = ping * self._flood_burst
+        pending = b""
+        wake = time.monotonic() + self._flood_delay
+        while time.monotonic() < wake and not self.server.stopping:
+            time.sleep(0.005)
+        while not self.server.stopping:
+            if self._ping_flood:
+                try:
+                    while True:
+                        if not pending:
+                            pending = burst
+                        sent = sock.send(pending)
+                        self.pings_sent += sent // len(ping)
+                        pending = pending[sent:]
+                        if self._flood_burst < 4096 and not pending:
+                            break
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return
+            time.sleep(0.002 if self._flood_burst < 4096 else 0.01)
 
     def _timeout(self) -> float:
         with self.lock:
@@ -330,6 +407,21 @@ class ServerConnection:
             return
         if scenario == "reset" and stream.param("x-count", 0) < 0:
             self._reset(stream, stream.param("x-code", CANCEL))
+            return
+        if scenario in ("stall", "ping-flood"):
+            self.stalled = True
+            self._ping_flood = scenario == "ping-flood"
+            self._flood_burst = stream.param("x-burst", 4096)
+            return
+        if scenario == "flood-after":
+            stream.out.append(("await_request", None))
+            stream.out.append(("unary", None))
+            stream.out.append(("flood", None))
+            return
+        if scenario == "slow-unary":
+            stream.out.append(("await_request", None))
+            stream.out.append(("sleep", stream.param("x-delay-ms", 100) / 1000))
+            stream.out.append(("unary", None))
             return
         if scenario == "hold":
             self.server.held += 1
@@ -466,6 +558,14 @@ class ServerConnection:
                     return
                 stream.out.popleft()
                 continue
+            if kind == "sleep":
+                if not stream.wake_at:
+                    stream.wake_at = time.monotonic() + value
+                if time.monotonic() < stream.wake_at:
+                    return
+                stream.wake_at = 0.0
+                stream.out.popleft()
+                continue
             if kind == "await_request":
                 if not stream.request_ended:
                     return
@@ -529,13 +629,34 @@ class ServerConnection:
         if stream.out and stream.out[0][0] == "bye":
             # A moment later, once the client finished reading.
             self._bye = (time.monotonic() + 0.1, stream.sid)
+        elif stream.out and stream.out[0][0] == "flood":
+            # Once the answer is out (the next turn of the loop).
+            self.stalled = True
+            self._ping_flood = True
+            self._flood_delay = stream.param("x-delay-ms", 0) / 1000
 
 
 class H2TestServer:
-    """The server: ``url`` is ``http://127.0.0.1:<port>`` (h2c, prior knowledge)."""
+    """The server: ``url`` is ``http://127.0.0.1:<port>`` (h2c, prior knowledge).
 
-    def __init__(self, *, max_concurrent_streams: int | None = None) -> None:
+    ``max_concurrent_streams`` is advertised (and enforced by ``h2``: a client
+    that opens more streams gets a connection error). ``initial_window`` is the
+    flow-control window the server grants each stream and the connection;
+    ``rcvbuf`` the size of its sockets' receive buffers. The first
+    ``silent_connections`` connections never send a byte.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_concurrent_streams: int | None = None,
+        initial_window: int | None = None,
+        rcvbuf: int | None = None,
+        silent_connections: int = 0,
+    ) -> None:
         self.max_concurrent_streams = max_concurrent_streams
+        self.initial_window = initial_window
+        self.silent_connections = silent_connections
         self.stopping = False
         #: Streams of the ``hold`` scenario seen so far (on every connection).
         self.held = 0
@@ -543,6 +664,10 @@ class H2TestServer:
         self._lock = threading.Lock()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf is not None:
+            # Set before listen(): accepted sockets inherit it (and the TCP
+            # window scale is chosen from it).
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
