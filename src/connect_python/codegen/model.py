@@ -175,7 +175,10 @@ class Service:
     def docstring(self) -> tuple[str, ...]:
         """The proto comment (or a summary) of the service."""
         lines = [*self.doc, ""] if self.doc else []
-        lines.append(f"Client of the ``{self.full_name}`` service.")
+        lines.append(
+            f"Client of the ``{self.full_name}`` service. Create one with the server's "
+            "base URL and the client options of ``__init__`` (inherited from the runtime)."
+        )
         if self.deprecated:
             lines += ["", "Deprecated: the service is marked ``deprecated`` in its proto file."]
         return tuple(lines)
