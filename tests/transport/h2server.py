@@ -1,4 +1,5 @@
-"""A small HTTP/2 (h2c) server on ``h2``, for frame-level tests of our transport.
+"""A small HTTP/2 (h2c) server on ``h2``, for frame-level tests of our transport
+(and :class:`HypercornServer`, a real ``h2``-based server, for limits it enforces).
 
 It runs in threads over plain sockets on 127.0.0.1, so it serves the async and
 the sync flavour alike. Every frame a client sends is logged (type, stream,
@@ -65,6 +66,7 @@ never send anything (not even SETTINGS) and read and drop what arrives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import select
 import socket
@@ -87,7 +89,7 @@ from hyperframe.frame import GoAwayFrame
 
 from connect_python._envelope import FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 
-__all__ = ["FRAME_TYPES", "Frame", "H2TestServer", "ServerConnection"]
+__all__ = ["FRAME_TYPES", "Frame", "H2TestServer", "HypercornServer", "ServerConnection"]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 FRAME_TYPES = {
@@ -765,3 +767,78 @@ def end_stream_json(payload: bytes) -> dict[str, Any]:
     """Decode an end-stream message payload (for tests that inspect one)."""
     result: dict[str, Any] = json.loads(payload)
     return result
+
+
+async def _hypercorn_echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echo the request body as a Connect unary answer, 20 ms later (so that
+    concurrent calls overlap). EchoRequest and EchoResponse share field 1."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await asyncio.sleep(0.02)
+    headers = [(b"content-type", b"application/proto")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HypercornServer:
+    """hypercorn (h2c prior knowledge, or HTTP/1.1) on 127.0.0.1, in a thread
+    with its own event loop, answering every request with an echo of its body;
+    ``max_concurrent_streams`` is advertised and enforced by ``h2``."""
+
+    def __init__(self, *, max_concurrent_streams: int = 100) -> None:
+        import hypercorn.config
+
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"http://127.0.0.1:{port}"
+        config = hypercorn.config.Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.h2_max_concurrent_streams = max_concurrent_streams
+        config.errorlog = None
+        config.accesslog = None
+        self._config = config
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self._thread.start()
+        assert self._started.wait(10), "hypercorn did not start"
+        # Until it accepts connections.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    async def _serve(self) -> None:
+        import hypercorn.asyncio
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._started.set()
+        await hypercorn.asyncio.serve(
+            _hypercorn_echo, self._config, shutdown_trigger=self._stop.wait
+        )
+
+    def close(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
