@@ -280,8 +280,10 @@ class ResponseParser:
             if len(buf) - start > self.max_head:
                 raise HTTP1Error("header section too large")
             return None
-        # status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ]; 1xx-5xx only,
-        # and no 101 (this client never asks to switch protocols).
+        # status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ]. Codes from 600
+        # on are taken (mapped to UNKNOWN, as the Connect conformance suite
+        # expects); below 100 there are none, and no 101 (this client never asks to
+        # switch protocols).
         status_line = bytes(buf[start:line_end])
         version = status_line[:9]
         code = status_line[9:12]
@@ -289,7 +291,7 @@ class ResponseParser:
             (version != b"HTTP/1.1 " and version != b"HTTP/1.0 ")
             or len(code) != 3
             or not code.isdigit()
-            or not b"100" <= code <= b"599"
+            or code < b"100"
             or code == b"101"
             or status_line[12:13] not in (b"", b" ")
         ):
