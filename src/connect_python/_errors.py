@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 
 from ._code import Code, code_from_http_status
 from ._headers import Headers
@@ -63,11 +64,19 @@ class ErrorDetail:
         return self._any
 
     def unpack(self, message_type: type[_M]) -> _M | None:
-        """The detail decoded as ``message_type``, or ``None`` if it is another type."""
+        """The detail decoded as ``message_type``, or ``None`` if it is another type.
+
+        A detail of that type whose bytes do not decode (they came from the
+        server) raises ``ConnectError(INTERNAL)``.
+        """
         message = message_type()
-        if self._any.Unpack(message):
-            return message
-        return None
+        try:
+            unpacked = self._any.Unpack(message)
+        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            raise ConnectError(
+                Code.INTERNAL, f"failed to unmarshal error detail {self.type_name}: {exc}"
+            ) from exc
+        return message if unpacked else None
 
     def __repr__(self) -> str:
         return f"ErrorDetail({self.type_name!r})"
@@ -311,7 +320,7 @@ def summarize_body(content_type: str, body: bytes) -> str:
     )
     if not textual:
         return f"{len(body)} bytes" + (f" of {media}" if media else "")
-    text = head.decode("utf-8", "replace")
+    text = head.decode(_charset(content_type), "replace")
     if media in ("text/html", "application/xhtml+xml") or (
         not media.startswith(("text/plain", "application/json")) and _looks_like_html(text)
     ):
@@ -324,6 +333,20 @@ def summarize_body(content_type: str, body: bytes) -> str:
     elif len(body) > len(head):
         text += "..."
     return f'"{text}"'
+
+
+def _charset(content_type: str) -> str:
+    """The ``charset`` parameter of ``content_type`` if Python knows it, else UTF-8."""
+    import codecs
+
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
 
 
 def _looks_like_text(data: bytes) -> bool:

@@ -199,6 +199,9 @@ def test_binary_body_is_described_by_its_size() -> None:
         ("application/problem+json", b'{"title": "x"}', '"{"title": "x"}"'),
         ("text/plain", b"  \n\t ", "5 bytes of whitespace"),
         ("text/plain", b"caf\xc3\xa9 \xff", '"caf\u00e9 \ufffd"'),
+        ("text/plain; charset=ISO-8859-1", b"caf\xe9", '"caf\u00e9"'),
+        ('text/html; charset="latin-1"', b"<p>caf\xe9</p>", '"caf\u00e9"'),
+        ("text/plain; charset=no-such-charset", b"caf\xc3\xa9", '"caf\u00e9"'),
         ("image/png", b"\x89PNG", "4 bytes of image/png"),
     ],
 )
@@ -242,3 +245,18 @@ def test_hints_for_servers_that_are_not_connect(status: int, ctype: str, hint: s
 def test_status_without_a_known_reason_phrase() -> None:
     err = parse_error_body(599, "", b"", Headers(), URL)
     assert err.message == f"{URL}: HTTP 599, not a Connect response (no content-type): empty body"
+
+
+def test_detail_whose_bytes_do_not_decode_is_a_typed_error() -> None:
+    corrupt = base64.b64encode(b"\x0a\xff\xff").decode().rstrip("=")
+    body = json.dumps(
+        {"code": "internal", "details": [{"type": "google.protobuf.StringValue", "value": corrupt}]}
+    ).encode()
+    err = parse_error_body(500, "application/json", body, Headers())
+    assert err.details[0].unpack(wrappers_pb2.Int32Value) is None  # another type
+    with pytest.raises(ConnectError) as info:
+        err.details[0].unpack(wrappers_pb2.StringValue)
+    assert info.value.code is Code.INTERNAL
+    assert info.value.message.startswith(
+        "failed to unmarshal error detail google.protobuf.StringValue: "
+    )
