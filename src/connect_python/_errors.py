@@ -194,11 +194,13 @@ def parse_error_body(
 ) -> ConnectError:
     """The error for a non-200 unary Connect response (Connect spec rules).
 
-    A JSON object is a Connect error (its code, or the HTTP status' code when it
-    has none). Anything else is not a Connect response: the code comes from the
-    HTTP status and :func:`not_connect_error` describes it, naming ``url`` (the
-    request, such as ``POST http://host/pkg.Service/Method``) when given.
-    ``body`` is ``None`` when it could not be read.
+    A JSON object with a string ``code`` or ``message`` is a Connect error (its
+    code, or the HTTP status' code when the code is unknown). Anything else (other
+    content types, JSON that does not parse, ``{"detail": "Not Found"}``) is not
+    a Connect response: the code comes from the HTTP status and
+    :func:`not_connect_error` describes it, naming ``url`` (the request, such as
+    ``POST http://host/pkg.Service/Method``) when given. ``body`` is ``None``
+    when it could not be read.
     """
     if body and _media_type(content_type) == "application/json":
         try:

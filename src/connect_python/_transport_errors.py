@@ -1,4 +1,9 @@
-"""Translation of transport exceptions into ``ConnectError``, done once, here."""
+"""Translation of transport exceptions into ``ConnectError``, done once, here.
+
+Also the errors (and their hints) for a server that does not speak what the
+client speaks: an HTTP/2 connection answered with HTTP/1.1 (h2c to an
+HTTP/1.1-only server), a stream reset before any response (a gRPC-only server).
+"""
 
 from __future__ import annotations
 
