@@ -14,6 +14,7 @@ is finished before the response is read.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import AsyncIterable, Callable
 from types import TracebackType
@@ -32,7 +33,7 @@ from connect_python._protocol import (
     request_label,
     unary_error,
 )
-from connect_python._shim_async import Background, CallScope, shield
+from connect_python._shim_async import Background, CallScope, Turns, shield
 
 from ._exchange import await_scope_deadline, read_all, send_body
 
@@ -44,6 +45,10 @@ __all__ = ["AsyncBidiStreamCall", "AsyncServerStreamCall", "AsyncStreamCall"]
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
+
+#: Most envelopes split off a received chunk at once.
+_BATCH = 256
+_clock = time.perf_counter
 
 _HALF_DUPLEX = (
     "send after the response was read: this call runs over HTTP/1.1, which is half duplex"
@@ -74,6 +79,7 @@ class AsyncStreamCall(Generic[Res]):
         "_started",
         "_token",
         "_trailers",
+        "_turns",
         "scope",
     )
 
@@ -91,6 +97,7 @@ class AsyncStreamCall(Generic[Res]):
         self._closed = False
         self._pending_error: ConnectError | None = None
         self._token: CancelToken | None = None
+        self._turns = Turns()
 
     # -- metadata ---------------------------------------------------------------
 
@@ -209,10 +216,23 @@ class AsyncStreamCall(Generic[Res]):
     # -- reading --------------------------------------------------------------------
 
     async def receive(self) -> Res | None:
-        """The next message, or ``None`` once the stream ended cleanly."""
+        """The next message, or ``None`` once the stream ended cleanly.
+
+        Messages already received are handed out without I/O, but not
+        without end: the call gives the event loop a turn now and then
+        (``Turns``), so a fast stream leaves other tasks their share and
+        lets a cancel scope land.
+        """
         if self.scope.cancelled:
             await self._finish()
             raise ConnectError(Code.CANCELED, "call canceled")
+        turns = self._turns
+        if _clock() >= turns.check_at and turns.due():
+            try:
+                await turns.take()
+            except BaseException:
+                await self._finish()
+                raise
         pending = self._pending
         if not pending:
             error = self._pending_error
@@ -258,24 +278,19 @@ class AsyncStreamCall(Generic[Res]):
         return client.codec.decode(payload, output)
 
     async def _fill(self) -> None:
-        """Read until at least one message or the end-stream message is in."""
+        """Read until at least one message or the end-stream message is in.
+
+        Envelopes already received are split off first, at most
+        ``_BATCH`` at a time (a 256 KiB read can hold thousands), so the
+        time between two chances to yield stays short.
+        """
         response = self._response
         assert response is not None
         decoder = self._decoder
         pending = self._pending
         scope = self.scope
         while True:
-            chunk = await response.receive(scope)
-            if not chunk:
-                if decoder.pending:
-                    raise ConnectError(
-                        Code.INTERNAL, "protocol error: stream ended inside a message"
-                    )
-                raise ConnectError(
-                    Code.INTERNAL, "protocol error: stream ended without an end-stream message"
-                )
-            decoder.feed(chunk)
-            while True:
+            for _ in range(_BATCH):
                 envelope = decoder.next()
                 if envelope is None:
                     break
@@ -290,6 +305,16 @@ class AsyncStreamCall(Generic[Res]):
                 pending.append(envelope)
             if pending:
                 return
+            chunk = await response.receive(scope)
+            if not chunk:
+                if decoder.pending:
+                    raise ConnectError(
+                        Code.INTERNAL, "protocol error: stream ended inside a message"
+                    )
+                raise ConnectError(
+                    Code.INTERNAL, "protocol error: stream ended without an end-stream message"
+                )
+            decoder.feed(chunk)
 
     def _end_stream(self, envelope: tuple[int, bytes]) -> None:
         flags, payload = envelope

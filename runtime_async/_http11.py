@@ -7,6 +7,15 @@ interface as the HTTP/2 connection (``send``/``end_request``/
 protocol carries them. A response that was not read to its end leaves the
 connection in an unknown state: closing the stream early closes the connection
 instead of handing it to the next call.
+
+A server may answer before it read the whole request (a 401 to an upload it
+refuses) and close the connection; the upload's next write then fails. The
+answer is what the caller needs: after a failed write the response is read,
+and only if there is none is the write's failure reported.
+
+An exchange garbage-collected before it finished (a bare ``for`` loop over a
+stream left with ``break``) closes its connection and frees its pool slot,
+from a task started for that (a thread in the sync flavour).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from connect_python._http1 import (
     encode_request_head,
 )
 from connect_python._netutil import socket_is_readable
-from connect_python._shim_async import CallScope, direct_stream, shield
+from connect_python._shim_async import CallScope, direct_stream, run_detached, shield
 from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 __all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Stream"]
@@ -40,6 +49,7 @@ class AsyncHTTP11Connection:
     """One HTTP/1.1 connection; see the module docstring."""
 
     __slots__ = (
+        "_broken",
         "_busy",
         "_closed",
         "_expire_at",
@@ -60,6 +70,8 @@ class AsyncHTTP11Connection:
         self._keepalive = keepalive_expiry
         self._busy = False
         self._closed = False
+        #: A request write failed: the connection is never reused.
+        self._broken = False
         self._expire_at: float | None = None
 
     def is_available(self) -> bool:
@@ -133,7 +145,13 @@ class AsyncHTTP11Connection:
         """After an exchange: make the connection reusable if both sides are done."""
         self._busy = False
         parser = self._parser
-        if not self._request_open and parser.done and parser.reusable and not parser.pending:
+        if (
+            not self._request_open
+            and not self._broken
+            and parser.done
+            and parser.reusable
+            and not parser.pending
+        ):
             if self._keepalive is not None:
                 self._expire_at = time.monotonic() + self._keepalive
             return True
@@ -143,7 +161,17 @@ class AsyncHTTP11Connection:
 class AsyncHTTP11Stream:
     """One exchange on an HTTP/1.1 connection (the stream interface)."""
 
-    __slots__ = ("_conn", "_done", "_end", "_over", "_release", "headers", "status", "trailers")
+    __slots__ = (
+        "_conn",
+        "_done",
+        "_early",
+        "_end",
+        "_over",
+        "_release",
+        "headers",
+        "status",
+        "trailers",
+    )
 
     http_version = "HTTP/1.1"
     full_duplex = False
@@ -153,6 +181,7 @@ class AsyncHTTP11Stream:
         self._done = False
         self._end: EndOfBody | None = None
         self._over = False
+        self._early: Response | None = None
         self._release: Callable[[], Any] | None = None
         self.status = 0
         self.headers: RawHeaders = []
@@ -172,7 +201,29 @@ class AsyncHTTP11Stream:
             with scope.step():
                 await self._conn._io.write(data)
         except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc) from exc
+            if not await self._early_answer(scope):
+                raise transport_error(exc) from exc
+
+    async def _early_answer(self, scope: CallScope) -> bool:
+        """After a failed write: whether the server answered already (then
+        the request is over and that answer is the response)."""
+        conn = self._conn
+        conn._request_open = False
+        conn._broken = True
+        if self._early is not None:
+            return True
+        try:
+            # Bounded by the call's deadline; a connection whose write failed
+            # yields its buffered input, then EOF or an error, at once.
+            event = await self._next_event(scope)
+        except ConnectError as exc:
+            if exc.code in (Code.DEADLINE_EXCEEDED, Code.CANCELED):
+                raise
+            return False
+        if not isinstance(event, Response):
+            return False
+        self._early = event
+        return True
 
     async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
         """Send request body bytes (as one chunk)."""
@@ -221,7 +272,9 @@ class AsyncHTTP11Stream:
         try:
             if self.request_open:
                 await self.end_request(scope)
-            event = await self._next_event(scope)
+            event = self._early
+            if event is None:
+                event = await self._next_event(scope)
             assert isinstance(event, Response)
             self.status = event.status
             self.headers = event.headers
@@ -271,6 +324,16 @@ class AsyncHTTP11Stream:
             await self.aclose()
             raise
 
+    def __del__(self) -> None:
+        # Collected before it ended (nobody closed it): close the connection
+        # and free its pool slot, from a task started for that.
+        if self._over:
+            return
+        self._over = True
+        release = self._release
+        self._release = None
+        run_detached(_abandoned, self._conn, release)
+
     async def aclose(self) -> None:
         """End the exchange; the connection is closed unless it completed cleanly."""
         if self._over:
@@ -284,3 +347,13 @@ class AsyncHTTP11Stream:
                 await conn.aclose()
             if release is not None:
                 await release()
+
+
+async def _abandoned(conn: AsyncHTTP11Connection, release: Callable[[], Any] | None) -> None:
+    """Close the connection of an exchange collected unfinished; release its slot."""
+    conn._busy = False
+    conn._broken = True
+    with shield():
+        await conn.aclose()
+        if release is not None:
+            await release()

@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import math
 import socket
+import sys
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -33,10 +36,12 @@ __all__ = [
     "Lock",
     "Semaphore",
     "StateLock",
+    "Turns",
     "current_deadline",
     "current_time",
     "direct_stream",
     "get_cancelled_exc_class",
+    "run_detached",
     "shield",
     "sleep",
     "write_nowait",
@@ -120,6 +125,120 @@ class Background:
     async def wait(self) -> None:
         """Wait until the function finished."""
         await self._done.wait()
+
+
+_clock = time.perf_counter
+
+
+def _asyncio_probe() -> Callable[[], bool] | None:
+    """On asyncio's own event loop: a test of whether another callback is
+    ready to run or a timer (a sleep, a cancel scope's deadline) is due.
+    ``None`` on another loop implementation."""
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    scheduled = getattr(loop, "_scheduled", None)
+    if not isinstance(ready, deque) or not isinstance(scheduled, list):
+        return None
+    loop_time = loop.time
+
+    def probe() -> bool:
+        return bool(ready) or (bool(scheduled) and scheduled[0].when() <= loop_time())
+
+    return probe
+
+
+class Turns:
+    """Fairness for a task that runs long without waiting, such as a call
+    handing out messages that were received already (no I/O, so no
+    scheduling point): :meth:`due` says when to give the other tasks (and
+    cancel scopes) a turn, :meth:`take` gives it.
+
+    Cheap enough to ask per message: callers compare ``_clock()`` with
+    :attr:`check_at` first and call :meth:`due` only past it. On asyncio the
+    turn is taken once other work is ready or a timer is due (checked every
+    50 µs, so a busy task never delays a timer by much more) and at least
+    every millisecond; on trio, whose checkpoints cost more, every 0.3 ms.
+    """
+
+    __slots__ = ("_last", "_limit", "_probe", "_step", "check_at")
+
+    def __init__(self) -> None:
+        self._last = _clock()
+        self._probe: Callable[[], bool] | None = None
+        self._step = 0.0
+        self._limit = 0.0
+        #: Before this ``_clock()`` value no turn is due (bound on first use).
+        self.check_at = 0.0
+
+    def due(self) -> bool:
+        """Whether to take a turn now (call once ``_clock() >= check_at``)."""
+        now = _clock()
+        if not self._step:
+            # Bound on first use, inside the event loop.
+            if sniffio.current_async_library() == "asyncio":
+                self._probe = _asyncio_probe()
+            if self._probe is not None:
+                self._step, self._limit = 0.00005, 0.001
+            else:
+                self._step = self._limit = 0.0003
+        probe = self._probe
+        if now - self._last >= self._limit or (probe is not None and probe()):
+            return True
+        self.check_at = now + self._step
+        return False
+
+    async def take(self) -> None:
+        """Let the other tasks run (a cancelled scope raises here)."""
+        await anyio.lowlevel.checkpoint()
+        self._last = now = _clock()
+        self.check_at = now + self._step
+
+
+async def _detached(fn: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+    try:
+        await fn(*args)
+    except Exception:  # detached: nobody would see it
+        pass
+
+
+def _spawn_detached(fn: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+        else:
+            trio.lowlevel.spawn_system_task(_detached, fn, args)
+            return
+    task = asyncio.get_running_loop().create_task(_detached(fn, args))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
+def run_detached(fn: Callable[..., Awaitable[object]], *args: object) -> bool:
+    """Start ``await fn(*args)`` soon on this thread's event loop, detached
+    from the caller (its exceptions are dropped).
+
+    Safe from a finalizer (``__del__``): the task is started by a callback of
+    the event loop, not here. ``False`` (nothing started) when no event loop
+    runs in this thread.
+    """
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            pass
+        else:
+            token.run_sync_soon(_spawn_detached, fn, args)
+            return True
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    loop.call_soon_threadsafe(_spawn_detached, fn, args)
+    return True
 
 
 def current_deadline() -> float | None:
@@ -275,6 +394,8 @@ class _DirectStream:
         )
         self._transport = transport if usable else None
         self._protocol = protocol if usable else None
+        if usable:
+            _keep_unread_input(transport, protocol)
 
     async def read(self, max_bytes: int) -> bytes:
         try:
@@ -342,6 +463,39 @@ class _DirectStream:
 
 
 _YIELD_EVERY = 64 * 1024
+#: The most unread input kept when asyncio drops a connection on an error.
+_KEEP_MAX = 1024 * 1024
+
+
+def _keep_unread_input(transport: Any, protocol: Any) -> None:
+    """Keep what the peer sent when asyncio drops the connection on an error.
+
+    anyio pauses reading between receives, so input may wait in the kernel's
+    buffer. When a write fails (the peer answered and reset the connection: a
+    server refusing an upload), asyncio closes the socket right after telling
+    the protocol, and that input, often the server's answer, would be lost.
+    Here it is read into anyio's queue first, so later receives return it.
+    """
+    sock = getattr(transport, "_sock", None)
+    if not isinstance(sock, socket.socket):
+        return
+    lost = protocol.connection_lost
+
+    def connection_lost(exc: Exception | None) -> None:
+        if exc is not None:
+            kept = 0
+            try:
+                while kept < _KEEP_MAX:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    protocol.read_queue.append(data)
+                    kept += len(data)
+            except OSError:
+                pass
+        lost(exc)
+
+    protocol.connection_lost = connection_lost
 
 
 def direct_stream(network_stream: Any) -> Any:

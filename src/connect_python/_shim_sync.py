@@ -27,10 +27,12 @@ __all__ = [
     "Semaphore",
     "StateLock",
     "SyncBackend",
+    "Turns",
     "current_deadline",
     "current_time",
     "direct_stream",
     "get_cancelled_exc_class",
+    "run_detached",
     "shield",
     "sleep",
     "write_nowait",
@@ -93,6 +95,38 @@ class _NeverRaised(BaseException):
 def get_cancelled_exc_class() -> type[BaseException]:
     """The class of the cancellation exception (none exists in sync code)."""
     return _NeverRaised
+
+
+class Turns:
+    """The twin of the async ``Turns`` (fairness between the tasks of an
+    event loop): a thread has no event loop to share, so no turn is ever due."""
+
+    __slots__ = ("check_at",)
+
+    def __init__(self) -> None:
+        self.check_at = float("inf")
+
+    def due(self) -> bool:
+        """Never."""
+        return False
+
+    def take(self) -> None:
+        """Nothing to do."""
+
+
+def run_detached(fn: Callable[..., object], *args: object) -> bool:
+    """Run ``fn(*args)`` in a daemon thread, detached from the caller (its
+    exceptions are dropped). Safe from a finalizer: the finalizer never waits
+    for a lock the interrupted code may hold. Always ``True``."""
+
+    def run() -> None:
+        try:
+            fn(*args)
+        except Exception:  # detached: nobody would see it
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+    return True
 
 
 def current_deadline() -> float | None:

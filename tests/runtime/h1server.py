@@ -10,6 +10,9 @@ request's ``x-scenario`` header:
 - ``half_duplex_chat``: reads the whole (chunked) request, then answers each
   ``ChatRequest`` with a ``ChatResponse`` (bidi as a half-duplex HTTP/1.1
   server such as an ASGI one does it).
+- ``deadline_answer``: reads the request, waits until :attr:`answer_at`
+  (``time.monotonic()``), then answers with a Connect ``deadline_exceeded``
+  error, as a server timing out the announced deadline does.
 
 Imported by the async tests and their sync twins (``from runtime.h1server``).
 """
@@ -58,6 +61,8 @@ class H1TestServer:
         #: Messages ``stream_forever`` sent.
         self.sent = 0
         self.accepted = 0
+        #: When ``deadline_answer`` answers (a ``time.monotonic()`` value).
+        self.answer_at = 0.0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -214,6 +219,18 @@ class H1TestServer:
         )
         # Closing with the upload unread makes the kernel reset the connection.
         return False
+
+    def _deadline_answer(self, sock: socket.socket, request: _Request) -> bool:
+        self._read_body(sock, request)
+        delay = self.answer_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        body = json.dumps({"code": "deadline_exceeded", "message": "server timed out"}).encode()
+        sock.sendall(
+            b"HTTP/1.1 504 Gateway Timeout\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        return True
 
     def _half_duplex_chat(self, sock: socket.socket, request: _Request) -> bool:
         body = self._read_body(sock, request)
