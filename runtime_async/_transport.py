@@ -12,21 +12,20 @@ connection for every request.
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 
 import httpcore
 
-from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._h2 import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
+from connect_python._netutil import connect_error
 from connect_python._shim_async import (
     AnyIOBackend,
     CallScope,
     Event,
-    Lock,
+    StateLock,
     current_time,
     shield,
 )
@@ -63,13 +62,37 @@ def _set_alpn(ctx: ssl.SSLContext, http2: bool, http1: bool) -> None:
 
 
 class _OriginPool:
-    __slots__ = ("dial_lock", "h2", "idle", "origin")
+    __slots__ = ("dialling", "h1_only", "h2", "idle", "origin", "waiters")
 
     def __init__(self, origin: httpcore.Origin) -> None:
         self.origin = origin
         self.idle: list[AsyncHTTP11Connection] = []
         self.h2: list[AsyncHTTP2Connection] = []
-        self.dial_lock = Lock()
+        #: Dials in progress for an origin expected to speak HTTP/2 (one at a
+        #: time: its streams are shared; the other calls wait for it).
+        self.dialling = 0
+        #: The server chose HTTP/1.1 through ALPN: dial in parallel.
+        self.h1_only = False
+        #: Calls waiting for this origin (oldest first).
+        self.waiters: dict[_Waiter, None] = {}
+
+
+class _Waiter:
+    """A call waiting in the pool. ``woken`` is set (under the pool lock) by
+    whoever hands it a reason to look again; a waiter that leaves after that
+    passes the wake-up on, so none is lost."""
+
+    __slots__ = ("event", "pool", "target", "woken")
+
+    def __init__(self, pool: _OriginPool) -> None:
+        self.event = Event()
+        self.pool = pool
+        self.target: _OriginPool | None = None
+        self.woken = False
+
+
+# What the pool hands a call (see ``AsyncTransport._choose``).
+_H2, _H11, _SETTINGS, _DIAL, _WAIT, _WAIT_ORIGIN = range(6)
 
 
 class AsyncTransport:
@@ -82,7 +105,10 @@ class AsyncTransport:
     CA to it. At most ``max_connections`` connections are open at once; an idle
     connection is kept for ``keepalive_expiry`` seconds. An HTTP/2 connection
     carries as many concurrent streams as the server allows (a second one is
-    opened when it allows no more); ``http2_stream_window`` and
+    opened when it allows no more). A call that finds no connection free and
+    the limit reached waits (first come, first served) until one frees up, its
+    deadline passes or it is cancelled; to make room for another origin, an
+    idle connection is closed. ``http2_stream_window`` and
     ``http2_connection_window`` are the receive windows, credited as the
     application reads.
     """
@@ -124,7 +150,12 @@ class AsyncTransport:
         self.http2_connection_window = http2_connection_window
         self._origins: dict[_Origin, _OriginPool] = {}
         self._conns: set[_Conn] = set()
-        self._released = Event()
+        #: Connections open or being dialled (what ``max_connections`` limits).
+        self._count = 0
+        #: Calls waiting for a connection to free up anywhere (oldest first).
+        self._waiters: dict[_Waiter, None] = {}
+        #: Guards the pool's state between threads (sync); never held across I/O.
+        self._lock = StateLock()
         self._closed = False
 
     @property
@@ -160,76 +191,198 @@ class AsyncTransport:
         key = (scheme, host, port)
         pool = self._origins.get(key)
         if pool is None:
-            pool = self._origins[key] = _OriginPool(httpcore.Origin(scheme, host, port))
+            with self._lock:
+                pool = self._origins.get(key)
+                if pool is None:
+                    pool = self._origins[key] = _OriginPool(httpcore.Origin(scheme, host, port))
         return pool
 
     def _uses_h2(self, scheme: bytes) -> bool:
         return self.h2c if scheme == b"http" else self.http2
 
-    def _available_h2(self, pool: _OriginPool) -> AsyncHTTP2Connection | None:
-        for h2conn in pool.h2:
-            if h2conn.is_available():
-                return h2conn
-        return None
-
-    async def _acquire(self, pool: _OriginPool, scope: CallScope) -> _Conn:
-        while True:
-            if self._closed:
-                raise httpcore.ConnectError("transport is closed")
-            if pool.h2:
-                h2conn = self._available_h2(pool)
-                if h2conn is not None:
-                    if h2conn.is_idle():
-                        # Take in what arrived while it was idle (a GOAWAY, EOF).
-                        await h2conn.refresh()
-                    if h2conn.is_available() and not h2conn.has_expired():
-                        return h2conn
-                    pool.h2.remove(h2conn)
-                    await self._discard(h2conn)
-                    continue
-                for h2conn in [c for c in pool.h2 if not c.is_usable()]:
-                    pool.h2.remove(h2conn)
-                    if h2conn.is_idle() or h2conn.is_closed():
-                        await self._discard(h2conn)
-            idle = pool.idle
-            while idle:
-                conn = idle.pop()
-                if conn.has_expired() or not conn.is_idle():
-                    await self._discard(conn)
-                    continue
-                return conn
-            for h2conn in pool.h2:
+    def _choose(self, pool: _OriginPool, stale: list[_Conn]) -> tuple[int, Any]:
+        """What a call for ``pool`` does next (locked; no I/O): take an HTTP/2
+        connection or an idle HTTP/1.1 one, wait for SETTINGS, dial (the
+        connection is counted now), or wait. Connections to close go to ``stale``."""
+        h2s = pool.h2
+        if h2s:
+            for h2conn in h2s:
+                if h2conn.is_available():
+                    return _H2, h2conn
+            for h2conn in [c for c in h2s if not c.is_usable()]:
+                h2s.remove(h2conn)
+                if (h2conn.is_idle() or h2conn.is_closed()) and self._forget(h2conn):
+                    stale.append(h2conn)
+            for h2conn in h2s:
                 if h2conn.awaiting_settings:
                     # A new connection allows few streams until the server's
                     # SETTINGS arrive (on their way): wait for them, don't dial.
-                    await h2conn.wait_settings(scope)
-                    break
-            else:
-                h2conn = None
-            if h2conn is not None:
-                continue
-            if len(self._conns) < self.max_connections:
-                if self._uses_h2(pool.origin.scheme):
-                    async with pool.dial_lock:
-                        h2conn = self._available_h2(pool)
-                        if h2conn is not None:
-                            return h2conn
-                        if not any(c.awaiting_settings for c in pool.h2):
-                            return await self._dial(pool, scope)
-                    continue  # wait for the new connection's SETTINGS instead
-                return await self._dial(pool, scope)
-            self._released = released = Event()
-            await released.wait()
+                    return _SETTINGS, h2conn
+        if pool.idle:
+            return _H11, pool.idle.pop()
+        h2_origin = not pool.h1_only and self._uses_h2(pool.origin.scheme)
+        if h2_origin and pool.dialling:
+            return _WAIT_ORIGIN, None
+        if self._count < self.max_connections or self._evict(pool, stale):
+            self._count += 1
+            if h2_origin:
+                pool.dialling += 1
+            return _DIAL, h2_origin
+        return _WAIT, None
 
-    async def _dial(self, pool: _OriginPool, scope: CallScope) -> _Conn:
+    def _forget(self, conn: _Conn) -> bool:
+        """Stop counting ``conn`` (locked); whether it was counted."""
+        if conn in self._conns:
+            self._conns.discard(conn)
+            self._count -= 1
+            return True
+        return False
+
+    def _evict(self, pool: _OriginPool, stale: list[_Conn]) -> bool:
+        """At the limit: give up an idle connection to another origin (locked)."""
+        for other in self._origins.values():
+            if other is pool:
+                continue
+            victim: _Conn | None = None
+            if other.idle:
+                victim = other.idle.pop(0)
+            else:
+                for h2conn in other.h2:
+                    if h2conn.is_idle():
+                        other.h2.remove(h2conn)
+                        victim = h2conn
+                        break
+            if victim is not None and self._forget(victim):
+                stale.append(victim)
+                return True
+        return False
+
+    def _wait_for(self, pool: _OriginPool, anywhere: bool) -> _Waiter:
+        """Queue a waiter (locked): on ``pool``, and for any free connection
+        when ``anywhere``."""
+        waiter = _Waiter(pool)
+        pool.waiters[waiter] = None
+        if anywhere:
+            self._waiters[waiter] = None
+        return waiter
+
+    def _wake(self, pool: _OriginPool | None) -> None:
+        """Wake the oldest waiter of ``pool`` (it may use what ``pool`` freed),
+        else the oldest waiting for any connection (locked)."""
+        waiters = pool.waiters if pool is not None and pool.waiters else self._waiters
+        if not waiters:
+            return
+        waiter = next(iter(waiters))
+        waiter.pool.waiters.pop(waiter, None)
+        self._waiters.pop(waiter, None)
+        waiter.woken = True
+        waiter.target = pool
+        waiter.event.set()
+
+    async def _acquire(self, pool: _OriginPool, scope: CallScope) -> _Conn:
+        while True:
+            stale: list[_Conn] = []
+            with self._lock:
+                if self._closed:
+                    raise httpcore.ConnectError("transport is closed")
+                kind, conn = self._choose(pool, stale)
+                waiter = None
+                if kind in (_WAIT, _WAIT_ORIGIN):
+                    waiter = self._wait_for(pool, kind == _WAIT)
+            if stale:
+                with shield():
+                    for old in stale:
+                        await _close_quietly(old)
+            if kind == _H2:
+                h2conn: AsyncHTTP2Connection = conn
+                if h2conn.is_idle():
+                    # Take in what arrived while it was idle (a GOAWAY, EOF).
+                    await h2conn.refresh()
+                if h2conn.is_available() and not h2conn.has_expired():
+                    if pool.waiters:
+                        with self._lock:
+                            if h2conn.is_available():
+                                self._wake(pool)  # more streams to take here
+                    return h2conn
+                if h2conn.is_closed() or not h2conn.is_usable() or h2conn.has_expired():
+                    with self._lock:
+                        if h2conn in pool.h2:
+                            pool.h2.remove(h2conn)
+                    await self._discard(h2conn)
+                # else another thread took its last free stream: look again
+            elif kind == _H11:
+                h11conn: AsyncHTTP11Connection = conn
+                if h11conn.has_expired() or not h11conn.is_idle():
+                    await self._discard(h11conn)
+                    continue
+                return h11conn
+            elif kind == _SETTINGS:
+                await conn.wait_settings(scope)
+            elif kind == _DIAL:
+                return await self._dial(pool, scope, conn)
+            else:
+                assert waiter is not None
+                try:
+                    await waiter.event.wait()
+                except BaseException:
+                    with self._lock:
+                        if waiter.woken:
+                            self._wake(waiter.target)  # pass it on
+                        else:
+                            pool.waiters.pop(waiter, None)
+                            self._waiters.pop(waiter, None)
+                    raise
+
+    async def _dial(self, pool: _OriginPool, scope: CallScope, h2_origin: bool) -> _Conn:
+        """Open a connection; the pool already counted it (``_choose``), and
+        ``h2_origin`` says it counts as the origin's one HTTP/2 dial."""
+        try:
+            conn = await self._connect(pool, scope)
+        except BaseException:
+            with self._lock:
+                self._count -= 1
+                if h2_origin:
+                    pool.dialling -= 1
+                self._wake(pool)  # room for another dial
+            raise
+        with self._lock:
+            if h2_origin:
+                pool.dialling -= 1
+            closed = self._closed
+            if not closed:
+                self._conns.add(conn)
+                if isinstance(conn, AsyncHTTP2Connection):
+                    pool.h2.append(conn)
+                    self._wake(pool)  # its other streams are for the waiters
+                elif h2_origin:
+                    # The server chose HTTP/1.1: the waiters dial for themselves.
+                    pool.h1_only = True
+                    for _ in range(len(pool.waiters)):
+                        self._wake(pool)
+            else:
+                self._count -= 1
+        if closed:
+            with shield():
+                await _close_quietly(conn)
+            raise httpcore.ConnectError("transport is closed")
+        return conn
+
+    async def _connect(self, pool: _OriginPool, scope: CallScope) -> _Conn:
         origin = pool.origin
         host = origin.host.decode("ascii")
+        # The connect timeout applies when it ends before the call's deadline;
+        # else the call's deadline (its step) ends the dial, as DEADLINE_EXCEEDED.
         timeout = self.connect_timeout
-        if scope.deadline is not None:
-            left = max(scope.deadline - current_time(), 0.001)
-            timeout = left if timeout is None else min(timeout, left)
-        stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
-        scope.set_abort(lambda: _abort_stream(stream))
+        if (
+            timeout is not None
+            and scope.deadline is not None
+            and scope.deadline - current_time() <= timeout
+        ):
+            timeout = None
+        try:
+            stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
+        except TRANSPORT_ERRORS as exc:
+            raise connect_error(host, origin.port, exc, timeout) from exc
         try:
             http2 = False
             if origin.scheme == b"https":
@@ -242,44 +395,44 @@ class AsyncTransport:
                 http2 = True
             conn: _Conn
             if http2:
-                h2conn = AsyncHTTP2Connection(
+                conn = AsyncHTTP2Connection(
                     stream,
                     keepalive_expiry=self.keepalive_expiry,
                     stream_window=self.http2_stream_window,
                     connection_window=self.http2_connection_window,
                 )
-                pool.h2.append(h2conn)
-                conn = h2conn
             else:
                 conn = AsyncHTTP11Connection(stream, self.keepalive_expiry)
         except BaseException:
-            await stream.aclose()
+            with shield():
+                await stream.aclose()
             raise
-        self._conns.add(conn)
         return conn
 
     async def _discard(self, conn: _Conn) -> None:
-        self._conns.discard(conn)
-        try:
-            await conn.aclose()
-        except TRANSPORT_ERRORS:
-            pass
-        self._released.set()
+        with self._lock:
+            if self._forget(conn):
+                self._wake(None)  # room for a dial, for any origin
+        await _close_quietly(conn)
 
     async def _release(self, pool: _OriginPool, conn: _Conn) -> None:
         if isinstance(conn, AsyncHTTP2Connection):
             if conn.is_closed() or (conn.is_idle() and (self._closed or not conn.is_usable())):
-                if conn in pool.h2:
-                    pool.h2.remove(conn)
+                with self._lock:
+                    if conn in pool.h2:
+                        pool.h2.remove(conn)
                 await self._discard(conn)
-            else:
-                self._released.set()
+            elif pool.waiters or self._waiters:
+                with self._lock:
+                    self._wake(pool)  # a stream is free
             return
         if conn.is_idle() and not self._closed:
-            pool.idle.append(conn)
-            self._released.set()
-        else:
-            await self._discard(conn)
+            with self._lock:
+                if not self._closed and conn in self._conns:
+                    pool.idle.append(conn)
+                    self._wake(pool)
+                    return
+        await self._discard(conn)
 
     # -- requests ---------------------------------------------------------------
 
@@ -299,7 +452,9 @@ class AsyncTransport:
         Transport failures raise ``ConnectError`` (``remote == False``).
         """
         pool = self._origin(scheme, host, port)
-        for attempt in range(1, _REFUSED_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             conn: _Conn | None = None
             try:
                 with scope.step():
@@ -315,6 +470,7 @@ class AsyncTransport:
                                 continue
                             raise refused.error from None
                         if stream is None:
+                            attempt -= 1  # busy (another call took its last stream)
                             continue
                         return stream
                     owned, conn = conn, None  # the exchange releases it from here on
@@ -331,7 +487,6 @@ class AsyncTransport:
                     with shield():
                         await self._release(pool, conn)
                 raise
-        raise ConnectError(Code.UNAVAILABLE, "the server refused the request repeatedly")
 
     async def _request_h2(
         self,
@@ -426,8 +581,6 @@ class AsyncTransport:
         scope: CallScope,
         body: bytes | None,
     ) -> AsyncHTTP11Stream:
-        network_stream = conn.network_stream
-        scope.set_abort(lambda: _abort_stream(network_stream))
         try:
             stream = await conn.open_stream(
                 method, scheme, pool_host(host, port, scheme), target, headers, scope, body
@@ -483,19 +636,21 @@ class AsyncTransport:
             )
 
     async def aclose(self) -> None:
-        """Close every connection; calls in progress fail."""
-        self._closed = True
-        conns = list(self._conns)
-        self._conns.clear()
-        for pool in self._origins.values():
-            pool.idle.clear()
-            pool.h2.clear()
+        """Close every connection; calls in progress fail, waiting ones too."""
+        with self._lock:
+            self._closed = True
+            conns = list(self._conns)
+            self._conns.clear()
+            self._count -= len(conns)  # dials in progress give theirs back
+            for pool in self._origins.values():
+                pool.idle.clear()
+                pool.h2.clear()
+                while pool.waiters:
+                    self._wake(pool)
+            while self._waiters:
+                self._wake(None)
         for conn in conns:
-            try:
-                await conn.aclose()
-            except TRANSPORT_ERRORS:
-                pass
-        self._released.set()
+            await _close_quietly(conn)
 
     async def __aenter__(self) -> AsyncTransport:
         return self
@@ -525,14 +680,10 @@ def pool_host(host: bytes, port: int, scheme: bytes) -> bytes:
     return host if port == default else host + b":" + str(port).encode()
 
 
-def _abort_stream(stream: Any) -> None:
-    """Unblock I/O on ``stream`` from another thread (sync cancellation)."""
-    sock = stream.get_extra_info("socket")
-    if sock is None:
-        return
+async def _close_quietly(conn: _Conn) -> None:
     try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
+        await conn.aclose()
+    except TRANSPORT_ERRORS:
         pass
 
 

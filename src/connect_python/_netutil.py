@@ -1,11 +1,18 @@
-"""Small socket helpers shared by both flavours."""
+"""Small socket helpers shared by both flavours, and the error of a failed dial."""
 
 from __future__ import annotations
 
+import errno
+import os
 import select
 import socket
 
-__all__ = ["socket_is_readable"]
+import httpcore
+
+from ._code import Code
+from ._errors import ConnectError
+
+__all__ = ["connect_error", "connect_reason", "socket_is_readable"]
 
 
 def socket_is_readable(sock: socket.socket | None) -> bool:
@@ -26,3 +33,59 @@ def socket_is_readable(sock: socket.socket | None) -> bool:
         return bool(readable)
     except (OSError, ValueError):
         return True
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost cause of ``exc`` (the first of a group's)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        group = getattr(exc, "exceptions", None)  # an exception group
+        if isinstance(group, (tuple, list)) and group and isinstance(group[0], BaseException):
+            exc = group[0]
+            continue
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (TimeoutError, httpcore.ConnectTimeout)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def connect_reason(exc: BaseException, timeout: float | None = None) -> str:
+    """Why a connection could not be opened, in words both flavours share."""
+    if _is_timeout(exc):
+        return "timed out" if timeout is None else f"timed out after {timeout:g} s"
+    root = _root_cause(exc)
+    if isinstance(root, socket.gaierror):
+        detail = root.strerror or str(root)
+        return f"cannot resolve the host name ({detail})"
+    if isinstance(root, OSError) and root.errno:
+        if root.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        text = os.strerror(root.errno)
+        return text[:1].lower() + text[1:]
+    return str(root) or type(root).__name__
+
+
+def connect_error(
+    host: str, port: int, exc: BaseException, timeout: float | None = None
+) -> ConnectError:
+    """``ConnectError(UNAVAILABLE)`` for a failed dial of ``host:port``
+    (``timeout``: the connect timeout that applied, if any)."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    error = ConnectError(
+        Code.UNAVAILABLE, f"cannot connect to {target}: {connect_reason(exc, timeout)}"
+    )
+    error.__cause__ = exc
+    return error

@@ -1,8 +1,10 @@
 """Concurrency primitives for the sync runtime (threads and ``time``).
 
 The twin of ``_shim_async``: same names, same meaning, no event loop. A sync
-call is interrupted (deadline or :meth:`CallScope.cancel` from another thread)
-by the transport's abort hook, which shuts the call's socket down.
+call's deadline and its cancellation (:meth:`CallScope.cancel`, from any
+thread) end the waits of its steps, as a cancel scope ends the awaits of an
+async call: the deadline is each wait's timeout and a cancel wakes the waiting
+thread (``_sync_net``). No thread or timer is started per call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 from ._code import Code
 from ._errors import ConnectError
 from ._protocol import local_deadline_error
-from ._sync_net import SyncBackend
+from ._sync_net import (
+    Interrupted,
+    ScopedEvent,
+    SyncBackend,
+    current_scope,
+    set_current_scope,
+)
 
 __all__ = [
     "Background",
@@ -40,7 +48,8 @@ __all__ = [
 
 
 Lock = threading.Lock
-Event = threading.Event
+#: Its ``wait()`` ends at the current call's deadline or cancellation.
+Event = ScopedEvent
 Semaphore = threading.Semaphore
 sleep = time.sleep
 current_time = time.monotonic
@@ -88,13 +97,10 @@ class Background:
         self._done.wait()
 
 
-class _NeverRaised(BaseException):
-    """Sync code has no cancellation exception; this one is never raised."""
-
-
 def get_cancelled_exc_class() -> type[BaseException]:
-    """The class of the cancellation exception (none exists in sync code)."""
-    return _NeverRaised
+    """The class of the exception that ends a wait interrupted by its call's
+    deadline or cancellation (the call's step turns it into a ``ConnectError``)."""
+    return Interrupted
 
 
 class Turns:
@@ -137,53 +143,47 @@ def current_deadline() -> float | None:
 class CallScope:
     """Deadline and explicit cancellation of one sync call.
 
-    :meth:`cancel` may be called from any thread. A timer thread is armed only
-    when the call has a deadline; both paths call the abort hook the transport
-    registered, which unblocks a read or write in progress.
+    Each I/O step of the call runs inside ``with scope.step():``. While a thread
+    is in a step, every wait it makes (socket reads and writes, connecting,
+    events; see ``_sync_net``) ends at the deadline (it is the wait's timeout:
+    no timer thread) and when :meth:`cancel` is called from any thread (which
+    wakes the wait). A step cut short by the deadline raises
+    ``DEADLINE_EXCEEDED``, one cut short by :meth:`cancel` raises ``CANCELED``.
     """
 
-    __slots__ = ("_abort", "_lock", "_timer", "cancellable", "cancelled", "deadline", "expired")
+    __slots__ = ("_abort", "_lock", "_waits", "cancellable", "cancelled", "deadline", "expired")
 
     def __init__(self, deadline: float | None, cancellable: bool = True) -> None:
         self.deadline = deadline
+        #: Whether :meth:`cancel` may be called; without it and without a
+        #: deadline, steps need no scope at all.
         self.cancellable = cancellable
         self.cancelled = False
         self.expired = False
         self._abort: Callable[[], None] | None = None
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        if deadline is not None:
-            delay = deadline - time.monotonic()
-            if delay <= 0:
-                self.expired = True
-            else:
-                timer = threading.Timer(delay, self._on_deadline)
-                timer.daemon = True
-                timer.start()
-                self._timer = timer
+        #: Wake functions of the waits in progress under this scope.
+        self._waits: set[Callable[[], None]] = set()
 
     def set_abort(self, abort: Callable[[], None] | None) -> None:
-        """Register the hook that interrupts the call's I/O (or clear it)."""
+        """Register a hook :meth:`cancel` also calls (or clear it)."""
         with self._lock:
             self._abort = abort
-            fire = abort is not None and (self.cancelled or self.expired)
+            fire = abort is not None and self.cancelled
         if fire and abort is not None:
             abort()
 
-    def _fire(self) -> None:
+    def cancel(self) -> None:
+        """Cancel the call from any thread: the waits in progress end, and
+        the current and every later step raise ``CANCELED``."""
+        # The flag first: a wait registers itself, then checks the flag.
+        self.cancelled = True
+        for wake in list(self._waits):
+            wake()
         with self._lock:
             abort = self._abort
         if abort is not None:
             abort()
-
-    def _on_deadline(self) -> None:
-        self.expired = True
-        self._fire()
-
-    def cancel(self) -> None:
-        """Cancel the call from any thread."""
-        self.cancelled = True
-        self._fire()
 
     def check(self) -> None:
         """Raise if the call was cancelled or its deadline passed."""
@@ -200,28 +200,37 @@ class CallScope:
         return local_deadline_error(error, self.deadline, time.monotonic())
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
-        """A context for one I/O step of the call."""
+        """A context for one I/O step of the call.
+
+        Steps nest: inside a step of this scope (a whole unary call is one),
+        inner steps are free. A call with neither a deadline nor a way to
+        cancel it needs no scope either.
+        """
+        if current_scope() is self or (self.deadline is None and not self.cancellable):
+            return _NULL_STEP
         return _Step(self)
 
     def close(self) -> None:
-        """Stop the deadline timer and forget the abort hook: a timer already
-        firing must not abort a connection the pool handed to another call."""
+        """Forget the abort hook: a late cancel must not touch a connection the
+        pool handed to another call."""
         with self._lock:
             self._abort = None
-        timer = self._timer
-        if timer is not None:
-            self._timer = None
-            timer.cancel()
+
+
+_NULL_STEP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class _Step:
-    __slots__ = ("_scope",)
+    __slots__ = ("_previous", "_scope")
 
     def __init__(self, scope: CallScope) -> None:
         self._scope = scope
+        self._previous: Any = None
 
     def __enter__(self) -> None:
-        self._scope.check()
+        scope = self._scope
+        scope.check()
+        self._previous = set_current_scope(scope)
 
     def __exit__(
         self,
@@ -230,20 +239,43 @@ class _Step:
         tb: TracebackType | None,
     ) -> None:
         scope = self._scope
-        if not isinstance(exc, Exception) or (isinstance(exc, ConnectError) and exc.remote):
+        set_current_scope(self._previous)
+        if isinstance(exc, Interrupted):
+            if exc.scope is not scope:
+                return  # an outer scope's: it goes on to that scope's step
+        elif not isinstance(exc, Exception) or (isinstance(exc, ConnectError) and exc.remote):
             return
-        # A local failure while the call was being cancelled or timing out: the
-        # abort hook caused it, so report the cancellation or the deadline.
+        # The step was interrupted, or failed locally while the call was being
+        # cancelled or timing out: report the cancellation or the deadline.
         if scope.cancelled:
             raise ConnectError(Code.CANCELED, "call canceled") from exc
-        if scope.expired or (scope.deadline is not None and time.monotonic() >= scope.deadline):
+        if (
+            isinstance(exc, Interrupted)
+            or scope.expired
+            or (scope.deadline is not None and time.monotonic() >= scope.deadline)
+        ):
             scope.expired = True
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from exc
 
 
-def shield() -> contextlib.nullcontext[None]:
-    """Sync cleanup cannot be cancelled: a no-op context."""
-    return contextlib.nullcontext()
+class _Shield:
+    """Waits inside are not interrupted by the current call's deadline or cancel."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self) -> None:
+        self._previous: Any = None
+
+    def __enter__(self) -> None:
+        self._previous = set_current_scope(None)
+
+    def __exit__(self, *exc_info: object) -> None:
+        set_current_scope(self._previous)
+
+
+def shield() -> _Shield:
+    """A context that protects cleanup from the call's deadline and cancellation."""
+    return _Shield()
 
 
 def direct_stream(network_stream: Any) -> Any:

@@ -1,12 +1,20 @@
-"""Network streams for the sync runtime (an httpcore network backend).
+"""Network streams and waits for the sync runtime (an httpcore network backend).
 
-Two things httpcore's own sync backend cannot do, and an HTTP/2 connection
-shared by threads needs:
+What httpcore's own sync backend cannot do, and the sync runtime needs:
 
-- **Interruption.** A thread blocked reading the socket on behalf of every
-  stream of a connection can be woken by another thread (:meth:`interrupt`),
-  which makes the read raise :class:`InterruptedError`; cancelling one call
-  then leaves the connection alone.
+- **Every wait ends.** A wait inside a call's step (see ``_shim_sync.CallScope``)
+  ends at the call's deadline and when the call is cancelled from another
+  thread: it raises :class:`Interrupted`, which the step turns into
+  ``DEADLINE_EXCEEDED`` or ``CANCELED``. The deadline is the wait's own timeout
+  (no timer threads); cancellation wakes the waiting thread through a wake fd
+  of that thread (socket waits) or by setting the awaited event. Socket reads
+  and writes, connecting (name resolution included) and the TLS handshake all
+  wait this way.
+- **Interruption of a shared reader.** A thread blocked reading the socket on
+  behalf of every stream of an HTTP/2 connection can be woken by another thread
+  (:meth:`SocketStream.interrupt`), which makes the read raise
+  :class:`InterruptedError`; cancelling one call then leaves the connection
+  alone.
 - **TLS in full duplex.** One thread reads while another writes. OpenSSL
   objects must not be used by two threads at once, so TLS runs on memory BIOs:
   the socket I/O happens outside any lock and only the (non-blocking) TLS
@@ -18,21 +26,148 @@ Sockets are non-blocking; waits use ``select.poll`` (``select.select`` where
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpcore
 
-__all__ = ["SocketStream", "SyncBackend", "TLSStream"]
+__all__ = [
+    "Interrupted",
+    "ScopedEvent",
+    "SocketStream",
+    "SyncBackend",
+    "TLSStream",
+    "current_scope",
+    "set_current_scope",
+    "wait_event",
+    "wait_socket",
+]
 
 _TLS_READ = 256 * 1024
 _HAS_POLL = hasattr(select, "poll")
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY}
+_IN_PROGRESS.add(getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK))
+
+
+class Interrupted(BaseException):
+    """A wait ended by its call's deadline or cancellation.
+
+    The sync flavour's cancellation exception: the call's step turns it into
+    ``ConnectError(DEADLINE_EXCEEDED)`` or ``ConnectError(CANCELED)``. Like
+    async cancellation, it is a ``BaseException`` so that ``except Exception``
+    does not swallow it on its way out.
+    """
+
+    def __init__(self, scope: Any) -> None:
+        super().__init__("call interrupted")
+        self.scope = scope
+
+
+class _Local(threading.local):
+    #: The call scope whose step this thread is in (``None``: no deadline, no cancel).
+    scope: Any = None
+    #: This thread's wake fd (made on its first interruptible socket wait).
+    waker: _Waker | None = None
+
+
+_local = _Local()
+
+
+def current_scope() -> Any:
+    """The call scope of the step this thread is in, or ``None``."""
+    return _local.scope
+
+
+def set_current_scope(scope: Any) -> Any:
+    """Make ``scope`` this thread's current call scope; returns the previous one."""
+    local = _local
+    previous = local.scope
+    local.scope = scope
+    return previous
+
+
+class _Waker:
+    """A thread's wake fd: a call scope's cancel writes to it, the thread's
+    socket wait polls it. Closed when the thread ends (its locals go)."""
+
+    __slots__ = ("__weakref__", "_r", "_socks", "_w", "fd", "wake")
+
+    def __init__(self) -> None:
+        self._socks: tuple[socket.socket, socket.socket] | None = None
+        if hasattr(os, "eventfd"):
+            fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._r = self._w = fd
+        elif os.name == "nt":  # pragma: no cover - select() on Windows takes sockets only
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            b.setblocking(False)
+            self._socks = (a, b)
+            self._r, self._w = a.fileno(), b.fileno()
+        else:  # pragma: no cover - no eventfd (macOS, BSD)
+            self._r, self._w = os.pipe()
+            os.set_blocking(self._r, False)
+            os.set_blocking(self._w, False)
+        self.fd = self._r
+        self.wake: Callable[[], None] = self._wake
+
+    def _wake(self) -> None:
+        try:
+            if self._socks is not None:  # pragma: no cover
+                self._socks[1].send(b"\0")
+            elif self._r == self._w:
+                os.eventfd_write(self._w, 1)
+            else:  # pragma: no cover
+                os.write(self._w, b"\0")
+        except OSError:  # full (already woken) or closed
+            pass
+
+    def drain(self) -> None:
+        try:
+            if self._socks is not None:  # pragma: no cover
+                while self._socks[0].recv(64):
+                    pass
+            elif self._r == self._w:
+                os.eventfd_read(self._r)
+            else:  # pragma: no cover
+                while os.read(self._r, 64):
+                    pass
+        except OSError:
+            pass
+
+    def __del__(self) -> None:
+        if self._socks is not None:  # pragma: no cover
+            for sock in self._socks:
+                sock.close()
+            return
+        for fd in {self._r, self._w}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _thread_waker() -> _Waker:
+    waker = _local.waker
+    if waker is None:
+        waker = _local.waker = _Waker()
+    return waker
+
+
+def _forget_waker() -> None:
+    # A forked child must not share its parent's wake fd.
+    _local.waker = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_waker)
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -41,33 +176,137 @@ def _remaining(deadline: float | None) -> float | None:
     return max(0.0, deadline - time.monotonic())
 
 
+_READY, _TIMEOUT, _WOKEN, _SCOPE = 1, 0, -1, -2
+
+
 def _wait(
-    sock: socket.socket, wake: socket.socket | None, write: bool, timeout: float | None
+    sock: socket.socket,
+    wake: socket.socket | None,
+    write: bool,
+    timeout: float | None,
+    scope_fd: int = -1,
 ) -> int:
-    """Wait until ``sock`` is ready: 1 ready, 0 timed out, -1 woken."""
+    """Wait until ``sock`` is ready: 1 ready, 0 timed out, -1 woken through
+    ``wake``, -2 woken through ``scope_fd``."""
     if _HAS_POLL:
         poller = select.poll()
         poller.register(sock, select.POLLOUT if write else select.POLLIN)
         if wake is not None:
             poller.register(wake, select.POLLIN)
+        if scope_fd >= 0:
+            poller.register(scope_fd, select.POLLIN)
         # Round up to whole milliseconds, but keep a zero timeout a pure check.
         events = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
         if not events:
-            return 0
-        if wake is not None and any(fd == wake.fileno() for fd, _ in events):
-            return -1
-        return 1
-    rlist: list[socket.socket] = [] if write else [sock]
+            return _TIMEOUT
+        woken = _READY
+        for fd, _ in events:
+            if fd == scope_fd:
+                return _SCOPE
+            if wake is not None and fd == wake.fileno():
+                woken = _WOKEN
+        return woken
+    rlist: list[Any] = [] if write else [sock]
     if wake is not None:
         rlist.append(wake)
+    if scope_fd >= 0:
+        rlist.append(scope_fd)
     readable, writable, _ = select.select(rlist, [sock] if write else [], [], timeout)
+    if scope_fd >= 0 and scope_fd in readable:
+        return _SCOPE
     if wake is not None and wake in readable:
-        return -1
-    return 1 if readable or writable else 0
+        return _WOKEN
+    return _READY if readable or writable else _TIMEOUT
+
+
+def wait_socket(
+    sock: socket.socket,
+    write: bool,
+    deadline: float | None,
+    wake: socket.socket | None = None,
+) -> int:
+    """Wait until ``sock`` is readable (or writable): 1 ready, 0 ``deadline``
+    passed, -1 woken through ``wake`` (a connection's interrupt fd).
+
+    Inside a call's step the call's deadline and cancellation end the wait
+    too: it raises :class:`Interrupted`.
+    """
+    scope = _local.scope
+    if scope is None:
+        return _wait(sock, wake, write, _remaining(deadline))
+    waker = _thread_waker()
+    waits = scope._waits
+    waits.add(waker.wake)
+    try:
+        # Registered first, then checked: a cancel either sees the waker or
+        # happened before the check.
+        scope_deadline = scope.deadline
+        while True:
+            if scope.cancelled:
+                raise Interrupted(scope)
+            limit, own = deadline, True
+            if scope_deadline is not None and (limit is None or scope_deadline <= limit):
+                limit, own = scope_deadline, False
+            timeout = None
+            if limit is not None:
+                timeout = limit - time.monotonic()
+                if timeout <= 0:
+                    if own:
+                        return _TIMEOUT
+                    raise Interrupted(scope)
+            ready = _wait(sock, wake, write, timeout, waker.fd)
+            if ready == _SCOPE:
+                waker.drain()
+            elif ready != _TIMEOUT:
+                return ready
+    finally:
+        waits.discard(waker.wake)
+
+
+def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)`` that, inside a call's step, also ends at the
+    call's deadline or cancellation (raising :class:`Interrupted`)."""
+    scope = _local.scope
+    if scope is None:
+        return threading.Event.wait(event, timeout)
+    waits = scope._waits
+    wake = event.set
+    waits.add(wake)
+    try:
+        if scope.cancelled:
+            raise Interrupted(scope)
+        scope_deadline = scope.deadline
+        limit = None if timeout is None else time.monotonic() + timeout
+        own = True
+        if scope_deadline is not None and (limit is None or scope_deadline <= limit):
+            limit, own = scope_deadline, False
+        if limit is None:
+            ok = threading.Event.wait(event)
+        else:
+            ok = threading.Event.wait(event, max(0.0, limit - time.monotonic()))
+        if scope.cancelled:
+            raise Interrupted(scope)
+        if not ok and not own:
+            raise Interrupted(scope)
+        return ok
+    finally:
+        waits.discard(wake)
+
+
+class ScopedEvent(threading.Event):
+    """A ``threading.Event`` whose :meth:`wait` ends at the current call's
+    deadline or cancellation (see :func:`wait_event`).
+
+    Cancellation wakes the wait by setting the event: use one event per waiter.
+    """
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return wait_event(self, timeout)
 
 
 class SocketStream(httpcore.NetworkStream):
-    """A TCP stream whose blocked reads another thread can interrupt."""
+    """A TCP stream whose waits honour the current call's deadline and
+    cancellation, and whose blocked reads another thread can interrupt."""
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -92,12 +331,12 @@ class SocketStream(httpcore.NetworkStream):
             except OSError as exc:
                 raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
             try:
-                ready = _wait(sock, self._wake_r, False, _remaining(deadline))
+                ready = wait_socket(sock, False, deadline, self._wake_r)
             except (OSError, ValueError) as exc:
                 raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-            if ready == 0:
+            if ready == _TIMEOUT:
                 raise httpcore.ReadTimeout("read timed out")
-            if ready < 0:
+            if ready == _WOKEN:
                 self._drain_wake()
                 raise InterruptedError("read interrupted")
 
@@ -116,7 +355,11 @@ class SocketStream(httpcore.NetworkStream):
             pass
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Send all of ``buffer``."""
+        """Send all of ``buffer``.
+
+        A wait for the peer to take more ends at ``timeout`` and, in a call's
+        step, at the call's deadline or cancellation (:class:`Interrupted`).
+        """
         sock = self._sock
         view = memoryview(buffer)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -125,10 +368,10 @@ class SocketStream(httpcore.NetworkStream):
                 sent = sock.send(view)
             except (BlockingIOError, InterruptedError):
                 try:
-                    ready = _wait(sock, None, True, _remaining(deadline))
+                    ready = wait_socket(sock, True, deadline)
                 except (OSError, ValueError) as exc:
                     raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-                if ready == 0:
+                if ready == _TIMEOUT:
                     raise httpcore.WriteTimeout("write timed out") from None
                 continue
             except OSError as exc:
@@ -168,7 +411,7 @@ class SocketStream(httpcore.NetworkStream):
             return self._sock.getpeername()
         if info == "is_readable":
             try:
-                return _wait(self._sock, None, False, 0) == 1
+                return _wait(self._sock, None, False, 0) == _READY
             except (OSError, ValueError):
                 return True
         return None
@@ -294,8 +537,9 @@ class TLSStream(httpcore.NetworkStream):
 
 
 class SyncBackend(httpcore.NetworkBackend):
-    """httpcore's network backend for the sync runtime, with interruptible
-    streams and thread-safe TLS."""
+    """httpcore's network backend for the sync runtime: interruptible streams,
+    thread-safe TLS, and a connect that honours ``timeout`` and the current
+    call's deadline and cancellation (name resolution included)."""
 
     def connect_tcp(
         self,
@@ -305,21 +549,86 @@ class SyncBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        source = None if local_address is None else (local_address, 0)
-        try:
-            sock = socket.create_connection((host, port), timeout, source_address=source)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc) or "connect timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        try:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:
-            sock.close()
-            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-        return SocketStream(sock)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        addresses = _resolve(host, port, deadline)
+        errors: list[OSError] = []
+        for family, kind, proto, _, address in addresses:
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            try:
+                _connect(sock, address, deadline, local_address, socket_options)
+            except OSError as exc:
+                sock.close()
+                errors.append(exc)
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return SocketStream(sock)
+        if not errors:
+            raise httpcore.ConnectError(f"no address found for {host!r}")
+        first = errors[0]
+        raise httpcore.ConnectError(str(first) or type(first).__name__) from first
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+def _connect(
+    sock: socket.socket,
+    address: Any,
+    deadline: float | None,
+    local_address: str | None,
+    socket_options: Iterable[Any] | None,
+) -> None:
+    """Connect ``sock`` without blocking beyond ``deadline`` (or the call's)."""
+    sock.setblocking(False)
+    for option in socket_options or ():
+        sock.setsockopt(*option)
+    if local_address is not None:
+        sock.bind((local_address, 0))
+    err = sock.connect_ex(address)
+    if err in _IN_PROGRESS:
+        if wait_socket(sock, True, deadline) == _TIMEOUT:
+            raise httpcore.ConnectTimeout("connect timed out") from TimeoutError()
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        raise OSError(err, os.strerror(err))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+_Address = tuple[Any, Any, int, str, Any]
+
+
+def _resolve(host: str, port: int, deadline: float | None) -> list[_Address]:
+    """The addresses of ``host``: IP literals at once, names in a helper
+    thread, so that the wait for the resolver ends at ``deadline`` and at the
+    call's deadline or cancellation (the thread finishes on its own)."""
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        pass
+    done = ScopedEvent()
+    result: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the waiting thread
+            result.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="connect-python resolver", daemon=True).start()
+    if not done.wait(_remaining(deadline)) or not result:
+        raise httpcore.ConnectTimeout("name resolution timed out") from TimeoutError()
+    answer = result[0]
+    if isinstance(answer, BaseException):
+        if isinstance(answer, OSError):
+            raise httpcore.ConnectError(str(answer) or type(answer).__name__) from answer
+        raise answer
+    addresses: list[_Address] = answer
+    return addresses

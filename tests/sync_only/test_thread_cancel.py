@@ -42,7 +42,8 @@ def test_cancel_blocked_stream_from_another_thread(test_server: Any, mode: str) 
 
 
 def test_sync_deadline_interrupts_blocked_read(test_server: Any) -> None:
-    with ConnectClient(test_server.http, transport=Transport(http2=False)) as client:
+    transport = Transport(http2=False)
+    with transport, ConnectClient(test_server.http, transport=transport) as client:
         start = time.monotonic()
         with pytest.raises(ConnectError) as info:
             client.unary(ECHO, pb.EchoRequest(outcome=pb.Outcome(delay_ms=3000)), timeout=0.3)
