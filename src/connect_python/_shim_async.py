@@ -224,20 +224,19 @@ def run_detached(fn: Callable[..., Awaitable[object]], *args: object) -> bool:
     the event loop, not here. ``False`` (nothing started) when no event loop
     runs in this thread.
     """
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            token = trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
-        else:
-            token.run_sync_soon(_spawn_detached, fn, args)
-            return True
     try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+        trio = sys.modules.get("trio")
+        if trio is not None:
+            try:
+                token = trio.lowlevel.current_trio_token()
+            except RuntimeError:
+                pass
+            else:
+                token.run_sync_soon(_spawn_detached, fn, args)
+                return True
+        asyncio.get_running_loop().call_soon_threadsafe(_spawn_detached, fn, args)
+    except Exception:  # no event loop here, or it is shutting down
         return False
-    loop.call_soon_threadsafe(_spawn_detached, fn, args)
     return True
 
 
