@@ -166,3 +166,49 @@ def test_a_stalled_upload_ends_at_cancel(never_reads: NeverReads) -> None:
         assert info.value.code is Code.CANCELED
         assert ended - at[0] < 0.1, ended - at[0]
         assert transport.num_connections == 0
+
+
+class SilentTLS:
+    """Accepts connections and never answers (a TLS handshake hangs)."""
+
+    def __init__(self) -> None:
+        self._server = NeverReads()
+        self.url = f"https://127.0.0.1:{self._server.port}"
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture
+def silent_tls() -> Iterator[SilentTLS]:
+    server = SilentTLS()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_stalled_tls_handshake_ends_at_the_deadline(silent_tls: SilentTLS) -> None:
+    transport = Transport(connect_timeout=30)
+    with transport, ConnectClient(silent_tls.url, transport=transport) as client:
+        start = time.monotonic()
+        with pytest.raises(ConnectError) as info:
+            client.unary(ECHO, pb.EchoRequest(), timeout=0.3)
+        elapsed = time.monotonic() - start
+        assert info.value.code is Code.DEADLINE_EXCEEDED
+        assert 0.25 <= elapsed < 0.4, elapsed
+        assert transport.num_connections == 0
+
+
+def test_a_stalled_tls_handshake_ends_at_cancel(silent_tls: SilentTLS) -> None:
+    transport = Transport(connect_timeout=30)
+    with transport, ConnectClient(silent_tls.url, transport=transport) as client:
+        token = CancelToken()
+        thread, at = cancel_after(token, 0.2)
+        with pytest.raises(ConnectError) as info:
+            client.unary(ECHO, pb.EchoRequest(), cancel=token)
+        ended = time.monotonic()
+        thread.join()
+        assert info.value.code is Code.CANCELED
+        assert ended - at[0] < 0.1, ended - at[0]
+        assert transport.num_connections == 0
