@@ -182,6 +182,34 @@ async def test_streams_sharing_an_interrupted_write_fail_with_a_typed_error(
     await next_call_succeeds(client, stall_server, 2)
 
 
+async def test_closing_a_stream_does_not_wait_for_a_blocked_write(
+    client: AsyncConnectClient, stall_server: H2TestServer
+) -> None:
+    # An upload's write blocks on the connection; a server stream on the same
+    # connection is closed meanwhile: its reset is queued, the close returns.
+    headers = {"x-scenario": "stream", "x-count": "-1", "x-delay-ms": "50"}
+    token = CancelToken()
+    call = client.server_stream(STREAM, pb.StreamRequest(), headers=headers)
+    await call.start()
+    assert await call.receive() is not None
+
+    async def upload() -> None:
+        await client.client_stream(
+            UPLOAD, chunks(40), headers={"x-scenario": "stall"}, cancel=token
+        )
+
+    uploader = Background(upload)
+    await wait_until_stalled(stall_server)
+    start = current_time()
+    await call.aclose()
+    assert current_time() - start <= SLACK
+    token.cancel()
+    await uploader.wait()
+    assert isinstance(uploader.error, ConnectError), uploader.error
+    assert uploader.error.code == Code.CANCELED
+    await next_call_succeeds(client, stall_server, 2)
+
+
 # -- PING floods from a server that stopped reading --------------------------------
 
 
