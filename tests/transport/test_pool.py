@@ -297,3 +297,20 @@ async def test_the_call_deadline_ends_a_dial(unaccepting: Unaccepting) -> None:
     assert info.value.code is Code.DEADLINE_EXCEEDED
     assert 0.25 <= elapsed < 0.4, elapsed
     assert transport.num_connections == 0
+
+
+async def test_an_idle_connection_makes_room_for_another_origin(
+    proxy: CountingProxy, test_server: Any
+) -> None:
+    # At the limit, a call to another origin closes an idle connection
+    # instead of waiting for one that would never be released.
+    async with AsyncTransport(http2=False, max_connections=1) as transport:
+        via_proxy = AsyncConnectClient(proxy.url, transport=transport, timeout=2)
+        direct = AsyncConnectClient(test_server.http, transport=transport, timeout=2)
+        assert (await via_proxy.unary(ECHO, pb.EchoRequest(payload=b"a"))).payload == b"a"
+        assert transport.num_idle == 1
+        assert (await direct.unary(ECHO, pb.EchoRequest(payload=b"b"))).payload == b"b"
+        assert transport.num_connections == 1
+        assert (await via_proxy.unary(ECHO, pb.EchoRequest(payload=b"c"))).payload == b"c"
+        assert transport.num_connections == 1
+    assert proxy.accepted == 2
