@@ -61,7 +61,10 @@ used where the client is a Connect call):
     A Connect unary answer, ``x-delay-ms`` after the request ended.
 
 Faults of a whole connection: the first ``silent_connections`` connections
-never send anything (not even SETTINGS) and read and drop what arrives.
+never send anything (not even SETTINGS) and read and drop what arrives; with
+``read_chunk`` and ``read_pause`` every connection reads slowly (at most
+``read_chunk`` bytes, then a pause), so a client's large writes block often
+but keep making progress.
 """
 
 from __future__ import annotations
@@ -221,6 +224,10 @@ class ServerConnection:
         self._flood_delay = 0.0
         #: PING frames sent by ``ping-flood`` (whole frames only).
         self.pings_sent = 0
+        #: Bytes read from the client so far.
+        self.received = 0
+        #: Set when the client's frames broke the protocol (h2 raised).
+        self.protocol_error: h2.exceptions.ProtocolError | None = None
         #: The connection sends nothing at all (see ``silent_connections``).
         self.silent = index < server.silent_connections
 
@@ -262,11 +269,12 @@ class ServerConnection:
                 readable, _, _ = select.select([sock], [], [], timeout)
                 if readable:
                     try:
-                        data = sock.recv(1 << 20)
+                        data = sock.recv(self.server.read_chunk or 1 << 20)
                     except OSError:
                         break
                     if not data:
                         break
+                    self.received += len(data)
                     with self.lock:
                         self.frames.extend(self._tap.feed(data))
                         events = self.h2.receive_data(data)
@@ -282,7 +290,11 @@ class ServerConnection:
                 self._send()
                 if self._close_when_idle and not self._streams:
                     break
-        except (OSError, h2.exceptions.ProtocolError):
+                if readable and self.server.read_pause:
+                    time.sleep(self.server.read_pause)
+        except h2.exceptions.ProtocolError as exc:
+            self.protocol_error = exc
+        except OSError:
             pass
         finally:
             self.closed = True
@@ -645,7 +657,8 @@ class H2TestServer:
     that opens more streams gets a connection error). ``initial_window`` is the
     flow-control window the server grants each stream and the connection;
     ``rcvbuf`` the size of its sockets' receive buffers. The first
-    ``silent_connections`` connections never send a byte.
+    ``silent_connections`` connections never send a byte. ``read_chunk`` and
+    ``read_pause`` make every connection read slowly (see the module doc).
     """
 
     def __init__(
@@ -655,8 +668,12 @@ class H2TestServer:
         initial_window: int | None = None,
         rcvbuf: int | None = None,
         silent_connections: int = 0,
+        read_chunk: int | None = None,
+        read_pause: float = 0.0,
     ) -> None:
         self.max_concurrent_streams = max_concurrent_streams
+        self.read_chunk = read_chunk
+        self.read_pause = read_pause
         self.initial_window = initial_window
         self.silent_connections = silent_connections
         self.stopping = False
