@@ -124,7 +124,7 @@ async def test_a_cancel_scope_lands_within_5_ms_while_a_fast_stream_drains(
                     late_cpu.append(time.thread_time() - last_cpu)
                     late_wall.append(time.perf_counter() - deadline)
             assert scope.cancelled_caught
-            assert received > 500
+            assert received > 200  # still streaming when the scope fired
     assert max(late_cpu) <= 0.005, (
         [f"{late * 1000:.1f} ms CPU" for late in late_cpu],
         [f"{late * 1000:.1f} ms" for late in late_wall],
