@@ -18,12 +18,27 @@ written by the next caller that still has frames pending. A batch larger than
 
 Every wait ends (DESIGN.md §3). A write runs under the deadline and
 cancellation of the call that writes: nothing blocking is shielded. A write
-cut short leaves the connection's framing unknown, so the connection fails at
-once (its other streams with ``UNAVAILABLE``) and is never used again. A
-call's deadline while it waits for another caller's write to make progress,
-or on a connection that showed no sign of life since the call's stream
-opened, retires the connection: new calls go to a new one, open streams may
-finish.
+cut short (the writing call's deadline or cancellation, which is routine)
+reports how far it got (see ``_shim_async._DirectStream`` and ``_sync_net``):
+the bytes of its batch that did not reach the network go back to the head of
+the output, to be sent before any other frame by the next writer (or the
+background writer, if nobody writes), and the cancelled call's stream is
+then reset as usual (its RST_STREAM queued after them). The connection's
+other streams go on untouched. If the write was waiting for the peer to take
+more when it was cut short, the peer may have stopped reading: the
+connection is retired (new calls go to a new one, open streams may finish),
+and a PING follows what was left; without its ACK within ``_LEFTOVER_BUDGET``
+the connection is given up (its streams fail with ``UNAVAILABLE``).
+
+Only where the progress of a cut-short write is unknown does the connection
+fail at once (its other streams with ``UNAVAILABLE``): on a network stream
+that is neither a direct asyncio/trio stream (plain TCP, or TLS through
+anyio's ``TLSStream`` over one) nor one of the sync flavour's sockets (an
+httpcore stream of another kind, another anyio backend or stream class).
+
+A call's deadline while it waits for another caller's write to make
+progress, or on a connection that showed no sign of life since the call's
+stream opened, retires the connection too.
 
 An idle connection first takes in whatever arrived while no stream was open
 (GOAWAY, EOF, PING) before it carries a new stream; if the replies that
@@ -33,8 +48,8 @@ Every exit from a stream that did not complete it resets the stream with
 RST_STREAM(CANCEL): closing the handle early, errors, cancellation, deadlines,
 and a handle garbage-collected without being closed (its finalizer queues the
 reset for the next I/O on the connection). Closing never waits for the
-network: the reset is written at once if the socket takes it, else by a
-background writer with a time limit of its own (or with the next batch).
+network: the reset is written at once if the socket takes it, else by the
+background writer (or with the next batch).
 """
 
 from __future__ import annotations
@@ -78,8 +93,9 @@ _WRITE_PIECE = 1024 * 1024
 #: The most a write that must not wait (closing a stream, an idle
 #: connection's replies) hands to the network; more is not normal traffic.
 _NOWAIT_MAX = 64 * 1024
-#: How long the background writer of a closed stream's reset may take before
-#: the connection is given up.
+#: How long the background writer (of what closed streams and cut-short
+#: writes left behind), and the wait for the ACK of the PING that follows a
+#: cut-short write, may take before the connection is given up.
 _LEFTOVER_BUDGET = 10.0
 
 
@@ -87,6 +103,10 @@ def _interrupted_write() -> ConnectError:
     return ConnectError(
         Code.UNAVAILABLE, "HTTP/2 connection unusable: a write to it was interrupted"
     )
+
+
+def _no_backlog() -> bool:
+    return False
 
 
 class ConnectionBusy(Exception):
@@ -143,7 +163,20 @@ class AsyncHTTP2Connection:
         self._written = 0
         #: Batches written so far (progress, for callers waiting for a writer).
         self._batches = 0
-        #: A background writer is sending what closing streams left behind.
+        #: After a write was cut short: how many bytes at the end of its
+        #: batch did not reach the network (-1: unknown), and whether it was
+        #: waiting for the peer then.
+        self._unsent = -1
+        self._blocked = False
+        #: Whether output of earlier writes waits in the network stream (the
+        #: ciphertext of a cut-short TLS write, asyncio's transport buffer).
+        self._backlog: Callable[[], bool] = getattr(self._io, "backlog", _no_backlog)
+        #: The PING whose ACK shows that the peer reads again (see _cut_short),
+        #: and whether a task waits for it.
+        self._ping_target = 0
+        self._checking = False
+        #: A background writer is sending what closing streams and cut-short
+        #: writes left behind.
         self._leftover_writer = False
         self._closed = False
         self._keepalive_expiry = keepalive_expiry
@@ -217,6 +250,10 @@ class AsyncHTTP2Connection:
             self._state.fail(ConnectError(Code.UNAVAILABLE, "connection closed"))
             self._wake(None)
             self._wake_writers()
+            interrupt = self._interrupt_read if self._reading else None
+        if interrupt is not None:
+            # A sync reader on another thread is not woken by the close.
+            interrupt()
         # Closing a socket does not block: shielded so that it happens even
         # when the caller is being cancelled.
         with shield():
@@ -282,33 +319,22 @@ class AsyncHTTP2Connection:
         return data[pos:]
 
     def _interrupt(self, stream: H2Stream) -> None:
-        """Wake the call of ``stream`` (another thread cancelled it or its
-        deadline passed); it notices the cancellation itself.
+        """Wake the call of ``stream`` (another thread cancelled it); it
+        notices the cancellation itself.
 
-        A call blocked writing cannot stop half-way without corrupting the
-        connection: the connection fails, and its socket is shut down, which
-        ends the write (sync flavour; async calls are interrupted by their
-        cancel scopes and never get here).
+        A call blocked writing is woken by its own wait (sync flavour: the
+        cancel wakes the socket wait; async calls are interrupted by their
+        cancel scopes and never get here), and its write says how far it got.
         """
         interrupt = None
-        shut = None
         with self._lock:
             for event in stream.waiters:
                 event.set()
             stream.waiters.clear()
             if self._reader is stream:
                 interrupt = self._interrupt_read
-            if self._writing and self._writer is stream:
-                self._state.fail(_interrupted_write())
-                self._wake(None)
-                shut = self._sock
         if interrupt is not None:
             interrupt()
-        if isinstance(shut, socket.socket):
-            try:
-                shut.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _abandon(self, stream: H2Stream) -> None:
         """A handle was garbage-collected unclosed: reset its stream soon."""
@@ -487,16 +513,25 @@ class AsyncHTTP2Connection:
             if len(data) > _WRITE_PIECE or not write_nowait(self._io, data):
                 await self._write(data, scope)
         except BaseException as exc:
-            # Cut short (deadline, cancel) or failed: what reached the peer is
-            # unknown, so is the framing of everything after it.
             failed = isinstance(exc, TRANSPORT_ERRORS)
-            error = transport_error(exc) if failed else _interrupted_write()
+            unsent = -1 if failed else self._unsent
             with self._lock:
                 self._writing = False
                 self._writer = None
-                state.fail(error)
-                self._wake(None)
+                if unsent >= 0:
+                    # Cut short (deadline, cancel), and how far it got is
+                    # known: the framing is intact, the rest goes out first.
+                    self._cut_short(data, unsent)
+                    error = None
+                else:
+                    # Failed, or cut short with its progress unknown: so is
+                    # the framing of everything after it.
+                    error = transport_error(exc) if failed else _interrupted_write()
+                    state.fail(error)
+                    self._wake(None)
                 self._wake_writers()
+            if error is None:
+                raise
             await self.aclose()
             if failed:
                 raise _copy_error(error) from exc
@@ -509,16 +544,98 @@ class AsyncHTTP2Connection:
             self._wake_writers()
 
     async def _write(self, data: bytes, scope: CallScope) -> None:
-        """Write ``data`` as the network takes it, in pieces, under ``scope``."""
+        """Write ``data`` as the network takes it, in pieces, under ``scope``.
+
+        Cut short, it leaves in ``_unsent`` how many bytes at the end of
+        ``data`` did not reach the network (-1: the network stream cannot
+        tell), and in ``_blocked`` whether it was waiting for the peer to
+        take more (back-pressure) when it was cut short.
+        """
         io = self._io
-        with scope.step():
-            if len(data) <= _WRITE_PIECE:
-                await io.write(data, self._time_left(scope))
-                return
-            for start in range(0, len(data), _WRITE_PIECE):
-                piece = data[start : start + _WRITE_PIECE]
-                if not write_nowait(io, piece):
-                    await io.write(piece, self._time_left(scope))
+        size = len(data)
+        done = 0  # bytes before the piece being written
+        piece = 0  # size of the piece in io.write (0: none)
+        try:
+            with scope.step():
+                if size <= _WRITE_PIECE:
+                    piece = size
+                    await io.write(data, self._time_left(scope))
+                    return
+                for start in range(0, size, _WRITE_PIECE):
+                    done = start
+                    chunk = data[start : start + _WRITE_PIECE]
+                    if not write_nowait(io, chunk):
+                        piece = len(chunk)
+                        await io.write(chunk, self._time_left(scope))
+                        piece = 0
+        except BaseException:
+            if piece:
+                unsent: int = getattr(io, "unsent", -1)
+                self._unsent = -1 if unsent < 0 else size - done - piece + unsent
+                # Cut short while waiting for the peer to take more?
+                self._blocked = unsent > 0 or self._backlog()
+            else:
+                self._unsent = size - done
+                self._blocked = False
+            raise
+
+    def _cut_short(self, data: bytes, unsent: int) -> None:
+        """A batch was cut short with its last ``unsent`` bytes not handed to
+        the network: they go back to the head of the output, to be sent
+        before any other frame, at once if the network takes them, else by
+        the background writer. Locked; the writer role is free.
+
+        If the write was waiting for the peer to take more when it was cut
+        short (or the rest does not go out at once), the peer may have
+        stopped reading: the connection is retired (new calls go to a new
+        one) and a PING follows the rest; its ACK must come back within
+        ``_LEFTOVER_BUDGET``, else the connection is given up.
+        """
+        state = self._state
+        if unsent:
+            state.unsend(data[len(data) - unsent :])
+            self._taken -= unsent
+        if unsent < len(data):
+            self._batches += 1  # progress, for callers waiting for a writer
+        self._written = self._taken
+        if self._closed or state.error is not None:
+            return
+        if not self._blocked and self._write_nowait(len(data)) and not self._backlog():
+            return
+        state.retired = True
+        self._ping_target = state.ping()
+        if not self._checking:
+            self._checking = True
+            Background(self._check_peer)
+        self._start_leftover_writer()
+
+    async def _check_peer(self) -> None:
+        """Wait for the ACK of the PING :meth:`_cut_short` sent, within the
+        budget; without it, the connection is given up (its peer stopped
+        reading)."""
+        scope = CallScope(current_time() + _LEFTOVER_BUDGET, cancellable=False)
+        state = self._state
+        marker = H2Stream(0)
+        marker.life_seen = state.signs_of_life
+
+        def ready() -> bool:
+            return state.pings_acked >= self._ping_target or self._closed or state.error is not None
+
+        try:
+            with scope.step():
+                await self._wait(marker, ready, scope)
+        except BaseException:
+            await self._fail(
+                ConnectError(
+                    Code.UNAVAILABLE,
+                    "HTTP/2 connection given up: its peer does not read what was written to it",
+                )
+            )
+            raise
+        finally:
+            with self._lock:
+                self._checking = False
+            scope.close()
 
     @staticmethod
     def _time_left(scope: CallScope) -> float | None:
@@ -553,16 +670,17 @@ class AsyncHTTP2Connection:
                 event.set()
             waiters.clear()
 
-    def _write_nowait(self) -> bool:
+    def _write_nowait(self, limit: int = _NOWAIT_MAX) -> bool:
         """Write what is queued without waiting, as far as the network takes it
-        at once; whether all of it went. Locked; no writer may be active."""
+        at once (if it is ``limit`` bytes at most); whether all of it went.
+        Locked; no writer may be active."""
         state = self._state
         state.reset_abandoned()
         data = state.data_to_send()
         if not data:
             return True
         sent = 0
-        if len(data) <= _NOWAIT_MAX:
+        if len(data) <= limit:
             try:
                 if write_nowait(self._io, data):
                     sent = len(data)
@@ -591,12 +709,18 @@ class AsyncHTTP2Connection:
             return  # it writes everything queued before it stops
         if not self._writing and self._write_nowait():
             return
-        self._leftover_writer = True
-        Background(self._write_leftovers)
+        self._start_leftover_writer()
+
+    def _start_leftover_writer(self) -> None:
+        """Start the background writer unless it runs. Locked."""
+        if not self._leftover_writer:
+            self._leftover_writer = True
+            Background(self._write_leftovers)
 
     async def _write_leftovers(self) -> None:
-        """The background writer: what closing streams queued, within a time
-        limit (past it, the connection is given up)."""
+        """The background writer: what closing streams queued and what
+        cut-short writes left behind, within a time budget (past it, the
+        connection is given up)."""
         scope = CallScope(current_time() + _LEFTOVER_BUDGET, cancellable=False)
         try:
             while True:
@@ -609,9 +733,17 @@ class AsyncHTTP2Connection:
                         return
                 await self._flush(None, scope)
         except BaseException:
-            # The flush failed the connection (nobody waits for this writer).
+            # Past its budget, or the network failed (nobody waits for this
+            # writer): the connection is given up.
             with self._lock:
                 self._leftover_writer = False
+            await self._fail(
+                ConnectError(
+                    Code.UNAVAILABLE,
+                    "HTTP/2 connection given up: its peer does not take what was written to it",
+                )
+            )
+            raise
         finally:
             scope.close()
 

@@ -27,6 +27,8 @@ for both flavours:
   may finish).
 - A flood of frames that need a reply (PING, SETTINGS) is a connection error
   (too many in one read) or retires the connection (too many in all).
+- :meth:`H2State.ping` sends a PING and ``pings_acked`` counts the ACKs: the
+  runtime's check that a peer still reads what is written to it.
 """
 
 from __future__ import annotations
@@ -417,6 +419,9 @@ class H2State:
         #: Set when the connection must carry no new streams (it seems dead,
         #: or its output is stuck); the open ones may finish.
         self.retired = False
+        #: PINGs sent by :meth:`ping`, and PING ACKs received.
+        self.pings_sent = 0
+        self.pings_acked = 0
 
     # -- capacity -------------------------------------------------------------
 
@@ -540,6 +545,12 @@ class H2State:
             if stream is not None:
                 self.reset(stream)
 
+    def ping(self) -> int:
+        """Send a PING; its number (``pings_acked`` reaches it with its ACK)."""
+        self.pings_sent += 1
+        self.h2.ping(self.pings_sent.to_bytes(8, "big"))
+        return self.pings_sent
+
     def data_to_send(self) -> bytes:
         """Bytes to write to the network, in order."""
         data: bytes = self.h2.data_to_send()
@@ -658,9 +669,12 @@ class H2State:
                 alive = True
                 self._goaway(event.error_code, event.last_stream_id)
                 changed = None
+            elif kind is h2.events.PingAckReceived:
+                alive = True
+                self.pings_acked += 1
+                changed = None
             elif (
                 kind is h2.events.SettingsAcknowledged
-                or kind is h2.events.PingAckReceived
                 or kind is h2.events.InformationalResponseReceived
             ):
                 # Replies to what this side sent. (The server's own PINGs and

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import socket
+import ssl
 import sys
 import time
 from collections import deque
@@ -370,20 +371,59 @@ class _DirectStream:
     every write, which doubles the loop iterations of a small call. A
     checkpoint is still taken after every 64 KiB written, so a long burst of
     writes stays cancellable and fair to other tasks.
+
+    A write cut short (cancelled) says how far it got: :attr:`unsent` is then
+    the number of bytes at the end of its data that did not reach the network
+    (``-1``: unknown). On asyncio all the bytes go to the transport at once,
+    and only the wait for it to drain can be cancelled (``unsent`` is 0). On
+    trio the non-blocking socket is written directly, and cancellation can
+    land only in the wait for it to become writable, between sends. Over TLS
+    (anyio's ``TLSStream`` on either) the data is encrypted at once and the
+    ciphertext is sent the same way; what a cut-short write did not send is
+    kept and goes out before anything else (``unsent`` is 0 and
+    :meth:`backlog` is true until then). On any other stream the progress of
+    a cancelled write is unknown.
     """
 
-    __slots__ = ("_protocol", "_raw", "_stream", "_transport", "_unyielded")
+    __slots__ = (
+        "_bio",
+        "_out_protocol",
+        "_out_sock",
+        "_out_transport",
+        "_pending",
+        "_protocol",
+        "_ssl",
+        "_stream",
+        "_transport",
+        "_unyielded",
+        "unsent",
+    )
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
         self._unyielded = 0
+        #: Ciphertext a cut-short TLS write did not send (goes out first).
+        self._pending = b""
+        self.unsent = -1
+        # TLS through anyio: encrypted here, sent on the stream under it.
+        self._ssl: ssl.SSLObject | None = None
+        self._bio: ssl.MemoryBIO | None = None
+        inner: Any = stream
+        ssl_object = getattr(stream, "_ssl_object", None)
+        if ssl_object is not None:
+            bio = getattr(stream, "_write_bio", None)
+            if isinstance(ssl_object, ssl.SSLObject) and isinstance(bio, ssl.MemoryBIO):
+                self._ssl, self._bio = ssl_object, bio
+                inner = getattr(stream, "transport_stream", None)
+            else:
+                inner = None
         # trio: the non-blocking socket under a plain TCP stream, written
-        # directly while the kernel takes the data (anyio's send would make
-        # every write a scheduling point).
-        raw = getattr(getattr(stream, "_trio_socket", None), "_sock", None)
-        self._raw = raw if isinstance(raw, socket.socket) else None
-        transport = getattr(stream, "_transport", None)
-        protocol = getattr(stream, "_protocol", None)
+        # directly (anyio's send would make every write a scheduling point,
+        # and its progress unknown when cancelled).
+        raw = getattr(getattr(inner, "_trio_socket", None), "_sock", None)
+        self._out_sock = raw if isinstance(raw, socket.socket) else None
+        transport = getattr(inner, "_transport", None)
+        protocol = getattr(inner, "_protocol", None)
         usable = (
             transport is not None
             and hasattr(transport, "write")
@@ -391,9 +431,15 @@ class _DirectStream:
             and isinstance(getattr(protocol, "write_event", None), asyncio.Event)
             and hasattr(protocol, "exception")
         )
-        self._transport = transport if usable else None
-        self._protocol = protocol if usable else None
-        if usable:
+        self._out_transport = transport if usable else None
+        self._out_protocol = protocol if usable else None
+        if self._ssl is not None and not usable and self._out_sock is None:
+            self._ssl = self._bio = None  # an unknown stream under TLS: anyio's send
+        plain = usable and self._ssl is None
+        # What write_nowait writes plaintext to (plain asyncio TCP only).
+        self._transport = transport if plain else None
+        self._protocol = protocol if plain else None
+        if plain:
             _keep_unread_input(transport, protocol)
 
     async def read(self, max_bytes: int) -> bytes:
@@ -428,37 +474,128 @@ class _DirectStream:
         self._unyielded += len(data)
         return True
 
+    def backlog(self) -> bool:
+        """Whether output of earlier writes still waits for the network: the
+        kept ciphertext of a cut-short TLS write, or bytes in asyncio's
+        transport buffer (``write(b"")`` waits until they are out)."""
+        if self._pending:
+            return True
+        protocol = self._out_protocol
+        return protocol is not None and not protocol.write_event.is_set()
+
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         # ``timeout`` is for the sync twin's sake: async writes end with the
         # caller's cancel scope.
         if self.write_nowait(data):
             return
-        raw = self._raw
-        if raw is not None and self._unyielded < _YIELD_EVERY:
+        if self._ssl is not None:
+            await self._write_tls(data)
+        elif self._out_transport is not None or self._out_sock is not None:
+            await self._send(data)
+        else:
+            # Another kind of stream: anyio waits as needed.
             try:
-                sent = raw.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                self.unsent = -1
                 raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-            self._unyielded += sent
-            if sent == len(data):
-                return
-            data = data[sent:]  # the rest waits for the socket, through anyio
-        if self._unyielded >= _YIELD_EVERY:
-            # A checkpoint is due after 64 KiB written without one: write,
-            # then let other tasks (and cancellation) in.
-            self._unyielded = 0
-            if self.write_nowait(data):
+            except BaseException:
+                self.unsent = -1
+                raise
+
+    async def _write_tls(self, data: bytes) -> None:
+        ssl_object = self._ssl
+        bio = self._bio
+        assert ssl_object is not None and bio is not None
+        if getattr(self._stream, "_broken", False):
+            self.unsent = len(data)
+            raise httpcore.WriteError("TLS stream broken")
+        out = b""
+        if data:
+            view = memoryview(data)
+            try:
+                while view:
+                    view = view[ssl_object.write(view) :]
+            except ssl.SSLError as exc:
+                self.unsent = len(data)
+                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+            out = bio.read()
+        pending = self._pending
+        if pending:
+            out = pending + out
+            self._pending = b""
+        try:
+            await self._send(out)
+        except BaseException:
+            left = self.unsent
+            if left > 0:
+                self._pending = out[len(out) - left :]
+            # The plaintext is all in the TLS stream now.
+            self.unsent = 0
+            raise
+
+    async def _send(self, data: bytes) -> None:
+        """Send ``data`` on the asyncio transport or trio socket, knowing how
+        far it got if cancelled (:attr:`unsent`)."""
+        transport = self._out_transport
+        if transport is not None:
+            protocol: Any = self._out_protocol
+            written = False
+            try:
+                if not protocol.write_event.is_set():
+                    await protocol.write_event.wait()
+                if protocol.exception is not None or transport.is_closing():
+                    raise httpcore.WriteError(str(protocol.exception or "connection closed"))
+                if data:
+                    try:
+                        transport.write(data)
+                    except RuntimeError as exc:
+                        raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+                written = True
+                event = protocol.write_event
+                if not event.is_set():
+                    await event.wait()
+                    self._unyielded = 0
+                    if protocol.exception is not None:
+                        raise httpcore.WriteError(str(protocol.exception))
+                else:
+                    self._unyielded += len(data)
+                    if self._unyielded >= _YIELD_EVERY:
+                        self._unyielded = 0
+                        await anyio.lowlevel.checkpoint()
+            except BaseException:
+                self.unsent = 0 if written else len(data)
+                raise
+            return
+        sock = self._out_sock
+        assert sock is not None
+        size = len(data)
+        pos = 0
+        try:
+            if size:
+                view = memoryview(data)
+                while True:
+                    try:
+                        pos += sock.send(view[pos:])
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError as exc:
+                        raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+                    if pos >= size:
+                        break
+                    # Cancellation lands here only: between sends.
+                    try:
+                        await anyio.wait_writable(sock)
+                    except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+                        raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+                    self._unyielded = 0
+            self._unyielded += size
+            if self._unyielded >= _YIELD_EVERY:
                 self._unyielded = 0
                 await anyio.lowlevel.checkpoint()
-                return
-        # Not an asyncio TCP stream, or back-pressure: anyio waits as needed.
-        try:
-            await self._stream.send(data)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-        self._unyielded = 0
+        except BaseException:
+            self.unsent = size - pos
+            raise
 
 
 _YIELD_EVERY = 64 * 1024

@@ -15,6 +15,10 @@ What httpcore's own sync backend cannot do, and the sync runtime needs:
   (:meth:`SocketStream.interrupt`), which makes the read raise
   :class:`InterruptedError`; cancelling one call then leaves the connection
   alone.
+- **Writes say how far they got.** A write cut short by its call's deadline
+  or cancellation leaves in ``unsent`` how many bytes of its data were not
+  sent (the TLS stream keeps unsent ciphertext and sends it first), so an
+  HTTP/2 connection keeps its framing and its other streams.
 - **TLS in full duplex.** One thread reads while another writes. OpenSSL
   objects must not be used by two threads at once, so TLS runs on memory BIOs:
   the socket I/O happens outside any lock and only the (non-blocking) TLS
@@ -315,6 +319,8 @@ class SocketStream(httpcore.NetworkStream):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._closed = False
+        #: After a write raised: the bytes at the end of its data not sent.
+        self.unsent = -1
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes``; ``b""`` at end of stream.
@@ -359,24 +365,35 @@ class SocketStream(httpcore.NetworkStream):
 
         A wait for the peer to take more ends at ``timeout`` and, in a call's
         step, at the call's deadline or cancellation (:class:`Interrupted`).
+        A write that raised leaves in :attr:`unsent` how many bytes at the
+        end of ``buffer`` were not sent (the rest went out whole).
         """
         sock = self._sock
         view = memoryview(buffer)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while view:
-            try:
-                sent = sock.send(view)
-            except (BlockingIOError, InterruptedError):
+        try:
+            while view:
                 try:
-                    ready = wait_socket(sock, True, deadline)
-                except (OSError, ValueError) as exc:
+                    sent = sock.send(view)
+                except (BlockingIOError, InterruptedError):
+                    try:
+                        ready = wait_socket(sock, True, deadline)
+                    except (OSError, ValueError) as exc:
+                        raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+                    if ready == _TIMEOUT:
+                        raise httpcore.WriteTimeout("write timed out") from None
+                    continue
+                except OSError as exc:
                     raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-                if ready == _TIMEOUT:
-                    raise httpcore.WriteTimeout("write timed out") from None
-                continue
-            except OSError as exc:
-                raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
-            view = view[sent:]
+                view = view[sent:]
+        except BaseException:
+            self.unsent = len(view)
+            raise
+
+    def backlog(self) -> bool:
+        """Whether output of earlier writes waits here: never (a write that
+        was cut short reports what it did not send, see :meth:`write`)."""
+        return False
 
     def close(self) -> None:
         """Close the socket."""
@@ -436,6 +453,11 @@ class TLSStream(httpcore.NetworkStream):
         )
         self._ssl_lock = threading.Lock()
         self._send_lock = threading.Lock()
+        #: Ciphertext a cut-short write did not send (goes out first).
+        self._pending = b""
+        #: After a write raised: the bytes at the end of its data not sent
+        #: (0: all of it was encrypted; what was not sent is kept).
+        self.unsent = -1
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             self._handshake(deadline)
@@ -465,8 +487,30 @@ class TLSStream(httpcore.NetworkStream):
         with self._send_lock:
             with self._ssl_lock:
                 data = self._outgoing.read()
-            if data:
-                self._raw.write(data, _remaining(deadline))
+            if data or self._pending:
+                self._send(data, deadline)
+
+    def _send(self, data: bytes, deadline: float | None) -> None:
+        """Send ciphertext, after what an earlier cut-short write kept
+        (``_send_lock`` held); what this one does not send is kept in turn."""
+        pending = self._pending
+        if pending:
+            data = pending + data
+            self._pending = b""
+        raw = self._raw
+        try:
+            raw.write(data, _remaining(deadline))
+        except BaseException:
+            left = raw.unsent
+            if left > 0:
+                self._pending = data[len(data) - left :]
+            self.unsent = 0
+            raise
+
+    def backlog(self) -> bool:
+        """Whether ciphertext of a cut-short write still waits to be sent
+        (``write(b"")`` sends it)."""
+        return bool(self._pending)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` of plaintext; ``b""`` at end of stream.
@@ -501,7 +545,8 @@ class TLSStream(httpcore.NetworkStream):
         self._raw.interrupt()
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Encrypt and send all of ``buffer``."""
+        """Encrypt and send all of ``buffer`` (what a cut-short write did not
+        send goes out first: ``write(b"")`` only sends that)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         view = memoryview(buffer)
         with self._send_lock:
@@ -510,9 +555,10 @@ class TLSStream(httpcore.NetworkStream):
                     while view:
                         view = view[self._ssl.write(view) :]
                 except ssl.SSLError as exc:
+                    self.unsent = len(buffer)
                     raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
                 data = self._outgoing.read()
-            self._raw.write(data, _remaining(deadline))
+            self._send(data, deadline)
 
     def close(self) -> None:
         """Close the connection (without a TLS close_notify)."""

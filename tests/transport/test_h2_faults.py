@@ -6,8 +6,12 @@ A frame-level ``h2`` server plays the faults (``transport/h2server.py``):
   client stream; its receive buffer is small and its flow-control windows are
   huge, so the client's writes block in the socket). The call ends at its
   deadline, or on ``CancelToken.cancel()``, within 100 ms; the connection,
-  whose framing an interrupted write leaves unknown, is never used again, and
-  the next call succeeds on a new one.
+  whose peer stopped taking what is written to it, is retired, and the next
+  call succeeds on a new one. A stream still open there goes on until the
+  connection is given up (the PING sent after the upload's leftover is not
+  answered within the budget), then fails with ``UNAVAILABLE``. (A peer that
+  still reads keeps the connection's other streams going: see
+  ``test_h2_faults_shared.py``.)
 - It stops reading and floods PING frames, during a call or while the
   connection is idle: the client's PING ACKs pile up. Same outcome.
 - It never sends SETTINGS, or stops responding: after a call's deadline on a
@@ -162,11 +166,15 @@ async def test_cancel_token_interrupts_a_blocked_client_stream(
     await next_call_succeeds(client, stall_server, 2)
 
 
-async def test_streams_sharing_an_interrupted_write_fail_with_a_typed_error(
-    client: AsyncConnectClient, stall_server: H2TestServer
+async def test_a_stream_on_a_connection_given_up_fails_with_a_typed_error(
+    client: AsyncConnectClient, stall_server: H2TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A server stream is open on the connection when an upload's write is cut
-    # short: the connection is unusable, and the stream says so.
+    # A server stream is open on the connection when an upload's write to the
+    # stalled server is cut short: the connection is retired, the PING sent
+    # after the upload's leftover gets no ACK within the budget, the
+    # connection is given up, and the stream says so.
+    budget = 2.0
+    monkeypatch.setattr("connect_python.runtime_async._http2._LEFTOVER_BUDGET", budget)
     headers = {"x-scenario": "stream", "x-count": "-1", "x-delay-ms": "50"}
     async with client.server_stream(STREAM, pb.StreamRequest(), headers=headers) as call:
         assert await call.receive() is not None
@@ -175,10 +183,12 @@ async def test_streams_sharing_an_interrupted_write_fail_with_a_typed_error(
                 UPLOAD, chunks(40), headers={"x-scenario": "stall"}, timeout=DEADLINE
             )
         assert info.value.code == Code.DEADLINE_EXCEEDED
+        cut_at = current_time()
         with pytest.raises(ConnectError) as failed:
             for _ in range(1000):
                 await call.receive()
         assert failed.value.code == Code.UNAVAILABLE, failed.value
+        assert current_time() - cut_at <= budget + SLACK
     await next_call_succeeds(client, stall_server, 2)
 
 
