@@ -1,5 +1,6 @@
-"""A small HTTP/2 (h2c) server on ``h2``, for frame-level tests of our transport
-(and :class:`HypercornServer`, a real ``h2``-based server, for limits it enforces).
+"""A small HTTP/2 server on ``h2`` (h2c, or h2 over TLS), for frame-level tests
+of our transport (and :class:`HypercornServer`, a real ``h2``-based server, for
+limits it enforces).
 
 It runs in threads over plain sockets on 127.0.0.1, so it serves the async and
 the sync flavour alike. Every frame a client sends is logged (type, stream,
@@ -71,9 +72,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import select
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 from collections import deque
@@ -92,7 +96,14 @@ from hyperframe.frame import GoAwayFrame
 
 from connect_python._envelope import FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 
-__all__ = ["FRAME_TYPES", "Frame", "H2TestServer", "HypercornServer", "ServerConnection"]
+__all__ = [
+    "FRAME_TYPES",
+    "Frame",
+    "H2TestServer",
+    "HypercornServer",
+    "ServerConnection",
+    "make_certificate",
+]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 FRAME_TYPES = {
@@ -255,6 +266,16 @@ class ServerConnection:
     # -- the loop ---------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            context = self.server.ssl_context
+            if context is not None:
+                self.sock.settimeout(5)
+                self.sock = context.wrap_socket(self.sock, server_side=True)
+                self.sock.settimeout(None)
+        except (OSError, ssl.SSLError):
+            _close_gracefully(self.sock)
+            self.closed = True
+            return
         sock = self.sock
         try:
             if self.silent:
@@ -266,7 +287,9 @@ class ServerConnection:
                     self._run_stalled()
                     return
                 timeout = self._timeout()
-                readable, _, _ = select.select([sock], [], [], timeout)
+                readable: Any = _pending(sock)
+                if not readable:
+                    readable, _, _ = select.select([sock], [], [], timeout)
                 if readable:
                     try:
                         data = sock.recv(self.server.read_chunk or 1 << 20)
@@ -659,6 +682,8 @@ class H2TestServer:
     ``rcvbuf`` the size of its sockets' receive buffers. The first
     ``silent_connections`` connections never send a byte. ``read_chunk`` and
     ``read_pause`` make every connection read slowly (see the module doc).
+    With ``certificate`` (paths of a certificate and its key, see
+    :func:`make_certificate`) it serves h2 over TLS (``url`` is https).
     """
 
     def __init__(
@@ -670,10 +695,17 @@ class H2TestServer:
         silent_connections: int = 0,
         read_chunk: int | None = None,
         read_pause: float = 0.0,
+        certificate: tuple[str, str] | None = None,
     ) -> None:
         self.max_concurrent_streams = max_concurrent_streams
         self.read_chunk = read_chunk
         self.read_pause = read_pause
+        self.ssl_context: ssl.SSLContext | None = None
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            context.set_alpn_protocols(["h2"])
+            self.ssl_context = context
         self.initial_window = initial_window
         self.silent_connections = silent_connections
         self.stopping = False
@@ -690,7 +722,8 @@ class H2TestServer:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "http" if certificate is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._threads: list[threading.Thread] = []
         accept = threading.Thread(target=self._accept, daemon=True)
         accept.start()
@@ -761,6 +794,30 @@ class H2TestServer:
             pass
         for thread in self._threads:
             thread.join(timeout=2)
+
+
+def _pending(sock: socket.socket) -> bool:
+    """Whether a TLS socket holds decrypted input (``select`` does not see it)."""
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+def make_certificate(directory: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (with the ``openssl`` command):
+    the paths of the certificate (also the CA to trust) and of its key."""
+    cert = os.path.join(directory, "h2server-cert.pem")
+    key = os.path.join(directory, "h2server-key.pem")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec",
+            "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
 
 
 def _close_gracefully(sock: socket.socket) -> None:

@@ -1,20 +1,22 @@
 """Cancelling one call while it writes leaves the other streams of its HTTP/2
 connection alone (DESIGN.md §3: every wait ends, and only that call ends).
 
-The frame-level ``h2`` server reads slowly (64 KiB, then 10 ms), so a 16 MiB
-upload's writes block in the socket again and again but keep making progress.
-A bidi call is open on the same connection; the upload is cancelled in the
-middle of a write (``CancelToken``; cancel scopes in
-``test_h2_faults_tasks.py``). The upload ends at once; what it had handed to
-the network but not yet sent goes out before anything else, then its
+The frame-level ``h2`` server (h2c, and h2 over TLS) reads slowly (64 KiB,
+then 10 ms), so a 16 MiB upload's writes block in the socket again and again
+but keep making progress. A bidi call is open on the same connection; the
+upload is cancelled in the middle of a write (``CancelToken``; cancel scopes
+in ``test_h2_faults_tasks.py``). The upload ends at once; what it had handed
+to the network but not yet sent goes out before anything else, then its
 RST_STREAM(CANCEL); the bidi call goes on, on the same connection, and
-completes. The server parses every byte: a frame cut in two would be a
-protocol error there.
+completes. The server parses every byte: a frame (or TLS record) cut in two
+would be a protocol error there. (The TLS certificate is made with the
+``openssl`` command.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from _support.methods import CHAT, ECHO, pb
@@ -23,7 +25,7 @@ from connect_python import Code, ConnectError
 from connect_python._cancel import CancelToken
 from connect_python._shim_async import Background, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from transport.h2server import H2TestServer
+from transport.h2server import H2TestServer, make_certificate
 
 MiB = 1 << 20
 #: How long the cancelled call may take to end after its cancellation.
@@ -31,17 +33,36 @@ SLACK = 0.1
 CANCEL = 8
 
 
-@pytest.fixture
-def slow_server() -> Iterator[H2TestServer]:
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    return make_certificate(str(tmp_path_factory.mktemp("h2tls")))
+
+
+@pytest.fixture(params=["h2c", "tls"])
+def slow_server(
+    request: pytest.FixtureRequest, certificate: tuple[str, str]
+) -> Iterator[H2TestServer]:
     """Windows so large the client never waits for flow control; a small
-    receive buffer read slowly: the client's writes block, and go on."""
+    receive buffer read slowly: the client's writes block, and go on. Over
+    TLS a write may be cut short in the middle of a TLS record."""
     server = H2TestServer(
-        initial_window=2**31 - 1, rcvbuf=64 * 1024, read_chunk=64 * 1024, read_pause=0.01
+        initial_window=2**31 - 1,
+        rcvbuf=64 * 1024,
+        read_chunk=64 * 1024,
+        read_pause=0.01,
+        certificate=certificate if request.param == "tls" else None,
     )
     try:
         yield server
     finally:
         server.close()
+
+
+def transport_kwargs(server: H2TestServer, certificate: tuple[str, str]) -> dict[str, Any]:
+    """How the client reaches ``server`` (h2c, or h2 over TLS)."""
+    if server.url.startswith("https:"):
+        return {"ca_certs": certificate[0]}
+    return {"h2c": True}
 
 
 async def wait_until_received(server: H2TestServer, size: int) -> None:
@@ -54,9 +75,9 @@ async def wait_until_received(server: H2TestServer, size: int) -> None:
 
 
 async def test_cancel_token_during_a_write_leaves_the_other_stream_alone(
-    slow_server: H2TestServer,
+    slow_server: H2TestServer, certificate: tuple[str, str]
 ) -> None:
-    async with AsyncTransport(h2c=True) as transport:
+    async with AsyncTransport(**transport_kwargs(slow_server, certificate)) as transport:
         client = AsyncConnectClient(slow_server.url, transport=transport, timeout=20)
         headers = {"x-scenario": "chat", "x-tag": "chat"}
         async with client.bidi_stream(CHAT, headers=headers) as chat:

@@ -19,9 +19,14 @@ from _support.methods import CHAT, ECHO, UPLOAD, pb
 
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
-from transport.test_h2_faults_shared import slow_server, wait_until_received
+from transport.test_h2_faults_shared import (
+    certificate,
+    slow_server,
+    transport_kwargs,
+    wait_until_received,
+)
 
-__all__ = ["slow_server"]  # a fixture, used by name
+__all__ = ["certificate", "slow_server"]  # fixtures, used by name
 
 MiB = 1 << 20
 SLACK = 0.1
@@ -96,9 +101,9 @@ async def test_task_group_cancel_interrupts_a_blocked_client_stream(
 
 @pytest.mark.parametrize("how", ["task group", "enclosing scope"])
 async def test_cancel_scope_during_a_write_leaves_the_other_stream_alone(
-    slow_server: H2TestServer, how: str
+    slow_server: H2TestServer, certificate: tuple[str, str], how: str
 ) -> None:
-    async with AsyncTransport(h2c=True) as transport:
+    async with AsyncTransport(**transport_kwargs(slow_server, certificate)) as transport:
         client = AsyncConnectClient(slow_server.url, transport=transport, timeout=20)
         headers = {"x-scenario": "chat", "x-tag": "chat"}
         async with client.bidi_stream(CHAT, headers=headers) as chat:
