@@ -452,18 +452,16 @@ class AsyncHTTP2Connection:
             failed = state.error is not None
             pending = not failed and state.has_output()
             if pending and scope is _IDLE_SCOPE:
-                # Idle: nobody waits for these replies; they go out now (or
-                # with the background writer's next batch), else the peer is
-                # not reading and the connection is given up.
+                # Idle: nobody waits for these replies. They go out now if the
+                # network takes them at once; else (a peer that stopped
+                # reading, or TLS, which cannot write without waiting) the
+                # background writer sends them within its budget and the
+                # connection is retired: new calls go to a new connection,
+                # and a stream another thread opened meanwhile may finish.
                 pending = False
                 if not self._writing and not self._write_nowait():
-                    state.fail(
-                        ConnectError(
-                            Code.UNAVAILABLE, "HTTP/2 connection given up: its peer is not reading"
-                        )
-                    )
-                    self._wake(None)
-                    failed = True
+                    state.retired = True
+                    self._start_leftover_writer()
         if pending:
             await self._flush(self._reader, scope)
         if failed:
