@@ -488,9 +488,25 @@ class _DirectStream:
         # caller's cancel scope.
         if self.write_nowait(data):
             return
-        if self._ssl is not None:
+        sock = self._out_sock
+        if sock is not None and self._ssl is None:
+            # trio, plain TCP: the kernel usually takes it all at once.
+            sent = 0
+            if self._unyielded < _YIELD_EVERY:
+                try:
+                    sent = sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as exc:
+                    self.unsent = len(data)
+                    raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
+                if sent == len(data):
+                    self._unyielded += sent
+                    return
+            await self._send(data, sent)
+        elif self._ssl is not None:
             await self._write_tls(data)
-        elif self._out_transport is not None or self._out_sock is not None:
+        elif self._out_transport is not None:
             await self._send(data)
         else:
             # Another kind of stream: anyio waits as needed.
@@ -534,9 +550,9 @@ class _DirectStream:
             self.unsent = 0
             raise
 
-    async def _send(self, data: bytes) -> None:
-        """Send ``data`` on the asyncio transport or trio socket, knowing how
-        far it got if cancelled (:attr:`unsent`)."""
+    async def _send(self, data: bytes, pos: int = 0) -> None:
+        """Send ``data`` (from ``pos`` on: trio) on the asyncio transport or
+        trio socket, knowing how far it got if cancelled (:attr:`unsent`)."""
         transport = self._out_transport
         if transport is not None:
             protocol: Any = self._out_protocol
@@ -570,9 +586,8 @@ class _DirectStream:
         sock = self._out_sock
         assert sock is not None
         size = len(data)
-        pos = 0
         try:
-            if size:
+            if pos < size:
                 view = memoryview(data)
                 while True:
                     try:
