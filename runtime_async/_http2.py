@@ -228,7 +228,13 @@ class AsyncHTTP2Connection:
         """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
         if self._reading or self._state.streams or not socket_is_readable(self._sock):
             return
-        self._reading = True
+        with self._lock:
+            # Decided under the lock: another thread may have become the
+            # reader meanwhile (a stream opened, or the peer check after a
+            # cut-short write); two readers would split the input.
+            if self._reading or self._state.streams:
+                return
+            self._reading = True
         try:
             await self._read(_IDLE_SCOPE)
         finally:
