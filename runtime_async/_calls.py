@@ -24,16 +24,16 @@ from google.protobuf.message import Message
 
 from connect_python._cancel import CancelToken
 from connect_python._code import Code
-from connect_python._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
-from connect_python._protocol import (
+from connect_python._io.shim_async import Background, CallScope, Turns, shield
+from connect_python.protocol.connect_wire import (
     check_stream_response,
     parse_end_stream,
     request_label,
     unary_error,
 )
-from connect_python._shim_async import Background, CallScope, Turns, shield
+from connect_python.protocol.envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder
 
 from ._exchange import await_scope_deadline, read_all, send_body
 

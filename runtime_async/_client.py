@@ -11,13 +11,17 @@ from google.protobuf.message import Message
 
 from connect_python._cancel import CancelToken
 from connect_python._code import Code
-from connect_python._codec import Codec, codec_for_name
-from connect_python._compression import Compression, available_compressions, compression_for_name
-from connect_python._envelope import FLAG_COMPRESSED, encode_envelope
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers, HeadersInput, merge_headers
+from connect_python._io.shim_async import CallScope, current_deadline, current_time
 from connect_python._method import IdempotencyLevel, MethodInfo
-from connect_python._protocol import (
+from connect_python.protocol.codec import Codec, codec_for_name
+from connect_python.protocol.compression import (
+    Compression,
+    available_compressions,
+    compression_for_name,
+)
+from connect_python.protocol.connect_wire import (
     RequestTemplate,
     check_unary_response,
     encode_timeout,
@@ -27,7 +31,7 @@ from connect_python._protocol import (
     unary_content_type_error,
     unary_error,
 )
-from connect_python._shim_async import CallScope, current_deadline, current_time
+from connect_python.protocol.envelope import FLAG_COMPRESSED, encode_envelope
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
 from ._exchange import await_scope_deadline, read_all

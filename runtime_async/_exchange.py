@@ -15,8 +15,8 @@ from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._protocol import _HEADER_ROUNDING
-from connect_python._shim_async import CallScope, current_deadline, current_time, shield, sleep
+from connect_python._io.shim_async import CallScope, current_deadline, current_time, shield, sleep
+from connect_python.protocol.connect_wire import _HEADER_ROUNDING
 
 __all__ = ["await_scope_deadline", "read_all", "send_body"]
 

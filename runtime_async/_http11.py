@@ -26,7 +26,7 @@ from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._http1 import (
+from connect_python._http.h1 import (
     LAST_CHUNK,
     EndOfBody,
     HTTP1Error,
@@ -35,9 +35,9 @@ from connect_python._http1 import (
     encode_chunk,
     encode_request_head,
 )
-from connect_python._netutil import socket_is_readable
-from connect_python._shim_async import CallScope, direct_stream, run_detached, shield
-from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
+from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
+from connect_python._io.netutil import socket_is_readable
+from connect_python._io.shim_async import CallScope, direct_stream, run_detached, shield
 
 __all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Stream"]
 

@@ -1,6 +1,6 @@
 """Our HTTP/2 connection: many concurrent full-duplex streams on one socket.
 
-The protocol state lives in :class:`connect_python._h2.H2State` (sans-IO);
+The protocol state lives in :class:`connect_python._http.h2_state.H2State` (sans-IO);
 this module does the I/O and the waiting. There is no background reader:
 whichever stream needs input (response headers, data, or send window) while
 nobody else is reading becomes the reader. It reads, hands every frame to the
@@ -19,7 +19,7 @@ written by the next caller that still has frames pending. A batch larger than
 Every wait ends (DESIGN.md §3). A write runs under the deadline and
 cancellation of the call that writes: nothing blocking is shielded. A write
 cut short (the writing call's deadline or cancellation, which is routine)
-reports how far it got (see ``_shim_async._DirectStream`` and ``_sync_net``):
+reports how far it got (see ``_io.shim_async._DirectStream`` and ``_io.sync_net``):
 the bytes of its batch that did not reach the network go back to the head of
 the output, to be sent before any other frame by the next writer (or the
 background writer, if nobody writes), and the cancelled call's stream is
@@ -62,15 +62,16 @@ import h2.exceptions
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._h2 import (
+from connect_python._http.h2_state import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
     H2State,
     H2Stream,
 )
-from connect_python._netutil import socket_is_readable
-from connect_python._shim_async import (
+from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
+from connect_python._io.netutil import socket_is_readable
+from connect_python._io.shim_async import (
     Background,
     CallScope,
     Event,
@@ -80,7 +81,6 @@ from connect_python._shim_async import (
     shield,
     write_nowait,
 )
-from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 __all__ = ["AsyncHTTP2Connection", "AsyncHTTP2Stream", "ConnectionBusy"]
 

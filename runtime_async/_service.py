@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, TypeVar
 
-from connect_python._codec import Codec
+from connect_python.protocol.codec import Codec
 
 from ._client import DEFAULT_READ_MAX_BYTES, AsyncConnectClient
 from ._transport import AsyncTransport

@@ -19,9 +19,10 @@ from typing import Any
 import httpcore
 
 from connect_python._errors import ConnectError
-from connect_python._h2 import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
-from connect_python._netutil import connect_error
-from connect_python._shim_async import (
+from connect_python._http.h2_state import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
+from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
+from connect_python._io.netutil import connect_error
+from connect_python._io.shim_async import (
     AnyIOBackend,
     CallScope,
     Event,
@@ -29,7 +30,6 @@ from connect_python._shim_async import (
     current_time,
     shield,
 )
-from connect_python._transport_errors import TRANSPORT_ERRORS, transport_error
 
 from ._exchange import send_body
 from ._http2 import AsyncHTTP2Connection, AsyncHTTP2Stream, ConnectionBusy

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from ._cancel import CancelToken
 from ._code import Code
-from ._codec import Codec, JSONCodec, ProtoCodec
-from ._compression import (
+from ._errors import ConnectError, ErrorDetail
+from ._headers import Headers
+from ._method import IdempotencyLevel, MethodInfo, StreamType
+from .protocol.codec import Codec, JSONCodec, ProtoCodec
+from .protocol.compression import (
     BrotliCompression,
     Compression,
     GzipCompression,
     ZstdCompression,
 )
-from ._errors import ConnectError, ErrorDetail
-from ._headers import Headers
-from ._method import IdempotencyLevel, MethodInfo, StreamType
 
 __all__ = [
     "BrotliCompression",

@@ -47,7 +47,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from connect_python import ConnectError, Headers
-from connect_python import _shim_sync as sync_shim
+from connect_python._io import shim_sync as sync_shim
 from connect_python.runtime_async import AsyncTransport
 from connect_python.runtime_async import ResponseMetadata as AsyncResponseMetadata
 from connect_python.runtime_sync import ResponseMetadata, Transport

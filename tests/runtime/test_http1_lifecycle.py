@@ -12,7 +12,7 @@ import pytest
 from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
-from connect_python._shim_async import current_time, sleep
+from connect_python._io.shim_async import current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from runtime.h1server import H1TestServer
 

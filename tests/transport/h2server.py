@@ -94,7 +94,7 @@ import h2.settings
 from _support.methods import pb
 from hyperframe.frame import GoAwayFrame
 
-from connect_python._envelope import FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
+from connect_python.protocol.envelope import FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 
 __all__ = [
     "FRAME_TYPES",

@@ -16,7 +16,7 @@ from _support import ServerMode, server_mode_for
 from _support.methods import CHAT, pb
 
 from connect_python import Code, ConnectError
-from connect_python._shim_async import Event
+from connect_python._io.shim_async import Event
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 

@@ -12,7 +12,7 @@ import pytest
 from _support.methods import CHAT, pb
 
 from connect_python import Code, ConnectError
-from connect_python._shim_async import CallScope, Event
+from connect_python._io.shim_async import CallScope, Event
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
 

@@ -34,7 +34,7 @@ from _support.methods import ECHO, STREAM, UPLOAD, pb
 
 from connect_python import Code, ConnectError
 from connect_python._cancel import CancelToken
-from connect_python._shim_async import Background, current_time, sleep
+from connect_python._io.shim_async import Background, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
 

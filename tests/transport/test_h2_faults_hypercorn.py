@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from _support.methods import ECHO, pb
 
-from connect_python._shim_async import Background
+from connect_python._io.shim_async import Background
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import HypercornServer
 

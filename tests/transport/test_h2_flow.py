@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from _support.methods import ECHO, pb
 
-from connect_python._h2 import DEFAULT_STREAM_WINDOW
-from connect_python._shim_async import Background, CallScope, current_time, sleep
+from connect_python._http.h2_state import DEFAULT_STREAM_WINDOW
+from connect_python._io.shim_async import Background, CallScope, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from connect_python.runtime_async._exchange import read_all
 from transport.h2server import CANCEL, H2TestServer

@@ -10,7 +10,7 @@ import hpack
 import pytest
 
 from connect_python import Code
-from connect_python._h2 import H2State, _StatelessEncoder, reset_error
+from connect_python._http.h2_state import H2State, _StatelessEncoder, reset_error
 from transport.h2server import _FrameTap
 
 HEADERS = H2State.request_headers(

@@ -18,7 +18,7 @@ import pytest
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import CancelToken, Code, ConnectError
-from connect_python._shim_async import Background, sleep
+from connect_python._io.shim_async import Background, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 

@@ -14,7 +14,7 @@ from connect_python import (
     ProtoCodec,
     ZstdCompression,
 )
-from connect_python._compression import compression_for_name
+from connect_python.protocol.compression import compression_for_name
 
 
 def test_proto_codec_roundtrip_and_garbage() -> None:

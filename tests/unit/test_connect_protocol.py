@@ -18,9 +18,9 @@ from connect_python import (
     MethodInfo,
     StreamType,
 )
-from connect_python._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, encode_envelope
 from connect_python.protocol import CallProtocol, ClientProtocol, End
 from connect_python.protocol.connect import ConnectCall, ConnectProtocol
+from connect_python.protocol.envelope import FLAG_COMPRESSED, FLAG_END_STREAM, encode_envelope
 
 S = wrappers_pb2.StringValue
 BASE = "http://127.0.0.1:8080/base"

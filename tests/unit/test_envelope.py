@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from connect_python import Code, ConnectError
-from connect_python._envelope import (
+from connect_python.protocol.envelope import (
     FLAG_COMPRESSED,
     FLAG_END_STREAM,
     EnvelopeDecoder,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from connect_python._http1 import (
+from connect_python._http.h1 import (
     LAST_CHUNK,
     EndOfBody,
     HTTP1Error,

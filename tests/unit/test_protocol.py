@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from connect_python import Code, ConnectError, Headers, JSONCodec, ProtoCodec
-from connect_python._compression import GzipCompression
-from connect_python._protocol import (
+from connect_python.protocol.compression import GzipCompression
+from connect_python.protocol.connect_wire import (
     RequestTemplate,
     check_stream_response,
     check_unary_response,

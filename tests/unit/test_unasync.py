@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
         ("def __aenter__(self): pass\n", "def __enter__(self): pass\n"),
         ("raise StopAsyncIteration\n", "raise StopIteration\n"),
         (
-            "from connect_python._shim_async import Lock\n",
-            "from connect_python._shim_sync import Lock\n",
+            "from connect_python._io.shim_async import Lock\n",
+            "from connect_python._io.shim_sync import Lock\n",
         ),
         (
             '"""Use ``async with AsyncClient()`` then ``await c.aclose()``."""\n',

@@ -78,7 +78,8 @@ UNASYNC_NAMES: frozenset[str] = frozenset(
     {
         "aclose", "close", "__aenter__", "__enter__", "__aexit__", "__exit__",
         "__aiter__", "__iter__", "__anext__", "__next__", "StopAsyncIteration",
-        "StopIteration", "_shim_async", "_shim_sync", "handle_async_request",
+        "StopIteration", "_shim_async", "_shim_sync", "shim_async", "shim_sync",
+        "handle_async_request",
         "handle_request", "AnyIOBackend", "SyncBackend", "runtime_async", "runtime_sync",
     }
 )  # fmt: skip

@@ -35,7 +35,7 @@ RUNTIME_RULES: Mapping[str, str] = {
     "__aiter__": "__iter__",
     "__anext__": "__next__",
     "StopAsyncIteration": "StopIteration",
-    "_shim_async": "_shim_sync",
+    "shim_async": "shim_sync",
     "AnyIOBackend": "SyncBackend",
 }
 #: Renames for code that imports the runtime: generated clients and tests.

@@ -54,10 +54,10 @@ from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from .._codec import Codec
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
 from .._method import MethodInfo
+from .codec import Codec
 
 __all__ = [
     "DEFAULT_READ_MAX_BYTES",

@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 from google.protobuf.message import Message
 
 from .._code import Code
-from .._codec import Codec, codec_for_name
-from .._compression import Compression, available_compressions, compression_for_name
-from .._envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import IdempotencyLevel, MethodInfo, StreamType
-from .._protocol import (
+from . import DEFAULT_READ_MAX_BYTES, End, RawHeaders, RequestHead
+from .codec import Codec, codec_for_name
+from .compression import Compression, available_compressions, compression_for_name
+from .connect_wire import (
     RequestTemplate,
     check_stream_response,
     check_unary_response,
@@ -42,7 +42,7 @@ from .._protocol import (
     unary_content_type_error,
     unary_error,
 )
-from . import DEFAULT_READ_MAX_BYTES, End, RawHeaders, RequestHead
+from .envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
 
 __all__ = ["ConnectCall", "ConnectProtocol"]
 

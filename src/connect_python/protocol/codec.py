@@ -7,8 +7,8 @@ from typing import Protocol, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from ._code import Code
-from ._errors import ConnectError
+from .._code import Code
+from .._errors import ConnectError
 
 __all__ = ["Codec", "JSONCodec", "ProtoCodec", "codec_for_name"]
 

@@ -10,11 +10,11 @@ import re
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from ._code import Code, code_from_http_status
-from ._codec import Codec
-from ._compression import Compression, compression_for_name
-from ._errors import ConnectError, error_from_json, loads_json, not_connect_error, parse_error_body
-from ._headers import Headers, merge_headers
+from .._code import Code, code_from_http_status
+from .._errors import ConnectError, error_from_json, loads_json, not_connect_error, parse_error_body
+from .._headers import Headers, merge_headers
+from .codec import Codec
+from .compression import Compression, compression_for_name
 
 __all__ = [
     "EndStream",

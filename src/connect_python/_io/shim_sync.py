@@ -1,10 +1,10 @@
 """Concurrency primitives for the sync runtime (threads and ``time``).
 
-The twin of ``_shim_async``: same names, same meaning, no event loop. A sync
+The twin of ``shim_async``: same names, same meaning, no event loop. A sync
 call's deadline and its cancellation (:meth:`CallScope.cancel`, from any
 thread) end the waits of its steps, as a cancel scope ends the awaits of an
 async call: the deadline is each wait's timeout and a cancel wakes the waiting
-thread (``_sync_net``). No thread or timer is started per call.
+thread (``sync_net``). No thread or timer is started per call.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ._code import Code
-from ._errors import ConnectError
-from ._protocol import local_deadline_error
-from ._sync_net import (
+from .._code import Code
+from .._errors import ConnectError
+from ..protocol.connect_wire import local_deadline_error
+from .sync_net import (
     Interrupted,
     ScopedEvent,
     SyncBackend,
@@ -145,7 +145,7 @@ class CallScope:
 
     Each I/O step of the call runs inside ``with scope.step():``. While a thread
     is in a step, every wait it makes (socket reads and writes, connecting,
-    events; see ``_sync_net``) ends at the deadline (it is the wait's timeout:
+    events; see ``sync_net``) ends at the deadline (it is the wait's timeout:
     no timer thread) and when :meth:`cancel` is called from any thread (which
     wakes the wait). A step cut short by the deadline raises
     ``DEADLINE_EXCEEDED``, one cut short by :meth:`cancel` raises ``CANCELED``.

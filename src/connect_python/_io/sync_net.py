@@ -2,7 +2,7 @@
 
 What httpcore's own sync backend cannot do, and the sync runtime needs:
 
-- **Every wait ends.** A wait inside a call's step (see ``_shim_sync.CallScope``)
+- **Every wait ends.** A wait inside a call's step (see ``shim_sync.CallScope``)
   ends at the call's deadline and when the call is cancelled from another
   thread: it raises :class:`Interrupted`, which the step turns into
   ``DEADLINE_EXCEEDED`` or ``CANCELED``. The deadline is the wait's own timeout

@@ -9,8 +9,8 @@ import socket
 
 import httpcore
 
-from ._code import Code
-from ._errors import ConnectError
+from .._code import Code
+from .._errors import ConnectError
 
 __all__ = ["connect_error", "connect_reason", "socket_is_readable"]
 

@@ -55,9 +55,9 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from ._code import Code
-from ._errors import ConnectError
-from ._transport_errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
+from .._code import Code
+from .._errors import ConnectError
+from .._io.errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",

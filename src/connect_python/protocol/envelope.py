@@ -5,8 +5,8 @@ An envelope is one flags byte, a 4-byte big-endian length and the payload.
 
 from __future__ import annotations
 
-from ._code import Code
-from ._errors import ConnectError
+from .._code import Code
+from .._errors import ConnectError
 
 __all__ = [
     "FLAG_COMPRESSED",

@@ -12,9 +12,9 @@ import ssl
 import h2.exceptions
 import httpcore
 
-from ._code import Code
-from ._errors import ConnectError
-from ._http1 import HTTP1Error
+from .._code import Code
+from .._errors import ConnectError
+from .._http.h1 import HTTP1Error
 
 __all__ = [
     "TRANSPORT_ERRORS",

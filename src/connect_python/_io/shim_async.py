@@ -1,7 +1,7 @@
 """Concurrency primitives for the async runtime (anyio: asyncio and trio).
 
-This module and ``_shim_sync`` are the only hand-written pair: the unasync
-transform maps ``_shim_async`` to ``_shim_sync``, so both must offer the same
+This module and ``shim_sync`` are the only hand-written pair: the unasync
+transform maps ``shim_async`` to ``shim_sync``, so both must offer the same
 names with the same meaning.
 """
 
@@ -25,9 +25,9 @@ import anyio.lowlevel
 import httpcore
 import sniffio
 
-from ._code import Code
-from ._errors import ConnectError
-from ._protocol import local_deadline_error
+from .._code import Code
+from .._errors import ConnectError
+from ..protocol.connect_wire import local_deadline_error
 
 __all__ = [
     "AnyIOBackend",
@@ -50,7 +50,7 @@ __all__ = [
 
 
 #: The network backend (its sync twin, renamed by the unasync transform, is
-#: ``_shim_sync.SyncBackend``: interruptible sockets and thread-safe TLS).
+#: ``shim_sync.SyncBackend``: interruptible sockets and thread-safe TLS).
 AnyIOBackend = httpcore.AnyIOBackend
 Lock = anyio.Lock
 Event = anyio.Event

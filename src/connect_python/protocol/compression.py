@@ -11,8 +11,8 @@ import zlib
 from collections.abc import Iterable
 from typing import Protocol
 
-from ._code import Code
-from ._errors import ConnectError
+from .._code import Code
+from .._errors import ConnectError
 
 __all__ = [
     "BrotliCompression",
