@@ -469,7 +469,8 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
                 self._send_closed = True
                 self._half_duplex = True
                 await exchange.end_request(self.scope)
-            await self._accept(await exchange.receive_response(self.scope))
+            await exchange.receive_response(self.scope)
+            await self._accept(exchange)
         except BaseException as exc:
             await self._finish()
             error = self._send_error

@@ -1,7 +1,7 @@
-"""What both HTTP versions' exchanges share: sending a streamed request body
-and reading a whole response body. An exchange is an ``AsyncHTTP11Stream`` or
-an ``AsyncHTTP2Stream``; both offer ``request_open``, ``send``,
-``end_request``, ``receive`` and ``aclose``.
+"""The exchange: one HTTP request and its response, as both HTTP versions
+carry it (:class:`AsyncExchange`, implemented by ``_http11`` and ``_http2``),
+and what callers do with any exchange: send a streamed request body
+(:func:`send_body`), read a whole response body (:func:`read_all`).
 
 Also here, because unary and streaming calls both need it: the rule that a
 deadline of an enclosing cancel scope ends as that scope's cancellation
@@ -11,14 +11,70 @@ deadline of an enclosing cancel scope ends as that scope's cancellation
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from typing import Any
+from typing import Protocol
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._io.shim_async import CallScope, current_deadline, current_time, shield, sleep
 from connect_python.protocol.connect_wire import _HEADER_ROUNDING
 
-__all__ = ["await_scope_deadline", "read_all", "send_body"]
+__all__ = ["AsyncExchange", "RawHeaders", "await_scope_deadline", "read_all", "send_body"]
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class AsyncExchange(Protocol):
+    """One HTTP request/response on a pooled connection (from
+    ``AsyncTransport.open_exchange``).
+
+    ``status`` and ``headers`` are set once :meth:`receive_response` returned,
+    ``trailers`` once :meth:`receive` returned ``b""``. While ``request_open``,
+    request body goes out with :meth:`send` and ends with :meth:`end_request`.
+    ``full_duplex``: the response may be read while the request is open
+    (HTTP/2); else the request is finished first (HTTP/1.1). :meth:`aclose`
+    ends the exchange (abandoning what is left of it) and gives the
+    connection back; it is idempotent. Every method that waits takes the
+    call's scope (deadline, cancellation).
+    """
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> RawHeaders: ...
+
+    @property
+    def trailers(self) -> RawHeaders: ...
+
+    @property
+    def full_duplex(self) -> bool: ...
+
+    @property
+    def request_open(self) -> bool:
+        """Whether request body may still be sent."""
+        ...
+
+    async def send(self, data: bytes, scope: CallScope, end: bool = False) -> None:
+        """Send request body bytes (``end``: and finish the request)."""
+        ...
+
+    async def end_request(self, scope: CallScope) -> None:
+        """Finish the request body (nothing if it is finished)."""
+        ...
+
+    async def receive_response(self, scope: CallScope) -> None:
+        """Wait for the response head (sets ``status`` and ``headers``)."""
+        ...
+
+    async def receive(self, scope: CallScope) -> bytes:
+        """Response body bytes (what arrived, waiting for some if nothing
+        did); ``b""`` at the end, when ``trailers`` are set."""
+        ...
+
+    async def aclose(self) -> None:
+        """End the exchange and give its connection back."""
+        ...
+
 
 _DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
 #: How long past the scope's deadline the wait goes on before giving up on it.
@@ -48,7 +104,7 @@ async def await_scope_deadline(error: ConnectError, outer: float) -> None:
     await sleep(max(deadline - now, 0.0) + _SCOPE_SLACK)
 
 
-async def read_all(stream: Any, scope: CallScope, limit: int | None) -> bytes:
+async def read_all(stream: AsyncExchange, scope: CallScope, limit: int | None) -> bytes:
     """The whole response body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``
     (and abandon the exchange)."""
     parts: list[bytes] = []
@@ -67,7 +123,7 @@ async def read_all(stream: Any, scope: CallScope, limit: int | None) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def send_body(stream: Any, body: AsyncIterable[bytes], scope: CallScope) -> None:
+async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: CallScope) -> None:
     """Send a streamed request body, then finish it (stops early if the
     server already answered). The body iterator is closed in any case.
 

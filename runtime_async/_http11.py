@@ -264,7 +264,7 @@ class AsyncHTTP11Stream:
                 else:
                     parser.feed_eof()
 
-    async def receive_response(self, scope: CallScope) -> AsyncHTTP11Stream:
+    async def receive_response(self, scope: CallScope) -> None:
         """Wait for the response head (sets ``status`` and ``headers``).
 
         HTTP/1.1 is half duplex here: a request still open is finished first.
@@ -278,7 +278,6 @@ class AsyncHTTP11Stream:
             assert isinstance(event, Response)
             self.status = event.status
             self.headers = event.headers
-            return self
         except BaseException:
             await self.aclose()
             raise

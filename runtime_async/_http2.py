@@ -67,7 +67,7 @@ from connect_python._http.h2_state import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
     H2State,
-    H2Stream,
+    H2StreamState as H2Stream,
 )
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import socket_is_readable
@@ -874,7 +874,7 @@ class AsyncHTTP2Stream:
 
     # -- receiving ----------------------------------------------------------------
 
-    async def receive_response(self, scope: CallScope) -> AsyncHTTP2Stream:
+    async def receive_response(self, scope: CallScope) -> None:
         """Wait for the response headers (sets ``status`` and ``headers``)."""
         stream = self._stream
         if stream.headers is None and not stream.done:
@@ -886,7 +886,6 @@ class AsyncHTTP2Stream:
             raise self._error()
         self.status = stream.status
         self.headers = [(k, v) for k, v in stream.headers if not k.startswith(b":")]
-        return self
 
     async def receive(self, scope: CallScope) -> bytes:
         """The next part of the response body; ``b""`` once it ended."""
