@@ -174,6 +174,19 @@ def test_clean_venv_install_generate_and_call(tmp_path: Path, wheel: Path, demo_
     out = _run([str(python), "-c", IMPORTS], tmp_path, env)
     assert out.splitlines()[0].startswith(site), out
     assert out.splitlines()[1] == "optional: []", out
+    # The plugin without its extra says what to install instead of a traceback.
+    bare = subprocess.run(
+        [str(venv / "bin" / "protoc-gen-connect-python")],
+        input=b"",
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert bare.returncode == 1
+    assert bare.stderr.decode() == (
+        "protoc-gen-connect-python: the code generator needs the codegen extra "
+        "(No module named 'mako'); install it with: pip install 'connect-python[codegen]'\n"
+    )
 
     # 2. [codegen]: the installed plugin generates the client; asyncio and sync calls.
     _run([*pip, f"{wheel}[codegen]"], tmp_path, env)

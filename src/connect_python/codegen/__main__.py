@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from google.protobuf.message import DecodeError
-
-from connect_python.codegen.plugin import run
-
 __all__ = ["main"]
 
 _USAGE = """\
@@ -29,6 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     if args or sys.stdin.isatty():
         sys.stderr.write(_USAGE)
         return 2
+    try:
+        # Imported here so that a plain install (no codegen extra) gets a message,
+        # not a traceback: the generator needs mako and a recent protobuf.
+        from google.protobuf.message import DecodeError
+
+        from connect_python.codegen.plugin import run
+    except ImportError as exc:
+        sys.stderr.write(
+            f"protoc-gen-connect-python: the code generator needs the codegen extra ({exc}); "
+            "install it with: pip install 'connect-python[codegen]'\n"
+        )
+        return 1
     data = sys.stdin.buffer.read()
     try:
         out = run(data)
