@@ -67,7 +67,7 @@ from connect_python._http.h2_state import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
     H2State,
-    H2StreamState as H2Stream,
+    H2Stream,
 )
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import socket_is_readable
