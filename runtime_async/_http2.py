@@ -67,8 +67,8 @@ from connect_python._http.h2_state import (
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
     H2State,
-    H2Stream,
 )
+from connect_python._http.h2_state import H2StreamState as H2Stream
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import socket_is_readable
 from connect_python._io.shim_async import (

@@ -10,7 +10,8 @@ import hpack
 import pytest
 
 from connect_python import Code
-from connect_python._http.h2_state import H2State, _StatelessEncoder, reset_error
+from connect_python._http.h2_state import H2State, reset_error
+from connect_python._http.hpack_encoder import StatelessEncoder
 from transport.h2server import _FrameTap
 
 HEADERS = H2State.request_headers(
@@ -23,7 +24,7 @@ HEADERS = H2State.request_headers(
 
 
 def test_stateless_encoder_round_trips_and_announces_table_size() -> None:
-    encoder = _StatelessEncoder()
+    encoder = StatelessEncoder()
     decoder = hpack.Decoder()
     fields = [*HEADERS, (b"x-long", b"v" * 300)]
     first = encoder.encode(fields)

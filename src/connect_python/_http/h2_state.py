@@ -2,7 +2,8 @@
 
 The runtime's HTTP/2 connection (``runtime_async/_http2.py``) does the I/O and
 the waiting; everything that decides what goes on the wire lives here, once,
-for both flavours:
+for both flavours (``h2`` itself, as adapted in :mod:`.h2_connection`, frames
+and parses):
 
 - Received DATA is buffered per stream and credited back to the peer (stream
   and connection WINDOW_UPDATE) only as the application *consumes* it, so a
@@ -37,34 +38,20 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-import h2.config
-import h2.connection
 import h2.errors
 import h2.events
-import h2.exceptions
-import h2.settings
-import hpack
-from hpack.table import HeaderTable
-from hyperframe.frame import (
-    DataFrame,
-    Frame,
-    GoAwayFrame,
-    PingFrame,
-    RstStreamFrame,
-    SettingsFrame,
-    WindowUpdateFrame,
-)
 
 from .._code import Code
 from .._errors import ConnectError
 from .._io.errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
+from .h2_connection import REPLIES_PER_READ, ClientConnection
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_STREAM_WINDOW",
     "H2State",
-    "H2Stream",
+    "H2StreamState",
     "reset_error",
 ]
 
@@ -82,13 +69,8 @@ DEFAULT_MAX_FRAME_SIZE = 65536
 #: a server may allow fewer than any other guess (and fail the connection, as
 #: ``h2``-based servers do, or refuse the streams, as Go does).
 _STREAMS_BEFORE_SETTINGS = 1
-#: How many reset stream ids are remembered to drop late frames silently.
-_RESET_MEMORY = 4096
-#: Frames that each need a reply (PING, SETTINGS) one network read may bring;
-#: more is a flood (a server that writes them faster than it reads the
-#: replies), and the connection fails before parsing them costs seconds.
-_REPLIES_PER_READ = 1000
-#: ... and one connection may bring in all: past this many, the connection
+#: Frames that each need a reply (PING, SETTINGS) one connection may bring
+#: (``REPLIES_PER_READ`` in one read fail it): past this many, the connection
 #: takes no new streams (a slower flood; ordinary keep-alive PINGs would need
 #: a day to get there).
 _REPLIES_PER_CONNECTION = 10_000
@@ -132,8 +114,8 @@ def reset_error(error_code: int, what: str = "stream reset by the server") -> Co
     return ConnectError(code, f"{what}: {_error_name(error_code)}")
 
 
-class H2Stream:
-    """The client's view of one HTTP/2 stream (sans-IO).
+class H2StreamState:
+    """The state of one HTTP/2 stream, as the client sees it (sans-IO).
 
     ``chunks`` holds received DATA not yet consumed (``buffered`` bytes);
     ``error`` is set when the stream failed (peer reset, GOAWAY, connection
@@ -180,185 +162,8 @@ class H2Stream:
         """Nothing more will arrive: ended, failed or reset."""
         return self.ended or self.error is not None or self.reset_sent
 
-    @property
-    def completed(self) -> bool:
-        """Both directions finished cleanly (no reset needed)."""
-        return self.ended and self.send_closed and self.error is None
-
     def __repr__(self) -> str:
-        return f"<H2Stream {self.stream_id} status={self.status} ended={self.ended}>"
-
-
-def _hpack_int(value: int, prefix_bits: int, flags: int) -> bytes:
-    """An HPACK integer with an ``prefix_bits``-bit prefix (RFC 7541 §5.1)."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((flags | value,))
-    out = bytearray((flags | limit,))
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _hpack_string(data: bytes) -> bytes:
-    """An HPACK string literal, without Huffman coding."""
-    return _hpack_int(len(data), 7, 0) + data
-
-
-_STATIC_FIELDS: dict[tuple[bytes, bytes], int] = {}
-_STATIC_NAMES: dict[bytes, int] = {}
-for _index, _entry in enumerate(HeaderTable.STATIC_TABLE, start=1):
-    _STATIC_FIELDS.setdefault(_entry, _index)
-    _STATIC_NAMES.setdefault(_entry[0], _index)
-#: Whether h2 handles DATA on closed streams inside ``_receive_data_frame``
-#: (so it can be called directly, skipping the generic frame handler).
-_DIRECT_DATA = hasattr(h2.connection.H2Connection, "_handle_data_on_closed_stream")
-_SENSITIVE = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
-_FIELD_CACHE_SIZE = 2048
-
-
-class _StatelessEncoder(hpack.Encoder):
-    """An HPACK encoder that never uses the dynamic table.
-
-    Every field is a static-table reference or a literal "without indexing"
-    ("never indexed" for credentials), so a field's encoding never depends on
-    what was sent before and is computed once and cached. Request headers repeat
-    from call to call, which makes encoding a header block a few dictionary
-    look-ups instead of ``hpack``'s per-field work; the price is a few dozen
-    bytes more per request on the wire. Huffman coding is not used.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._cache: dict[tuple[bytes, bytes], bytes] = {}
-        self._size_update = False
-
-    @property
-    def header_table_size(self) -> int:
-        return 0
-
-    @header_table_size.setter
-    def header_table_size(self, value: int) -> None:
-        # The peer changed its limit: announce our (empty) table's size, 0.
-        self._size_update = True
-
-    def encode(self, headers: Any, huffman: bool = True) -> bytes:
-        cache = self._cache
-        parts = []
-        if self._size_update:
-            self._size_update = False
-            parts.append(b"\x20")
-        for name, value in headers:
-            key = (name, value)
-            field = cache.get(key)
-            if field is None:
-                field = self._field(name, value)
-                if len(cache) >= _FIELD_CACHE_SIZE:
-                    cache.clear()
-                cache[key] = field
-            parts.append(field)
-        return b"".join(parts)
-
-    @staticmethod
-    def _field(name: bytes, value: bytes) -> bytes:
-        index = _STATIC_FIELDS.get((name, value))
-        if index is not None:
-            return _hpack_int(index, 7, 0x80)
-        flags = 0x10 if name in _SENSITIVE else 0x00
-        index = _STATIC_NAMES.get(name)
-        if index is not None:
-            return _hpack_int(index, 4, flags) + _hpack_string(value)
-        return bytes((flags,)) + _hpack_string(name) + _hpack_string(value)
-
-
-class _ClientConnection(h2.connection.H2Connection):
-    """``h2``'s connection with three behaviours changed.
-
-    Frames that arrive on a stream this side reset are ignored instead of
-    answered with another RST_STREAM (their DATA still credits the connection
-    window), a GOAWAY with ``NO_ERROR`` does not end the streams the server
-    already accepted, and a flood of PING or SETTINGS frames (more than
-    ``_REPLIES_PER_READ`` in one read) stops the parsing (the connection
-    fails).
-    """
-
-    def __init__(self, config: h2.config.H2Configuration) -> None:
-        super().__init__(config=config)
-        self.encoder = _StatelessEncoder()
-        self.reset_here: dict[int, None] = {}
-        #: Frames needing a reply in the current read (reset per read).
-        self.replies_due = 0
-        #: ... and since the connection started.
-        self.replies_total = 0
-        #: Set when a read brought a flood of them.
-        self.flooded = False
-
-    def forget_reset(self, stream_id: int) -> None:
-        self.reset_here.pop(stream_id, None)
-
-    def reset_stream(self, stream_id: int, error_code: int = 0) -> None:
-        super().reset_stream(stream_id, error_code)
-        reset_here = self.reset_here
-        reset_here[stream_id] = None
-        if len(reset_here) > _RESET_MEMORY:
-            del reset_here[next(iter(reset_here))]
-
-    def _receive_frame(self, frame: Frame) -> list[h2.events.Event]:
-        stream_id = frame.stream_id
-        if stream_id and stream_id in self.reset_here:
-            if isinstance(frame, DataFrame):
-                self.state_machine.process_input(h2.connection.ConnectionInputs.RECV_DATA)
-                size = frame.flow_controlled_length
-                manager = self._inbound_flow_control_window_manager
-                manager.window_consumed(size)
-                increment = manager.process_bytes(size)
-                if increment:
-                    update = WindowUpdateFrame(0)
-                    update.window_increment = increment
-                    self._prepare_for_sending([update])
-                if "END_STREAM" in frame.flags:
-                    self.forget_reset(stream_id)
-                return []
-            # Other frames still update shared state (HPACK); drop only the
-            # RST_STREAM h2 would send in reply.
-            mark = len(self._data_to_send)
-            events: list[h2.events.Event] = super()._receive_frame(frame)
-            del self._data_to_send[mark:]
-            if isinstance(frame, RstStreamFrame) or "END_STREAM" in frame.flags:
-                self.forget_reset(stream_id)
-            return [e for e in events if not isinstance(e, h2.events.StreamReset)]
-        if _DIRECT_DATA and type(frame) is DataFrame:
-            # The hot path. h2's generic handler logs ``repr(frame)``, which
-            # hex-dumps the whole payload before the logger ignores it.
-            frames, events = self._receive_data_frame(frame)
-            if frames:
-                self._prepare_for_sending(frames)
-            return events
-        kind = type(frame)
-        if (kind is PingFrame or kind is SettingsFrame) and "ACK" not in frame.flags:
-            self.replies_due += 1
-            self.replies_total += 1
-            if self.replies_due > _REPLIES_PER_READ:
-                # Stop here: drop the rest of the input (the connection
-                # fails), keep the events of the frames before it.
-                self.flooded = True
-                self.incoming_buffer._data.clear()
-                return []
-        return super()._receive_frame(frame)
-
-    def _receive_goaway_frame(
-        self, frame: GoAwayFrame
-    ) -> tuple[list[Frame], list[h2.events.Event]]:
-        if frame.error_code != _NO_ERROR:
-            return super()._receive_goaway_frame(frame)
-        event = h2.events.ConnectionTerminated()
-        event.error_code = _NO_ERROR
-        event.last_stream_id = frame.last_stream_id
-        event.additional_data = frame.additional_data or None
-        return [], [event]
+        return f"<H2StreamState {self.stream_id} status={self.status} ended={self.ended}>"
 
 
 class H2State:
@@ -377,34 +182,12 @@ class H2State:
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        config = h2.config.H2Configuration(
-            client_side=True,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            # Response headers are only parsed for what a client needs.
-            validate_inbound_headers=False,
-            normalize_inbound_headers=False,
+        self.h2 = ClientConnection(
+            stream_window=stream_window,
+            connection_window=connection_window,
+            max_frame_size=max_frame_size,
         )
-        conn = _ClientConnection(config)
-        settings = h2.settings.SettingCodes
-        conn.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                settings.ENABLE_PUSH: 0,
-                settings.MAX_CONCURRENT_STREAMS: 100,
-                settings.INITIAL_WINDOW_SIZE: stream_window,
-                settings.MAX_FRAME_SIZE: max_frame_size,
-                settings.MAX_HEADER_LIST_SIZE: 65536,
-            },
-        )
-        del conn.local_settings[settings.ENABLE_CONNECT_PROTOCOL]
-        conn.max_inbound_frame_size = max_frame_size
-        conn.initiate_connection()
-        if connection_window > 65535:
-            conn.increment_flow_control_window(connection_window - 65535)
-        self.h2 = conn
-        self.streams: dict[int, H2Stream] = {}
+        self.streams: dict[int, H2StreamState] = {}
         self.settings_received = False
         #: Set once the server sent GOAWAY: no new streams.
         self.goaway = False
@@ -479,18 +262,18 @@ class H2State:
             out.append((name, value))
         return out
 
-    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2Stream:
+    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
         """Send HEADERS for a new stream (call :meth:`can_open` first)."""
         conn = self.h2
         stream_id = conn.get_next_available_stream_id()
         conn.send_headers(stream_id, headers, end_stream=end_stream)
-        stream = H2Stream(stream_id)
+        stream = H2StreamState(stream_id)
         stream.send_closed = end_stream
         stream.life_seen = self.signs_of_life
         self.streams[stream_id] = stream
         return stream
 
-    def send_window(self, stream: H2Stream) -> int:
+    def send_window(self, stream: H2StreamState) -> int:
         """How many bytes of DATA ``stream`` may send in one frame now."""
         if stream.closed or stream.send_closed:
             return 0
@@ -499,14 +282,14 @@ class H2State:
         frame: int = conn.max_outbound_frame_size
         return window if window < frame else frame
 
-    def send_data(self, stream: H2Stream, data: bytes | memoryview, end_stream: bool) -> None:
+    def send_data(self, stream: H2StreamState, data: bytes | memoryview, end_stream: bool) -> None:
         """Send one DATA frame (at most :meth:`send_window` bytes)."""
         self.h2.send_data(stream.stream_id, data, end_stream=end_stream)
         if end_stream:
             stream.send_closed = True
             self._maybe_close(stream)
 
-    def end_stream(self, stream: H2Stream) -> None:
+    def end_stream(self, stream: H2StreamState) -> None:
         """Finish the request body (an empty DATA frame with END_STREAM)."""
         if stream.send_closed or stream.closed:
             return
@@ -514,7 +297,7 @@ class H2State:
         stream.send_closed = True
         self._maybe_close(stream)
 
-    def reset(self, stream: H2Stream, error_code: int = _CANCEL) -> None:
+    def reset(self, stream: H2StreamState, error_code: int = _CANCEL) -> None:
         """Abandon ``stream``: one RST_STREAM unless it already completed.
 
         A stream whose response ended but whose request is still open is
@@ -531,7 +314,7 @@ class H2State:
         self.h2.reset_stream(stream.stream_id, error_code)
         self._close(stream)
 
-    def _discard_buffered(self, stream: H2Stream) -> None:
+    def _discard_buffered(self, stream: H2StreamState) -> None:
         size = stream.buffered
         stream.chunks.clear()
         stream.buffered = 0
@@ -558,20 +341,20 @@ class H2State:
 
     def has_output(self) -> bool:
         """Whether anything is waiting to be written (or reset)."""
-        return bool(self.h2._data_to_send) or bool(self.abandoned)
+        return bool(self.h2.output_size()) or bool(self.abandoned)
 
     def output_size(self) -> int:
         """How many bytes :meth:`data_to_send` would return now."""
-        return len(self.h2._data_to_send)
+        return self.h2.output_size()
 
     def unsend(self, data: bytes) -> None:
         """Put back ``data`` (the unwritten end of what :meth:`data_to_send`
         returned) to be sent first."""
-        self.h2._data_to_send[0:0] = data
+        self.h2.unsend(data)
 
     # -- receiving --------------------------------------------------------------
 
-    def consume(self, stream: H2Stream) -> bytes:
+    def consume(self, stream: H2StreamState) -> bytes:
         """Take the buffered body of ``stream`` and credit it to the peer."""
         chunks = stream.chunks
         size = stream.buffered
@@ -584,7 +367,7 @@ class H2State:
         self.h2.acknowledge_received_data(size, stream.stream_id)
         return data
 
-    def receive_data(self, data: bytes) -> set[H2Stream] | None:
+    def receive_data(self, data: bytes) -> set[H2StreamState] | None:
         """Process bytes from the network.
 
         Returns the streams that changed, or ``None`` when every waiter should
@@ -593,13 +376,13 @@ class H2State:
         if not self.settings_received:
             # The server's first frame must be SETTINGS: anything else (an
             # HTTP/1.1 answer to the preface) fails the connection now.
-            error = h2_preface_error(self._unparsed() + bytes(data[:64]))
+            error = h2_preface_error(self.h2.unparsed() + bytes(data[:64]))
             if error is not None:
                 self.fail(error)
                 return None
         self.h2.replies_due = 0
         events: list[Any] = self.h2.receive_data(data)
-        changed: set[H2Stream] | None = set()
+        changed: set[H2StreamState] | None = set()
         streams = self.streams
         alive = False
         for event in events:
@@ -690,14 +473,14 @@ class H2State:
             self.fail(
                 ConnectError(
                     Code.UNAVAILABLE,
-                    f"HTTP/2 connection failed: the server sent more than {_REPLIES_PER_READ}"
+                    f"HTTP/2 connection failed: the server sent more than {REPLIES_PER_READ}"
                     " PING/SETTINGS frames at once (a flood)",
                 )
             )
             return None
         return changed
 
-    def _peer_reset(self, stream: H2Stream, error_code: int) -> None:
+    def _peer_reset(self, stream: H2StreamState, error_code: int) -> None:
         if error_code == _NO_ERROR and stream.ended:
             # The response is complete; the server only wants no more request
             # body (RFC 9113 §8.1).
@@ -736,18 +519,14 @@ class H2State:
     def connection_lost(self) -> ConnectError:
         """The error for streams still open when the server closed the connection."""
         if not self.settings_received:
-            return h2_closed_before_settings(self._unparsed())
+            return h2_closed_before_settings(self.h2.unparsed())
         return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
 
-    def _unparsed(self) -> bytes:
-        """The start of what was received and not parsed into frames (error messages)."""
-        return bytes(getattr(self.h2.incoming_buffer, "_data", b"")[:64])
-
-    def _maybe_close(self, stream: H2Stream) -> None:
+    def _maybe_close(self, stream: H2StreamState) -> None:
         if stream.ended and stream.send_closed:
             self._close(stream)
 
-    def _close(self, stream: H2Stream) -> None:
+    def _close(self, stream: H2StreamState) -> None:
         stream.closed = True
         self.streams.pop(stream.stream_id, None)
 
