@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,6 +89,12 @@ def main() -> None:
         default=HERE / "_gen" / "server",
         help="where the official plugin's server stubs were generated",
     )
+    parser.add_argument(
+        "--certs",
+        type=Path,
+        help="serve TLS requiring client certificates: DIR/server.pem, DIR/server-key.pem,"
+        " and DIR/ca.pem for the CA of the clients' certificates",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(args.stubs))
     messages = importlib.import_module("demo.process.v1.process_pb2")
@@ -99,6 +106,11 @@ def main() -> None:
     config.bind = [f"127.0.0.1:{args.port}"]
     config.loglevel = "WARNING"
     config.accesslog = None
+    if args.certs is not None:
+        config.certfile = str(args.certs / "server.pem")
+        config.keyfile = str(args.certs / "server-key.pem")
+        config.ca_certs = str(args.certs / "ca.pem")
+        config.verify_mode = ssl.CERT_REQUIRED
     app = stubs.ProcessASGIApplication(DemoProcess(messages))
     asyncio.run(serve(app, config))
 

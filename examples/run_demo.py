@@ -91,9 +91,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def demo_server(port: int | None = None, stubs: Path = GEN / "server") -> Iterator[str]:
-    """Start the demo server (on ``port``, by default a free one); yields its base URL."""
+def demo_server(
+    port: int | None = None, stubs: Path = GEN / "server", certs: Path | None = None
+) -> Iterator[str]:
+    """Start the demo server (on ``port``, by default a free one); yields its base URL.
+
+    With ``certs`` it serves TLS and requires a client certificate (see
+    ``demo_server.py --certs``).
+    """
     port = port or free_port()
+    tls = ["--certs", str(certs)] if certs is not None else []
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -102,6 +109,7 @@ def demo_server(port: int | None = None, stubs: Path = GEN / "server") -> Iterat
             str(port),
             "--stubs",
             str(stubs),
+            *tls,
         ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -115,7 +123,7 @@ def demo_server(port: int | None = None, stubs: Path = GEN / "server") -> Iterat
             if time.monotonic() > deadline:
                 raise RuntimeError("demo server did not start within 20 s")
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if certs is not None else 'http'}://127.0.0.1:{port}"
     finally:
         proc.terminate()
         try:

@@ -77,6 +77,9 @@ class ServerInfo:
     https: str
     https_h1: str
     ca_pem: str
+    #: With ``client_ca``: TLS ports that require a client certificate.
+    https_mtls: str | None = None
+    https_mtls_h1: str | None = None
 
     @cached_property
     def ca_pem_text(self) -> str:
@@ -110,8 +113,9 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, binary: Path | None = None) -> None:
+    def __init__(self, binary: Path | None = None, *, client_ca: Path | None = None) -> None:
         self._binary = binary
+        self._args = ["-client-ca", str(client_ca)] if client_ca is not None else []
         self._proc: subprocess.Popen[bytes] | None = None
         self.info: ServerInfo | None = None
 
@@ -127,7 +131,7 @@ class TestServer:
             )
             log.flush()
             self._proc = subprocess.Popen(
-                [str(binary)],
+                [str(binary), *self._args],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -140,6 +144,8 @@ class TestServer:
                 https=data["https"],
                 https_h1=data["https_h1"],
                 ca_pem=data["ca_pem"],
+                https_mtls=data.get("https_mtls"),
+                https_mtls_h1=data.get("https_mtls_h1"),
             )
         except BaseException:
             self.stop()

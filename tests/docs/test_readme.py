@@ -5,7 +5,9 @@
   ``PYTHONPATH`` and warnings as errors. The README's examples use
   ``http://127.0.0.1:8080`` (where ``bash scripts/demo.sh --serve`` serves); here
   the server runs on a free port and that URL is replaced by its URL. A block
-  whose comment offers ``backend="trio"`` runs on trio too.
+  whose comment offers ``backend="trio"`` runs on trio too. The mutual-TLS
+  example (``https://127.0.0.1:8443``) runs against the demo server serving TLS
+  and requiring client certificates, with ``certs/`` made by ``trustme``.
 - A block may be left unrun only if its first line says ``# Not run:`` and why;
   the one such block (the sketch of the generated API) is compared with the
   golden file it sketches.
@@ -27,12 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 GOLDEN = ROOT / "tests/generator/golden/default/greet/v1/greet_connect.py.golden"
 SERVICE_BASE = ROOT / "runtime_async" / "_service.py"  # AsyncServiceClient
 README_URL = "http://127.0.0.1:8080"
+#: The README's mutual-TLS example: the demo server requiring client certificates.
+MTLS_URL = "https://127.0.0.1:8443"
 NOT_RUN = "# Not run:"
 TRIO = 'anyio.run(main, backend="trio")'
 
@@ -111,6 +116,24 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         yield url, gen / "client"
 
 
+@pytest.fixture(scope="module")
+def mtls_demo(
+    demo: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """(base URL of the demo server over mutual TLS, its ``certs/`` folder)."""
+    certs = tmp_path_factory.mktemp("certs")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(certs / "ca.pem"))
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(certs / "server.pem"))
+    server.private_key_pem.write_to_path(str(certs / "server-key.pem"))
+    client = ca.issue_cert("client.example")
+    client.cert_chain_pems[0].write_to_path(str(certs / "client.pem"))
+    client.private_key_pem.write_to_path(str(certs / "client-key.pem"))
+    with demo_server(stubs=demo[1].parent / "server", certs=certs) as url:
+        yield url, certs
+
+
 def test_every_python_block_runs_or_says_why() -> None:
     assert len(RUNNABLE) >= 3
     unrun = [b for b in PYTHON if b.code.startswith(NOT_RUN)]
@@ -118,17 +141,26 @@ def test_every_python_block_runs_or_says_why() -> None:
     assert [b.code.splitlines()[0] for b in unrun] == [
         "# Not run: a sketch of generated signatures. tests/docs/test_readme.py checks it"
     ]
-    assert README_PORT == 8080 and all(README_URL in b.code for b in RUNNABLE)
+    assert README_PORT == 8080 and all(README_URL in b.code or MTLS_URL in b.code for b in RUNNABLE)
+    assert len([b for b in RUNNABLE if MTLS_URL in b.code]) == 1
 
 
 @pytest.mark.parametrize(
     ("block", "backend"), RUNS, ids=[f"README.md:{b.line}-{backend}" for b, backend in RUNS]
 )
 def test_python_block_runs(
-    block: Block, backend: str, demo: tuple[str, Path], tmp_path: Path
+    block: Block,
+    backend: str,
+    demo: tuple[str, Path],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     url, client = demo
     code = block.code.replace(README_URL, url)
+    if MTLS_URL in code:
+        mtls_url, certs = request.getfixturevalue("mtls_demo")
+        code = code.replace(MTLS_URL, mtls_url)
+        shutil.copytree(certs, tmp_path / "certs")
     if backend == "trio":
         assert code.count("anyio.run(main)") == 1
         code = code.replace("anyio.run(main)", TRIO)

@@ -5,6 +5,9 @@
 //   - "http":     plaintext, HTTP/1.1 and HTTP/2 with prior knowledge (h2c)
 //   - "https":    TLS, ALPN h2 and http/1.1
 //   - "https_h1": TLS, ALPN http/1.1 only
+//   - with -client-ca FILE, also "https_mtls" (ALPN h2 and http/1.1) and
+//     "https_mtls_h1" (ALPN http/1.1 only), which require a client certificate
+//     issued by a CA in FILE
 //
 // It writes a self-signed certificate (SAN 127.0.0.1, ::1, localhost) to a PEM
 // file, prints one JSON line to stdout with the base URLs and that file's path,
@@ -38,6 +41,7 @@ import (
 
 func main() {
 	certDir := flag.String("cert-dir", "", "directory for the certificate PEM (default: a new temporary directory, removed on exit)")
+	clientCA := flag.String("client-ca", "", "PEM file of the CAs whose client certificates the mTLS ports accept (no mTLS ports without it)")
 	flag.Parse()
 	log.SetPrefix("testserver: ")
 
@@ -70,15 +74,30 @@ func main() {
 
 	out := map[string]string{"ca_pem": pemPath}
 	var servers []*http.Server
-	for _, spec := range []struct {
+	type listener struct {
 		name   string
 		protos *http.Protocols
 		tls    bool
-	}{
-		{"http", plainProtos, false},
-		{"https", tlsProtos, true},
-		{"https_h1", h1Protos, true},
-	} {
+		mtls   bool
+	}
+	specs := []listener{
+		{"http", plainProtos, false, false},
+		{"https", tlsProtos, true, false},
+		{"https_h1", h1Protos, true, false},
+	}
+	var clientCAs *x509.CertPool
+	if *clientCA != "" {
+		data, err := os.ReadFile(*clientCA)
+		if err != nil {
+			log.Fatal(err)
+		}
+		clientCAs = x509.NewCertPool()
+		if !clientCAs.AppendCertsFromPEM(data) {
+			log.Fatalf("no certificate in %s", *clientCA)
+		}
+		specs = append(specs, listener{"https_mtls", tlsProtos, true, true}, listener{"https_mtls_h1", h1Protos, true, true})
+	}
+	for _, spec := range specs {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			log.Fatal(err)
@@ -93,6 +112,10 @@ func main() {
 		if spec.tls {
 			scheme = "https"
 			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			if spec.mtls {
+				srv.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
+				srv.TLSConfig.ClientCAs = clientCAs
+			}
 			go func() { serve(srv.ServeTLS(ln, "", "")) }()
 		} else {
 			go func() { serve(srv.Serve(ln)) }()

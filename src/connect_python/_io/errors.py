@@ -15,12 +15,14 @@ import httpcore
 from .._code import Code
 from .._errors import ConnectError
 from .._http.h1 import HTTP1Error
+from .tls import tls_cause, tls_error
 
 __all__ = [
     "TRANSPORT_ERRORS",
     "h2_closed_before_settings",
     "h2_preface_error",
     "reset_with_hint",
+    "transport_cause",
     "transport_error",
 ]
 
@@ -42,6 +44,9 @@ def transport_error(exc: BaseException) -> ConnectError:
 
     Such errors have ``remote == False``: nothing was received from the server.
     """
+    cause = tls_cause(exc)
+    if cause is not None:
+        return tls_error(cause)  # its cause is the ssl exception (see transport_cause)
     if isinstance(exc, httpcore.ConnectTimeout):
         code, what = Code.UNAVAILABLE, "connect timed out"
     elif isinstance(exc, httpcore.ConnectError):
@@ -56,14 +61,19 @@ def transport_error(exc: BaseException) -> ConnectError:
         code, what = Code.UNAVAILABLE, "protocol error from peer"
     elif isinstance(exc, httpcore.UnsupportedProtocol):
         code, what = Code.INVALID_ARGUMENT, "unsupported URL"
-    elif isinstance(exc, ssl.SSLError):
-        code, what = Code.UNAVAILABLE, "TLS failure"
     else:
         code, what = Code.UNAVAILABLE, "connection failure"
     detail = str(exc) or type(exc).__name__
     error = ConnectError(code, f"{what}: {detail}")
     error.__cause__ = exc
     return error
+
+
+def transport_cause(exc: BaseException) -> BaseException:
+    """What :func:`transport_error` names as the cause: the ``ssl`` exception
+    behind a TLS failure (network layers wrap it), else ``exc``. For
+    ``raise transport_error(exc) from transport_cause(exc)``."""
+    return tls_cause(exc) or exc
 
 
 # -- hints for servers that don't speak what the client speaks -------------------
