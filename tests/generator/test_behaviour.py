@@ -18,7 +18,6 @@ import pytest
 
 from connect_python import IdempotencyLevel, StreamType
 from connect_python.runtime_async import AsyncConnectClient, AsyncServiceClient
-from connect_python.runtime_async import _client as async_client_module
 from connect_python.runtime_sync import ConnectClient, ServiceClient
 
 from .conftest import Generated
@@ -75,9 +74,11 @@ def test_clients_subclass_the_runtime_base(load: Callable[[str, str], ModuleType
         assert not shared & set(vars(generated))
         # The base takes the runtime client's arguments: names, kinds and defaults.
         assert _params(generated.__init__) == _params(runtime.__init__)
+    # The documented default receive limit (README: ``read_max_bytes``, 4 MiB).
     assert (
         inspect.signature(mod.AsyncGreetServiceClient).parameters["read_max_bytes"].default
-        == async_client_module.DEFAULT_READ_MAX_BYTES
+        == inspect.signature(AsyncConnectClient).parameters["read_max_bytes"].default
+        == 4 * 1024 * 1024
     )
 
 
