@@ -5,6 +5,13 @@ Every ``test_*.py`` under the async test folders is transformed into
 also runs against the sync runtime. A file whose first line is
 ``# unasync: skip`` tests something only the async flavour has (task
 cancellation, cancel scopes) and gets no twin.
+
+Tests that need concurrency primitives in both flavours (a background task,
+sleep, an event, the clock, a lock, a call scope) import them from the one
+testing hook, ``_support.concurrency.shim_async``; the transform turns that
+import into ``_support.concurrency.shim_sync`` (see ``tests/_support/concurrency``).
+The conformance client's sync runner is made by the same transform
+(``tests/conformance/client.py``).
 """
 
 from __future__ import annotations
