@@ -38,13 +38,16 @@ class EnvelopeDecoder:
     ``None``. Bytes are kept in one buffer that is compacted only once the
     consumed prefix dominates, so parsing is linear in the stream size. A declared
     length above ``max_size`` raises before any of the payload is buffered.
+    ``known_flags`` are the flag bits the protocol defines (Connect: compressed
+    and end-stream); a frame with any other bit set raises.
     """
 
-    __slots__ = ("_buf", "_pos", "max_size")
+    __slots__ = ("_buf", "_known", "_pos", "max_size")
 
-    def __init__(self, max_size: int | None = None) -> None:
+    def __init__(self, max_size: int | None = None, known_flags: int = _KNOWN_FLAGS) -> None:
         self._buf = bytearray()
         self._pos = 0
+        self._known = known_flags
         self.max_size = max_size
 
     def feed(self, data: bytes) -> None:
@@ -69,7 +72,7 @@ class EnvelopeDecoder:
             return None
         flags = buf[pos]
         size = int.from_bytes(buf[pos + 1 : pos + 5], "big")
-        if flags & ~_KNOWN_FLAGS:
+        if flags & ~self._known:
             raise ConnectError(
                 Code.INTERNAL, f"protocol error: invalid envelope flags 0x{flags:02x}"
             )
