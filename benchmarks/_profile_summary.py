@@ -15,7 +15,7 @@ __all__ = ["layer_of", "summarize_profile"]
 _LAYERS = (
     ("connect_python/runtime_async/", "connect_python runtime (runtime_async)"),
     ("connect_python/runtime_sync/", "connect_python runtime (runtime_sync)"),
-    ("connect_python/_shim", "connect_python shim (cancel scopes)"),
+    ("connect_python/_io/", "connect_python I/O room (concurrency pair, sockets)"),
     ("connect_python/", "connect_python sans-IO"),
     ("connectbench/", "generated client"),
     ("benchmarks/", "benchmark loop"),
