@@ -76,6 +76,14 @@ class GrpcWebProtocol(GrpcProtocol):
     name: ClassVar[str] = "grpc-web"
     content_type: ClassVar[str] = "application/grpc-web"
 
+    def call(
+        self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
+    ) -> GrpcWebCall[Req, Res]:
+        """The protocol state of one call of ``method`` (see :meth:`GrpcProtocol.call`)."""
+        made = super().call(method, send_compression=send_compression)
+        assert isinstance(made, GrpcWebCall)
+        return made
+
     def _make_call(
         self, method: MethodInfo[Req, Res], compression: Compression | None
     ) -> GrpcWebCall[Req, Res]:
