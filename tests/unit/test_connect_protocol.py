@@ -71,6 +71,12 @@ def values(messages: Sequence[S]) -> list[str]:
     return [m.value for m in messages]
 
 
+def feed(call: ConnectCall[S, S], data: bytes) -> list[S]:
+    """Give ``data`` to the call; every message it completed, decoded."""
+    call.response_data(data)
+    return [call.decode(flags, payload) for flags, payload in call.messages()]
+
+
 def stream_call(
     kind: MethodInfo[S, S] = SERVER, ctype: str = "application/connect+proto", **options: object
 ) -> ConnectCall[S, S]:
@@ -113,8 +119,8 @@ def test_unary_request_head_and_proto_response() -> None:
 
     call.response_head(200, raw({"content-type": "application/proto", "x-h": "1"}))
     body = msg("world")
-    assert call.response_data(body[:3]) == ()
-    assert call.response_data(body[3:]) == ()
+    assert feed(call, body[:3]) == []
+    assert feed(call, body[3:]) == []
     assert not call.ended
     end = call.response_end()
     assert isinstance(end, End)
@@ -388,11 +394,11 @@ def test_server_stream_request_body_is_one_envelope() -> None:
 def test_server_stream_messages_and_trailers() -> None:
     call = stream_call()
     chunk = env(msg("a")) + env(msg("b")) + env(msg("")) + env(msg("c"))
-    assert values(call.response_data(chunk)) == ["a", "b", "", "c"]
+    assert values(feed(call, chunk)) == ["a", "b", "", "c"]
     assert not call.ended
-    assert call.response_data(end_stream({"metadata": {"x-t": ["1", "2"]}})) == []
+    assert feed(call, end_stream({"metadata": {"x-t": ["1", "2"]}})) == []
     assert call.ended
-    assert call.response_data(b"") == ()
+    assert feed(call, b"") == []
     end = call.response_end()
     assert end.error is None and end.message is None
     assert end.trailers.get_all("x-t") == ["1", "2"]
@@ -404,14 +410,14 @@ def test_stream_message_split_over_chunks() -> None:
     data = env(msg("first")) + env(msg("second" * 50)) + end_stream({})
     got: list[str] = []
     for i in range(len(data)):
-        got += values(call.response_data(data[i : i + 1]))
+        got += values(feed(call, data[i : i + 1]))
     assert got == ["first", "second" * 50]
     assert call.response_end().error is None
 
 
 def test_stream_json_codec() -> None:
     call = stream_call(ctype="application/connect+json", codec="json")
-    assert values(call.response_data(env(b'"j"') + end_stream({}))) == ["j"]
+    assert values(feed(call, env(b'"j"') + end_stream({}))) == ["j"]
     assert call.response_end().error is None
 
 
@@ -428,7 +434,7 @@ def test_stream_compressed_messages_and_end_stream() -> None:
         + env(msg("plain"))
         + env(end, FLAG_END_STREAM | FLAG_COMPRESSED)
     )
-    assert values(call.response_data(data)) == ["zip", "plain"]
+    assert values(feed(call, data)) == ["zip", "plain"]
     assert call.response_end().trailers["x-z"] == "z"
 
 
@@ -440,7 +446,7 @@ def test_stream_end_with_error() -> None:
         "details": [{"type": "google.protobuf.StringValue", "value": "CgJoaQ"}],
     }
     data = env(msg("a")) + end_stream({"error": error_json, "metadata": {"x-t": ["t"]}})
-    assert values(call.response_data(data)) == ["a"]
+    assert values(feed(call, data)) == ["a"]
     end = call.response_end()
     error = end.error
     assert error is not None and error.remote
@@ -451,9 +457,35 @@ def test_stream_end_with_error() -> None:
     assert end.trailers["x-t"] == "t"
 
 
+def test_messages_come_in_bounded_batches_and_decode_one_at_a_time() -> None:
+    call = stream_call()
+    call.response_data(b"".join(env(msg(str(i))) for i in range(5)) + end_stream({}))
+    first = call.messages(2)
+    assert [call.decode(*m).value for m in first] == ["0", "1"]
+    assert not call.ended
+    rest = call.messages(10)
+    assert [call.decode(*m).value for m in rest] == ["2", "3", "4"]
+    assert call.ended and call.messages() == []
+    assert call.response_end().error is None
+
+
+def test_error_status_is_read_from_the_body() -> None:
+    call = protocol().call(SERVER)
+    call.request_head()
+    assert not call.error_in_body
+    call.response_head(500, raw({"content-type": "application/json"}))
+    assert call.error_in_body and call.messages() == []
+    call.response_data(b'{"code": "internal", "message": "boom"}')
+    error = call.response_end().error
+    assert error is not None and (error.code, error.message) == (Code.INTERNAL, "boom")
+    assert not call.error_in_body and call.ended
+    ok = stream_call()
+    assert not ok.error_in_body
+
+
 def test_stream_missing_end_stream() -> None:
     call = stream_call()
-    assert values(call.response_data(env(msg("a")))) == ["a"]
+    assert values(feed(call, env(msg("a")))) == ["a"]
     with pytest.raises(ConnectError) as info:
         call.response_end()
     assert info.value.code is Code.INTERNAL
@@ -470,7 +502,7 @@ def test_stream_ends_inside_a_message() -> None:
 
 def _raises(call: ConnectCall[S, S], data: bytes, code: Code, message: str) -> ConnectError:
     with pytest.raises(ConnectError) as info:
-        call.response_data(data)
+        feed(call, data)
     assert (info.value.code, info.value.message) == (code, message)
     return info.value
 
@@ -481,7 +513,7 @@ AFTER_END = "protocol error: data after the end-stream message"
 def test_data_after_end_stream() -> None:
     _raises(stream_call(), end_stream({}) + env(msg("late")), Code.INTERNAL, AFTER_END)
     call = stream_call()
-    assert call.response_data(end_stream({})) == []
+    assert feed(call, end_stream({})) == []
     error = _raises(call, b"\x00", Code.INTERNAL, AFTER_END)
     with pytest.raises(ConnectError) as info:
         call.response_end()
@@ -491,10 +523,10 @@ def test_data_after_end_stream() -> None:
 def test_fault_after_good_messages_waits_for_them() -> None:
     call = stream_call()
     data = env(msg("a")) + env(msg("b")) + end_stream({}) + b"junk"
-    assert values(call.response_data(data)) == ["a", "b"]
+    assert values(feed(call, data)) == ["a", "b"]
     assert not call.ended
     with pytest.raises(ConnectError) as info:
-        call.check()
+        call.messages()
     assert info.value.message == AFTER_END
     with pytest.raises(ConnectError) as again:
         call.response_data(b"")
@@ -503,9 +535,11 @@ def test_fault_after_good_messages_waits_for_them() -> None:
 
 def test_malformed_message_after_good_ones() -> None:
     call = stream_call()
-    assert values(call.response_data(env(msg("a")) + env(b"\xff\xff"))) == ["a"]
+    call.response_data(env(msg("a")) + env(b"\xff\xff"))
+    first, second = call.messages()
+    assert call.decode(*first) == S(value="a")
     with pytest.raises(ConnectError) as info:
-        call.check()
+        call.decode(*second)
     assert info.value.code is Code.INTERNAL
     assert info.value.message.startswith("failed to unmarshal StringValue")
 
@@ -588,7 +622,7 @@ def test_bad_envelope_flags() -> None:
 def test_malformed_end_stream(payload: bytes, message: str) -> None:
     call = stream_call()
     with pytest.raises(ConnectError) as info:
-        call.response_data(env(payload, FLAG_END_STREAM))
+        feed(call, env(payload, FLAG_END_STREAM))
     assert info.value.code is Code.INTERNAL and info.value.message.startswith(message)
     assert info.value.metadata["content-type"] == "application/connect+proto"
 
@@ -617,8 +651,8 @@ def test_stream_error_status_with_connect_error_body() -> None:
     call.request_head()
     call.response_head(429, raw({"content-type": "application/json"}))
     body = b'{"code": "aborted", "message": "try again"}'
-    assert call.response_data(body[:5]) == ()
-    assert call.response_data(body[5:]) == ()
+    assert feed(call, body[:5]) == []
+    assert feed(call, body[5:]) == []
     end = call.response_end()
     error = end.error
     assert error is not None
@@ -670,7 +704,7 @@ def test_stream_error_status_with_empty_body() -> None:
 def test_response_failed_keeps_its_own_error() -> None:
     call = stream_call()
     with pytest.raises(ConnectError) as info:
-        call.response_data(env(b"", 0x40))
+        feed(call, env(b"", 0x40))
     assert call.response_failed(info.value) is info.value
 
 
@@ -688,13 +722,13 @@ def test_response_failed_passes_a_transport_error_on() -> None:
 
 def test_client_stream_one_response() -> None:
     call = stream_call(CLIENT)
-    assert values(call.response_data(env(msg("only")) + end_stream({}))) == ["only"]
+    assert values(feed(call, env(msg("only")) + end_stream({}))) == ["only"]
     assert call.response_end().error is None
 
 
 def test_client_stream_zero_responses() -> None:
     call = stream_call(CLIENT)
-    assert call.response_data(end_stream({"metadata": {"x-t": ["1"]}})) == []
+    assert feed(call, end_stream({"metadata": {"x-t": ["1"]}})) == []
     with pytest.raises(ConnectError) as info:
         call.response_end()
     assert info.value.code is Code.UNIMPLEMENTED
@@ -704,7 +738,7 @@ def test_client_stream_zero_responses() -> None:
 
 def test_client_stream_zero_responses_with_an_error() -> None:
     call = stream_call(CLIENT)
-    call.response_data(end_stream({"error": {"code": "out_of_range", "message": "oops"}}))
+    assert feed(call, end_stream({"error": {"code": "out_of_range", "message": "oops"}})) == []
     error = call.response_end().error
     assert error is not None and error.code is Code.OUT_OF_RANGE
 
@@ -715,15 +749,15 @@ TWO = "protocol error: client stream got more than one response message"
 def test_client_stream_two_responses_in_one_chunk() -> None:
     call = stream_call(CLIENT)
     data = env(msg("a")) + env(msg("b")) + end_stream({"error": {"code": "out_of_range"}})
-    assert values(call.response_data(data)) == ["a"]
+    assert values(feed(call, data)) == ["a"]
     with pytest.raises(ConnectError) as info:
-        call.check()
+        call.messages()
     assert (info.value.code, info.value.message) == (Code.UNIMPLEMENTED, TWO)
 
 
 def test_client_stream_two_responses_in_two_chunks() -> None:
     call = stream_call(CLIENT)
-    assert values(call.response_data(env(msg("a")))) == ["a"]
+    assert values(feed(call, env(msg("a")))) == ["a"]
     _raises(call, env(msg("b")), Code.UNIMPLEMENTED, TWO)
 
 
@@ -734,9 +768,9 @@ def test_bidi_stream_full_exchange() -> None:
     sent = [call.encode_request(S(value=str(i))) for i in range(3)]
     assert sent == [env(msg(str(i))) for i in range(3)]
     call.response_head(200, raw({"content-type": "application/connect+proto"}))
-    assert values(call.response_data(env(msg("0")))) == ["0"]
-    assert values(call.response_data(env(msg("1")) + env(msg("2"))[:3])) == ["1"]
-    assert values(call.response_data(env(msg("2"))[3:] + end_stream({}))) == ["2"]
+    assert values(feed(call, env(msg("0")))) == ["0"]
+    assert values(feed(call, env(msg("1")) + env(msg("2"))[:3])) == ["1"]
+    assert values(feed(call, env(msg("2"))[3:] + end_stream({}))) == ["2"]
     assert call.response_end().error is None
 
 

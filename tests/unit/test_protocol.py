@@ -4,12 +4,10 @@ import pytest
 
 from connect_python import Code, ConnectError, Headers, JSONCodec, ProtoCodec
 from connect_python.protocol.compression import GzipCompression
-from connect_python.protocol.connect_wire import (
-    RequestTemplate,
+from connect_python.protocol.connect_request import RequestTemplate, encode_timeout, get_query
+from connect_python.protocol.connect_response import (
     check_stream_response,
     check_unary_response,
-    encode_timeout,
-    get_query,
     parse_end_stream,
     request_label,
     split_unary_trailers,

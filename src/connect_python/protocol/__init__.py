@@ -11,29 +11,33 @@ interchangeable under the call objects:
   giving back decoded messages and, at the end, an :class:`End`.
 
 Neither touches a socket or an event loop. A call object drives one over an
-HTTP exchange; ``exchange`` stands for the HTTP layer (send a head and bytes;
-receive a status and headers, body chunks, ``b""`` at the end, then trailers)::
+HTTP exchange (send a head and bytes; receive a status and headers, body
+chunks, ``b""`` at the end, then trailers)::
 
     proto = protocol.call(method, send_compression=None)
     head = proto.request_head(time_left, headers=headers, message=request)
-    exchange.start(head.verb, head.target, head.headers)
-    exchange.send(head.body)      # unary and server streams: the whole body;
-                                  # client/bidi: send(proto.encode_request(m)) per message
-    exchange.end_request()
-    try:
-        proto.response_head(*exchange.receive_head())
-        while True:                       # whenever the caller wants messages:
-            proto.check()                 # a fault found after messages already given
-            chunk = exchange.receive()
-            if not chunk:
-                end = proto.response_end(exchange.trailers)
-                break
-            deliver(proto.response_data(chunk))
-    except ConnectError as exc:           # the exchange broke, or proto refused the
-        raise proto.response_failed(exc)  # response: response_failed names the error
+    exchange = open_exchange(head)       # unary and server streams: head.body goes
+                                          # along; client/bidi: send each
+                                          # proto.encode_request(m), then end the request
+    proto.response_head(exchange.status, exchange.headers)
+    if proto.error_in_body:               # a stream's error status: read the body,
+        ...                               # response_end() returns the error
+    while True:                           # whenever the caller wants messages:
+        for flags, payload in proto.messages():
+            deliver(proto.decode(flags, payload))
+        chunk = exchange.receive()        # (a stream drains to b"" once proto.ended)
+        if not chunk:
+            end = proto.response_end(exchange.trailers)
+            break
+        proto.response_data(chunk)
+    # ConnectError from exchange.receive (it broke): raise proto.response_failed(exc)
     if end.error is not None:
         raise end.error                   # the server's error, after the messages
     return end.message                    # unary; a stream delivered its messages
+
+Messages are split off in bounded batches (:meth:`CallProtocol.messages`) and
+decoded one at a time (:meth:`CallProtocol.decode`), so a caller handing out
+a large chunk's messages can give other work a turn between them.
 
 Errors come in two kinds. An error the server reported (an error status or
 error body, an error in the end-stream message) is ``End.error``. A response
@@ -61,15 +65,21 @@ from .codec import Codec
 
 __all__ = [
     "DEFAULT_READ_MAX_BYTES",
+    "MESSAGE_BATCH",
     "CallProtocol",
     "ClientProtocol",
     "End",
     "RawHeaders",
     "RequestHead",
+    "check_request",
 ]
 
 #: The largest response message a client accepts unless told otherwise.
 DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
+
+#: Most messages :meth:`CallProtocol.messages` splits off at once by default
+#: (a 256 KiB chunk can hold thousands).
+MESSAGE_BATCH = 256
 
 #: Header (or trailer) lines as a transport sends and receives them.
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -139,7 +149,8 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
 
     Methods are called in this order: :meth:`request_head` (once), then
     :meth:`encode_request` for each streamed message, :meth:`response_head`
-    (once), :meth:`response_data` for each body chunk, :meth:`response_end`
+    (once), :meth:`response_data` for each body chunk (with :meth:`messages`
+    and :meth:`decode` taking a stream's messages out), :meth:`response_end`
     (once, at the end of the body). :meth:`response_failed` replaces the last
     two when the exchange breaks.
     """
@@ -189,16 +200,28 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
         """Take the response status and headers; raises when the response can't be read."""
         ...
 
-    def response_data(self, chunk: bytes) -> Sequence[Res_co]:
-        """Take a body chunk; return every message it completed.
+    @property
+    def error_in_body(self) -> bool:
+        """Whether the response head announced an error that the body
+        describes: the caller reads the body to its end, and
+        :meth:`response_end` returns the error."""
+        ...
 
-        When the chunk also holds a fault after some good messages, those are
-        returned and the fault is raised by the next call (or :meth:`check`).
+    def response_data(self, chunk: bytes) -> None:
+        """Take a body chunk (raises when the response can't be read)."""
+        ...
+
+    def messages(self, limit: int = MESSAGE_BATCH) -> Sequence[tuple[int, bytes]]:
+        """Split up to ``limit`` complete messages off what was received,
+        undecoded; the end of a stream found among them sets :attr:`ended`.
+
+        When the input also holds a fault after some good messages, those are
+        returned and the fault is raised by the next call.
         """
         ...
 
-    def check(self) -> None:
-        """Raise the fault found after the messages last returned, if any."""
+    def decode(self, flags: int, payload: bytes) -> Res_co:
+        """One message from :meth:`messages`, decompressed and decoded."""
         ...
 
     def response_end(self, raw_trailers: RawHeaders = ()) -> End[Res_co]:
@@ -209,6 +232,21 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
         """The error to report for ``error``, raised while the response was read
         (by the exchange, which broke, or by this object); the call is over."""
         ...
+
+
+def check_request(method: MethodInfo[Req, Res], message: object) -> None:
+    """Raise ``TypeError`` unless ``message`` is a ``method.input`` message."""
+    expected = method.input
+    if isinstance(message, expected):
+        return
+    name = expected.__name__
+    full_name = getattr(getattr(expected, "DESCRIPTOR", None), "full_name", name)
+    hint = f" (build one with {name}(**values))" if isinstance(message, dict) else ""
+    article = "an" if name[:1] in "AEIOU" else "a"
+    raise TypeError(
+        f"{method.path}: the request must be {article} {name} message ({full_name}),"
+        f" not {type(message).__name__}{hint}"
+    )
 
 
 class ClientProtocol(Protocol):

@@ -11,8 +11,9 @@ decides the wire format:
   message holding the trailers and an optional error; a non-200 status carries
   a JSON error body; a client stream's response holds exactly one message.
 
-The rules and their error messages are those of :mod:`connect_python._protocol`,
-whose helpers this module drives.
+The wire details live in :mod:`.connect_request` (headers, timeout, GET
+query) and :mod:`.connect_response` (response checks, errors, end-stream);
+this module keeps the state of a call and drives them.
 """
 
 from __future__ import annotations
@@ -27,15 +28,18 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import IdempotencyLevel, MethodInfo, StreamType
-from . import DEFAULT_READ_MAX_BYTES, End, RawHeaders, RequestHead
+from . import DEFAULT_READ_MAX_BYTES, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
 from .codec import Codec, codec_for_name
-from .compression import Compression, available_compressions, compression_for_name
-from .connect_wire import (
+from .compression import Compression, available_compressions
+from .connect_request import (
     RequestTemplate,
+    compression_option,
+    get_query,
+)
+from .connect_response import (
     check_stream_response,
     check_unary_response,
-    encode_timeout,
-    get_query,
+    data_after_end,
     parse_end_stream,
     request_label,
     split_unary_trailers,
@@ -61,19 +65,6 @@ _AFTER_END = 4  # the end-stream message was read: only the end of the body may 
 _DONE = 5  # response_end returned
 _FAILED = 6  # a fault was raised (or is waiting in _fault)
 
-_NO_MESSAGES: tuple[()] = ()
-
-
-def _raw(headers: Headers) -> list[tuple[bytes, bytes]]:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
-
-
-def _compression_option(name: str) -> Compression:
-    comp = compression_for_name(name)
-    if comp is None:
-        raise ValueError(f"compression {name!r} is not available")
-    return comp
-
 
 class ConnectProtocol:
     """The Connect protocol as configured for one client.
@@ -92,11 +83,6 @@ class ConnectProtocol:
 
     __slots__ = (
         "_base_url",
-        "_get_raw",
-        "_prefix",
-        "_stream_raw",
-        "_targets",
-        "_unary_raw",
         "codec",
         "compress_min_bytes",
         "read_max_bytes",
@@ -120,23 +106,21 @@ class ConnectProtocol:
         self.codec: Codec = codec_for_name(codec) if isinstance(codec, str) else codec
         send = None
         if send_compression is not None and send_compression != "identity":
-            send = _compression_option(send_compression)
+            send = compression_option(send_compression)
         if accept_compression is None:
             accept = available_compressions()
         else:
-            accept = [_compression_option(name) for name in accept_compression]
+            accept = [compression_option(name) for name in accept_compression]
         defaults = Headers(headers)
         if user_agent is not None:
             defaults = merge_headers(Headers({"user-agent": user_agent}), defaults)
-        self.template = RequestTemplate(self.codec, defaults, send, accept, compress_min_bytes)
+        prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
+        self.template = RequestTemplate(
+            self.codec, defaults, send, accept, compress_min_bytes, prefix
+        )
         self.compress_min_bytes = compress_min_bytes
         self.read_max_bytes = read_max_bytes
         self._base_url = base_url
-        self._prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
-        self._unary_raw = _raw(self.template.unary)
-        self._stream_raw = _raw(self.template.stream)
-        self._get_raw = _raw(self.template.get)
-        self._targets: dict[str, bytes] = {}
 
     def call(
         self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
@@ -151,22 +135,8 @@ class ConnectProtocol:
         elif send_compression == "identity":
             comp = None
         else:
-            comp = _compression_option(send_compression)
+            comp = compression_option(send_compression)
         return ConnectCall(self, method, comp)
-
-    def _target(self, path: str) -> bytes:
-        target = self._targets.get(path)
-        if target is None:
-            target = self._targets[path] = (self._prefix + path).encode()
-        return target
-
-    def _headers(
-        self, base: list[tuple[bytes, bytes]], headers: HeadersInput, time_left: float | None
-    ) -> list[tuple[bytes, bytes]]:
-        raw = _raw(merge_headers(Headers.from_raw(base), headers)) if headers else list(base)
-        if time_left is not None:
-            raw.append((b"connect-timeout-ms", encode_timeout(time_left).encode()))
-        return raw
 
 
 class ConnectCall(Generic[Req, Res]):
@@ -249,6 +219,13 @@ class ConnectCall(Generic[Req, Res]):
         stream; the end of the body of a unary call or an error response)."""
         return self._mode in (_AFTER_END, _DONE)
 
+    @property
+    def error_in_body(self) -> bool:
+        """Whether a stream's response head announced an error (a non-200
+        status) that its body describes: read the body to its end, and
+        :meth:`response_end` returns the error."""
+        return self._mode == _ERROR_BODY
+
     def _label(self) -> str:
         """The request, as error messages name it (empty without a base URL)."""
         protocol = self._protocol
@@ -277,18 +254,19 @@ class ConnectCall(Generic[Req, Res]):
         as one envelope.
         """
         protocol = self._protocol
+        template = protocol.template
         method = self._method
         if not self._unary:
             if use_get:
                 raise ValueError(f"{method.path} is a streaming method: GET is not allowed")
-            raw = protocol._headers(protocol._stream_raw, headers, time_left)
+            raw = template.headers(template.stream_raw, headers, time_left)
             comp = self._send_compression
-            if comp is not protocol.template.send_compression:
+            if comp is not template.send_compression:
                 raw = [(k, v) for k, v in raw if k != b"connect-content-encoding"]
                 if comp is not None:
                     raw.append((b"connect-content-encoding", comp.name.encode()))
             body = None if message is None else self.encode_request(message)
-            return RequestHead(b"POST", protocol._target(method.path), raw, body)
+            return RequestHead(b"POST", template.target(method.path), raw, body)
         if message is not None:
             self.encode_request(message)
         data = self._unary_body
@@ -300,18 +278,20 @@ class ConnectCall(Generic[Req, Res]):
                 raise ValueError(f"{method.path} is not marked NO_SIDE_EFFECTS: GET is not allowed")
             self._verb = b"GET"
             query = get_query(protocol.codec, data, comp)
-            target = protocol._target(method.path) + b"?" + query.encode()
-            raw = protocol._headers(protocol._get_raw, headers, time_left)
+            target = template.target(method.path) + b"?" + query.encode()
+            raw = template.headers(template.get_raw, headers, time_left)
             return RequestHead(b"GET", target, raw, b"")
-        raw = protocol._headers(protocol._unary_raw, headers, time_left)
+        raw = template.headers(template.unary_raw, headers, time_left)
         if comp is not None:
             raw.append((b"content-encoding", comp.name.encode()))
-        return RequestHead(b"POST", protocol._target(method.path), raw, data)
+        return RequestHead(b"POST", template.target(method.path), raw, data)
 
     def encode_request(self, message: Req) -> bytes:
         """``message`` as request bytes, compressed when it is at least
         ``compress_min_bytes``: a stream's envelope, or a unary call's body (which
         :meth:`request_head` then announces, or puts in a GET's query)."""
+        if type(message) is not self._method.input:
+            check_request(self._method, message)
         protocol = self._protocol
         data = protocol.codec.encode(message)
         comp = self._send_compression
@@ -365,40 +345,55 @@ class ConnectCall(Generic[Req, Res]):
         self._decoder = EnvelopeDecoder(protocol.read_max_bytes)
         self._mode = _MESSAGES
 
-    def response_data(self, chunk: bytes) -> Sequence[Res]:
-        """Take a body chunk; return every message it completed (maybe none).
+    def response_data(self, chunk: bytes) -> None:
+        """Take a body chunk (a stream's messages come out of :meth:`messages`).
 
-        Raises ``ConnectError`` for malformed input: bad envelope flags, a
-        declared length over ``read_max_bytes`` (before the message is
-        buffered), a compressed message without an encoding, a message that
-        does not decompress or decode, a malformed end-stream message, data
-        after it, a second message of a client stream, a unary body over the
-        limit. When good messages precede the fault, they are returned and the
-        fault is raised by the next call (or :meth:`check`).
+        Raises ``ConnectError`` for data after the end-stream message, a unary
+        body over ``read_max_bytes``, a stream's error body too long to be a
+        Connect error, and once the call failed (the same error again).
+        """
+        if self._mode == _MESSAGES:
+            decoder = self._decoder
+            assert decoder is not None
+            decoder.feed(chunk)
+            return
+        self._other_data(chunk)
+
+    def messages(self, limit: int = MESSAGE_BATCH) -> list[tuple[int, bytes]]:
+        """Split up to ``limit`` complete messages off the body received so
+        far, in order and undecoded (:meth:`decode` makes each a message).
+
+        A stream's end-stream message is read here: :attr:`ended` is then true
+        and nothing follows it. Raises ``ConnectError`` for malformed input: bad
+        envelope flags, a declared length over ``read_max_bytes`` (before the
+        message is buffered), a malformed end-stream message, data after it, a
+        second message of a client stream. When good messages precede the
+        fault, they are returned and the fault is raised by the next call.
+        Returns nothing outside a stream's messages.
         """
         if self._mode != _MESSAGES:
-            return self._other_data(chunk)
+            if self._mode == _FAILED:
+                assert self._fault is not None
+                raise self._fault
+            return []
         decoder = self._decoder
         assert decoder is not None
-        decoder.feed(chunk)
         next_envelope = decoder.next
-        decode = self._protocol.codec.decode
-        output = self._method.output
-        out: list[Res] = []
+        out: list[tuple[int, bytes]] = []
         append = out.append
         try:
-            while (envelope := next_envelope()) is not None:
-                flags, payload = envelope
-                if flags:
-                    if flags & FLAG_END_STREAM:
-                        self._end_stream(flags, payload)
-                        break
-                    payload = self._decompress(payload)
-                append(decode(payload, output))
+            for _ in range(limit):
+                envelope = next_envelope()
+                if envelope is None:
+                    break
+                if envelope[0] & FLAG_END_STREAM:
+                    self._end_stream(*envelope)
+                    break
+                append(envelope)
             fault = None
         except ConnectError as exc:
             fault = exc
-        if self._single:
+        if self._single and out:
             count = self._count + len(out)
             self._count = count
             if count > 1:
@@ -414,6 +409,17 @@ class ConnectCall(Generic[Req, Res]):
             self._mode = _FAILED
             self._fault = fault
         return out
+
+    def decode(self, flags: int, payload: bytes) -> Res:
+        """One message split off by :meth:`messages`, decompressed and decoded.
+
+        Raises ``ConnectError`` for a compressed message without an encoding,
+        one that does not decompress (or exceeds ``read_max_bytes`` once
+        decompressed), or does not decode.
+        """
+        if flags:
+            payload = self._decompress(payload)
+        return self._protocol.codec.decode(payload, self._method.output)
 
     def _decompress(self, payload: bytes) -> bytes:
         compression = self._compression
@@ -439,9 +445,9 @@ class ConnectCall(Generic[Req, Res]):
         decoder = self._decoder
         assert decoder is not None
         if decoder.pending:
-            raise _data_after_end()
+            raise data_after_end()
 
-    def _other_data(self, chunk: bytes) -> Sequence[Res]:
+    def _other_data(self, chunk: bytes) -> None:
         mode = self._mode
         if mode in (_UNARY_BODY, _ERROR_BODY):
             size = self._body_size + len(chunk)
@@ -462,16 +468,15 @@ class ConnectCall(Generic[Req, Res]):
                 raise self._failed(error)
             if chunk:
                 self._body.append(chunk)
-            return _NO_MESSAGES
+            return
         if mode == _AFTER_END:
             if chunk:
-                raise self._failed(_data_after_end())
-            return _NO_MESSAGES
-        self.check()
+                raise self._failed(data_after_end())
+            return
+        self._raise_fault()
         raise RuntimeError(f"response_data() out of order (state {mode})")
 
-    def check(self) -> None:
-        """Raise the fault found after the messages last returned, if any."""
+    def _raise_fault(self) -> None:
         if self._mode == _FAILED and self._fault is not None:
             raise self._fault
 
@@ -527,7 +532,7 @@ class ConnectCall(Generic[Req, Res]):
             status = self.status or 0
             error = unary_error(status, error.metadata, Headers(), body, self._label())
             return End(Headers(), error)
-        self.check()
+        self._raise_fault()
         raise RuntimeError(f"response_end() out of order (state {mode})")
 
     def _unary_end(self, raw_trailers: RawHeaders) -> End[Res]:
@@ -556,10 +561,10 @@ class ConnectCall(Generic[Req, Res]):
         if status != 200:
             return End(trailers, unary_error(status, headers, trailers, payload, self._label()))
         codec = protocol.codec
-        if check_unary_response(status, headers, codec) is not None:
-            error = unary_content_type_error(
-                status, headers, trailers, codec, self._label(), payload
-            )
+        code = check_unary_response(status, headers, codec)
+        if code is not None:
+            label = self._label()
+            error = unary_content_type_error(status, headers, trailers, codec, label, payload, code)
             return End(trailers, error)
         try:
             message = codec.decode(payload, self._method.output)
@@ -583,7 +588,3 @@ class ConnectCall(Generic[Req, Res]):
             error = status_error
         self._failed(error)
         return error
-
-
-def _data_after_end() -> ConnectError:
-    return ConnectError(Code.INTERNAL, "protocol error: data after the end-stream message")

@@ -1,0 +1,165 @@
+"""The Connect protocol's request side, sans-IO: the headers every call of a
+client sends (:class:`RequestTemplate`), ``Connect-Timeout-Ms``
+(:func:`encode_timeout`) and a GET's query (:func:`get_query`).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from .._code import Code
+from .._errors import ConnectError
+from .._headers import Headers, HeadersInput, merge_headers
+from .codec import Codec
+from .compression import Compression, compression_for_name
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "USER_AGENT",
+    "RequestTemplate",
+    "compression_option",
+    "encode_timeout",
+    "get_query",
+    "raw_headers",
+]
+
+PROTOCOL_VERSION = "1"
+_MAX_TIMEOUT_MS = 9_999_999_999
+USER_AGENT = "connect-python/0.1"
+
+
+def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
+    """``headers`` as the raw lines a transport sends."""
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
+
+
+def compression_option(name: str) -> Compression:
+    """The compression a client option names; ``ValueError`` if not available."""
+    comp = compression_for_name(name)
+    if comp is None:
+        raise ValueError(f"compression {name!r} is not available")
+    return comp
+
+
+def encode_timeout(seconds: float) -> str:
+    """The ``Connect-Timeout-Ms`` value for ``seconds`` left (at most 10 digits)."""
+    ms = int(max(seconds, 0.0) * 1000)  # -inf: an enclosing scope is already cancelled
+    if ms < 1:
+        ms = 1
+    return str(min(ms, _MAX_TIMEOUT_MS))
+
+
+class RequestTemplate:
+    """Request headers that do not change from call to call, built once per client.
+
+    ``unary``, ``stream`` and ``get`` are the headers of unary POSTs, streams
+    and GETs with the client's codec, compression and defaults (``*_raw``: as
+    raw lines); ``prefix`` is the base URL's path, put before each method's.
+    """
+
+    __slots__ = (
+        "_targets",
+        "accept",
+        "codec",
+        "compress_min_bytes",
+        "default_headers",
+        "get",
+        "get_raw",
+        "prefix",
+        "send_compression",
+        "stream",
+        "stream_raw",
+        "unary",
+        "unary_raw",
+    )
+
+    def __init__(
+        self,
+        codec: Codec,
+        default_headers: Headers,
+        send_compression: Compression | None,
+        accept: Sequence[Compression],
+        compress_min_bytes: int,
+        prefix: str = "",
+    ) -> None:
+        self.codec = codec
+        self.prefix = prefix
+        self._targets: dict[str, bytes] = {}
+        self.default_headers = default_headers
+        self.send_compression = send_compression
+        self.accept = {c.name: c for c in accept}
+        if send_compression is not None:
+            self.accept.setdefault(send_compression.name, send_compression)
+        self.compress_min_bytes = compress_min_bytes
+        accept_value = ", ".join(self.accept)
+        base = merge_headers(Headers({"user-agent": USER_AGENT}), default_headers)
+        unary = Headers(
+            {
+                "content-type": f"application/{codec.name}",
+                "connect-protocol-version": PROTOCOL_VERSION,
+            }
+        )
+        stream = Headers(
+            {
+                "content-type": f"application/connect+{codec.name}",
+                "connect-protocol-version": PROTOCOL_VERSION,
+            }
+        )
+        get = Headers()
+        if accept_value:
+            unary.add("accept-encoding", accept_value)
+            stream.add("connect-accept-encoding", accept_value)
+            get.add("accept-encoding", accept_value)
+        if send_compression is not None:
+            stream.add("connect-content-encoding", send_compression.name)
+        # Protocol headers win over the user's defaults.
+        self.unary = merge_headers(base, unary)
+        self.stream = merge_headers(base, stream)
+        self.get = merge_headers(base, get)
+        self.unary_raw = raw_headers(self.unary)
+        self.stream_raw = raw_headers(self.stream)
+        self.get_raw = raw_headers(self.get)
+
+    def target(self, path: str) -> bytes:
+        """The request target of the method at ``path`` (``/pkg.Service/Method``)."""
+        target = self._targets.get(path)
+        if target is None:
+            target = self._targets[path] = (self.prefix + path).encode()
+        return target
+
+    def headers(
+        self, base: list[tuple[bytes, bytes]], headers: HeadersInput, time_left: float | None
+    ) -> list[tuple[bytes, bytes]]:
+        """A call's raw headers: ``base`` (one of the ``*_raw`` lists), the call's
+        ``headers`` replacing those of the same name, and ``Connect-Timeout-Ms``
+        announcing ``time_left`` seconds."""
+        raw = raw_headers(merge_headers(Headers.from_raw(base), headers)) if headers else list(base)
+        if time_left is not None:
+            raw.append((b"connect-timeout-ms", encode_timeout(time_left).encode()))
+        return raw
+
+    def compression_named(self, name: str) -> Compression:
+        """The accepted compression ``name``; anything else is ``INTERNAL``."""
+        comp = self.accept.get(name)
+        if comp is None:
+            comp = compression_for_name(name) if name in self.accept else None
+        if comp is None:
+            raise ConnectError(
+                Code.INTERNAL,
+                f"unknown compression {name!r}: accepted encodings are "
+                f"{', '.join(self.accept) or 'identity only'}",
+            )
+        return comp
+
+
+def get_query(codec: Codec, payload: bytes, compression: Compression | None) -> str:
+    """The query string of a Connect GET request, in the spec's parameter order."""
+    encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    parts = ["connect=v1", "base64=1"]
+    if compression is not None:
+        parts.append(f"compression={quote(compression.name, safe='')}")
+    parts.append(f"encoding={quote(codec.name, safe='')}")
+    parts.append(f"message={encoded}")
+    return "&".join(parts)
