@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
 
 import pytest
-from google.protobuf import wrappers_pb2
+from _support.grpc_frames import (
+    BIDI,
+    CLIENT,
+    SERVER,
+    UNARY,
+    S,
+    configured,
+    env,
+    feed,
+    raw,
+    take_response,
+)
 
-from connect_python import Code, ConnectError, ErrorDetail, Headers, MethodInfo, StreamType
+from connect_python import Code, ConnectError, ErrorDetail, Headers, MethodInfo
 from connect_python.protocol import CallProtocol, ClientProtocol
 from connect_python.protocol.envelope import FLAG_COMPRESSED, FLAG_END_STREAM, encode_envelope
 from connect_python.protocol.grpc_status import encode_binary_header, encode_status
@@ -20,34 +30,7 @@ from connect_python.protocol.grpc_web import (
     parse_trailers,
 )
 
-S = wrappers_pb2.StringValue
-BASE = "http://127.0.0.1:8080"
 WEB = "application/grpc-web+proto"
-
-
-def method(kind: StreamType = StreamType.UNARY) -> MethodInfo[S, S]:
-    return MethodInfo("pkg.v1.Svc", "Do", S, S, kind)
-
-
-UNARY = method()
-SERVER = method(StreamType.SERVER_STREAM)
-CLIENT = method(StreamType.CLIENT_STREAM)
-BIDI = method(StreamType.BIDI_STREAM)
-
-
-def protocol(**options: object) -> GrpcWebProtocol:
-    options.setdefault("base_url", BASE)
-    options.setdefault("accept_compression", ["gzip"])
-    return GrpcWebProtocol(**options)  # type: ignore[arg-type]
-
-
-def raw(items: dict[str, str] | Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    pairs = items.items() if isinstance(items, dict) else items
-    return [(k.encode(), v.encode()) for k, v in pairs]
-
-
-def env(value: str, flags: int = 0) -> bytes:
-    return encode_envelope(flags, S(value=value).SerializeToString())
 
 
 def trailers(text: str, flags: int = FLAG_TRAILERS) -> bytes:
@@ -57,9 +40,9 @@ def trailers(text: str, flags: int = FLAG_TRAILERS) -> bytes:
 OK = trailers("grpc-status: 0\r\n")
 
 
-def feed(call: GrpcWebCall[S, S], data: bytes) -> list[str]:
-    call.response_data(data)
-    return [call.decode(flags, payload).value for flags, payload in call.messages()]
+def protocol(**options: object) -> GrpcWebProtocol:
+    options.setdefault("base_url", "http://127.0.0.1:8080")
+    return configured(GrpcWebProtocol, **options)
 
 
 def started(
@@ -69,8 +52,7 @@ def started(
     **options: object,
 ) -> GrpcWebCall[S, S]:
     call = protocol(**options).call(kind)
-    call.request_head(message=S(value="req") if kind in (UNARY, SERVER) else None)
-    call.response_head(status, raw(head if head is not None else {"content-type": WEB}))
+    take_response(call, kind, status, head if head is not None else {"content-type": WEB})
     return call
 
 

@@ -16,9 +16,7 @@ it subclasses both classes and overrides the hooks marked below.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar, Generic, TypeVar
-from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
 
@@ -26,9 +24,8 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import MethodInfo, StreamType
-from . import DEFAULT_READ_MAX_BYTES, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
-from .codec import Codec, codec_for_name
-from .compression import Compression, available_compressions, compression_for_name
+from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from .compression import Compression
 from .envelope import FLAG_COMPRESSED, EnvelopeDecoder, encode_envelope
 from .grpc_status import (
     content_type_error,
@@ -38,6 +35,7 @@ from .grpc_status import (
     status_from_trailers,
     user_metadata,
 )
+from .options import ProtocolOptions
 
 __all__ = ["USER_AGENT", "GrpcCall", "GrpcProtocol"]
 
@@ -49,7 +47,7 @@ USER_AGENT = "grpc-python-connect/0.1"
 
 #: The most of a non-gRPC error body kept for the error's message.
 _ERROR_BODY_LIMIT = 64 * 1024
-#: More than any body: "every message that has arrived".
+#: More than any body holds: "every message that has arrived".
 _ALL = 1 << 62
 
 # What a call does with response bytes (GrpcCall._mode).
@@ -61,91 +59,52 @@ _DONE = 4  # response_end returned
 _FAILED = 5  # a fault was raised (or is waiting in _fault)
 
 
-def _compression(name: str) -> Compression:
-    comp = compression_for_name(name)
-    if comp is None:
-        raise ValueError(f"compression {name!r} is not available")
-    return comp
+class _NoEncoding:
+    """The response compression when the head names none: a message flagged
+    as compressed is a protocol error."""
+
+    name = "identity"
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def decompress(self, data: bytes, max_size: int | None) -> bytes:
+        raise ConnectError(
+            Code.INTERNAL, "protocol error: compressed message without grpc-encoding"
+        )
 
 
-class GrpcProtocol:
+_NO_ENCODING = _NoEncoding()
+
+
+class GrpcProtocol(ProtocolOptions):
     """The gRPC protocol as configured for one client.
 
-    The options mean what they mean for
-    :class:`~connect_python.protocol.connect.ConnectProtocol`. ``headers``
-    (and every call's headers) are checked once: a name the protocol reserves,
-    or a value gRPC metadata can't carry, raises ``ValueError``
+    Takes the keywords of :class:`~connect_python.protocol.options.ProtocolOptions`.
+    The default ``headers`` (and every call's) are checked: a name the protocol
+    reserves, or a value gRPC metadata can't carry, raises ``ValueError``
     (:func:`~connect_python.protocol.grpc_status.request_metadata`).
     """
 
-    __slots__ = (
-        "_accept",
-        "_accept_line",
-        "_base_url",
-        "_default_raw",
-        "_defaults",
-        "_prefix",
-        "_targets",
-        "codec",
-        "compress_min_bytes",
-        "read_max_bytes",
-        "send_compression",
-    )
+    __slots__ = ("_default_lines", "_fixed_lines")
 
     name: ClassVar[str] = "grpc"
     #: The response content type without its codec suffix.
     content_type: ClassVar[str] = "application/grpc"
 
-    def __init__(
-        self,
-        *,
-        codec: str | Codec = "proto",
-        send_compression: str | None = None,
-        accept_compression: Sequence[str] | None = None,
-        compress_min_bytes: int = 1024,
-        read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
-        headers: HeadersInput = None,
-        user_agent: str | None = None,
-        base_url: str = "",
-    ) -> None:
-        self.codec: Codec = codec_for_name(codec) if isinstance(codec, str) else codec
-        self.send_compression: Compression | None = None
-        if send_compression is not None and send_compression != "identity":
-            self.send_compression = _compression(send_compression)
-        if accept_compression is None:
-            accept = available_compressions()
-        else:
-            accept = [_compression(name) for name in accept_compression]
-        self._accept = {c.name: c for c in accept}
-        if self.send_compression is not None:
-            self._accept.setdefault(self.send_compression.name, self.send_compression)
-        self._accept_line = (b"grpc-accept-encoding", ", ".join(self._accept).encode())
-        self.compress_min_bytes = compress_min_bytes
-        self.read_max_bytes = read_max_bytes
-        defaults = Headers(headers)
-        if user_agent is not None:
-            defaults.set("user-agent", user_agent)
-        self._defaults = defaults
-        self._default_raw = self._metadata_lines(defaults)
-        self._prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
-        self._targets: dict[str, bytes] = {}
-        self._base_url = base_url
+    def _configured(self) -> None:
+        self._fixed_lines = self._protocol_lines()
+        if self.accept:
+            self._fixed_lines.append((b"grpc-accept-encoding", ", ".join(self.accept).encode()))
+        self._default_lines = self._metadata_lines(self.default_headers)
 
     def call(
         self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
     ) -> GrpcCall[Req, Res]:
-        """The protocol state of one call of ``method``.
-
-        ``send_compression`` overrides the client's request compression for
-        this call (``"identity"``: none); an unavailable one raises ``ValueError``.
-        """
-        if send_compression is None:
-            comp = self.send_compression
-        elif send_compression == "identity":
-            comp = None
-        else:
-            comp = _compression(send_compression)
-        return self._make_call(method, comp)
+        """The protocol state of one call of ``method``; ``send_compression``
+        overrides the client's request compression (``"identity"``: none; an
+        unavailable one raises ``ValueError``)."""
+        return self._make_call(method, self.call_compression(send_compression))
 
     # -- hooks (gRPC-Web overrides them) -------------------------------------------------
 
@@ -163,54 +122,26 @@ class GrpcProtocol:
 
     @staticmethod
     def _metadata_lines(headers: Headers) -> list[tuple[bytes, bytes]]:
-        agent = headers.get("user-agent")
-        if agent is not None:
+        agent = headers.get("user-agent", USER_AGENT)
+        if "user-agent" in headers:
             headers = headers.copy()
             headers.remove("user-agent")
-        else:
-            agent = USER_AGENT
         return [(b"user-agent", agent.encode("latin-1")), *request_metadata(headers)]
 
     def request_lines(
-        self,
-        time_left: float | None,
-        compression: Compression | None,
-        headers: HeadersInput,
+        self, time_left: float | None, compression: Compression | None, headers: HeadersInput
     ) -> list[tuple[bytes, bytes]]:
-        """A call's request headers: ``grpc-timeout`` for ``time_left`` seconds,
-        the protocol's own, ``grpc-encoding`` for ``compression``, then the
-        client's default headers with the call's ``headers`` replacing those of
-        the same name."""
-        raw: list[tuple[bytes, bytes]] = []
-        if time_left is not None:
-            raw.append((b"grpc-timeout", encode_timeout(time_left).encode()))
-        raw += self._protocol_lines()
+        """A call's request headers: ``grpc-timeout`` for ``time_left`` seconds
+        (first, as the spec asks), the protocol's own, ``grpc-encoding`` for
+        ``compression``, then the client's default headers with the call's
+        ``headers`` replacing those of the same name."""
+        lines = [] if time_left is None else [(b"grpc-timeout", encode_timeout(time_left).encode())]
+        lines += self._fixed_lines
         if compression is not None:
-            raw.append((b"grpc-encoding", compression.name.encode()))
-        raw.append(self._accept_line)
+            lines.append((b"grpc-encoding", compression.name.encode()))
         if headers:
-            raw += self._metadata_lines(merge_headers(self._defaults, headers))
-        else:
-            raw += self._default_raw
-        return raw
-
-    def target(self, path: str) -> bytes:
-        """The request target of the method at ``path`` (``/pkg.Service/Method``)."""
-        target = self._targets.get(path)
-        if target is None:
-            target = self._targets[path] = (self._prefix + path).encode()
-        return target
-
-    def compression_named(self, name: str) -> Compression:
-        """The accepted compression ``name``; anything else is ``INTERNAL``."""
-        comp = self._accept.get(name)
-        if comp is None:
-            raise ConnectError(
-                Code.INTERNAL,
-                f"unknown compression {name!r}: accepted encodings are "
-                f"{', '.join(self._accept) or 'identity only'}",
-            )
-        return comp
+            return lines + self._metadata_lines(merge_headers(self.default_headers, headers))
+        return lines + self._default_lines
 
 
 class GrpcCall(Generic[Req, Res]):
@@ -223,19 +154,18 @@ class GrpcCall(Generic[Req, Res]):
     """
 
     __slots__ = (
-        "_body",
-        "_body_size",
         "_body_trailers",
         "_compression",
         "_count",
         "_decoder",
+        "_error_body",
         "_fault",
         "_head",
         "_headers",
         "_method",
         "_mode",
         "_protocol",
-        "_received",
+        "_seen_body",
         "_send_compression",
         "_single",
         "_trailers",
@@ -244,53 +174,46 @@ class GrpcCall(Generic[Req, Res]):
         "status",
     )
 
-    #: The envelope flags a response may use.
+    #: The flags a response frame may carry.
     known_flags: ClassVar[int] = FLAG_COMPRESSED
 
     def __init__(
-        self,
-        protocol: GrpcProtocol,
-        method: MethodInfo[Req, Res],
-        send_compression: Compression | None,
+        self, protocol: GrpcProtocol, method: MethodInfo[Req, Res], compression: Compression | None
     ) -> None:
         self._protocol = protocol
         self._method = method
-        self._send_compression = send_compression
-        kind = method.stream_type
-        self._unary = kind is StreamType.UNARY
-        #: Exactly one response message (unary and client streams).
-        self._single = self._unary or kind is StreamType.CLIENT_STREAM
+        self._send_compression = compression
+        self._unary = method.stream_type is StreamType.UNARY
+        #: Exactly one response message: unary calls and client streams.
+        self._single = self._unary or method.stream_type is StreamType.CLIENT_STREAM
         self._mode = _HEAD
         self.status: int | None = None
         self._head = Headers()  # the response head as received
-        self._headers: Headers | None = None
-        self._trailers: Headers | None = None
-        self._compression: Compression | None = None
-        self._decoder: EnvelopeDecoder | None = None
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self._received = 0
+        self._headers = Headers()  # ... as the user sees it
+        self._trailers = Headers()
+        self._body_trailers: Headers | None = None  # gRPC-Web: the trailers frame's
+        self._compression: Compression = _NO_ENCODING
+        self._decoder = EnvelopeDecoder(protocol.read_max_bytes, self.known_flags)
+        self._error_body = bytearray()
+        self._seen_body = False
         self._count = 0
         self._unary_message: tuple[int, bytes] | None = None
-        self._body_trailers: Headers | None = None
         self._fault: ConnectError | None = None
-
-    # -- what the user sees ------------------------------------------------------------
 
     @property
     def response_headers(self) -> Headers:
-        """The response headers (without the status, which the user sees as
-        the call's outcome)."""
-        return self._headers if self._headers is not None else Headers()
+        """The response headers (without a status: the user sees it as the outcome)."""
+        return self._headers
 
     @property
     def response_trailers(self) -> Headers:
         """The trailers (of a trailers-only response: its head but the content type)."""
-        return self._trailers if self._trailers is not None else Headers()
+        return self._trailers
 
     @property
     def ended(self) -> bool:
-        """Whether the end of the response was seen (gRPC: only at :meth:`response_end`)."""
+        """Whether the end of the response was seen (gRPC: at :meth:`response_end`;
+        gRPC-Web: at the trailers frame)."""
         return self._mode in (_AFTER_END, _DONE)
 
     @property
@@ -298,10 +221,6 @@ class GrpcCall(Generic[Req, Res]):
         """Whether the response is not gRPC (a non-200 status): its body is
         read to the end and :meth:`response_end` returns the error."""
         return self._mode == _ERROR_BODY
-
-    def _label(self) -> str:
-        base = self._protocol._base_url
-        return f"POST {base.rstrip('/')}{self._method.path}" if base else ""
 
     # -- request -----------------------------------------------------------------------
 
@@ -320,26 +239,25 @@ class GrpcCall(Generic[Req, Res]):
         GET). A unary call needs its ``message``; ``body`` is then the whole
         request body. A stream may give its only message too.
         """
-        method = self._method
+        path = self._method.path
         if use_get:
-            raise ValueError(f"{method.path}: the {self._protocol.name} protocol has no GET")
-        if self._unary and message is None:
-            raise ValueError(f"{method.path} is a unary method: give its message to request_head()")
-        raw = self._protocol.request_lines(time_left, self._send_compression, headers)
+            raise ValueError(f"{path}: the {self._protocol.name} protocol has no GET")
+        if message is None and self._unary:
+            raise ValueError(f"{path} is a unary method: give its message to request_head()")
+        lines = self._protocol.request_lines(time_left, self._send_compression, headers)
         body = None if message is None else self.encode_request(message)
-        return RequestHead(b"POST", self._protocol.target(method.path), raw, body)
+        return RequestHead(b"POST", self._protocol.target(path), lines, body)
 
     def encode_request(self, message: Req) -> bytes:
         """``message`` as one length-prefixed message, compressed when it is at
         least ``compress_min_bytes``."""
         if type(message) is not self._method.input:
             check_request(self._method, message)
-        protocol = self._protocol
-        data = protocol.codec.encode(message)
+        data = self._protocol.codec.encode(message)
         comp = self._send_compression
-        if comp is not None and len(data) >= protocol.compress_min_bytes:
-            return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
-        return encode_envelope(0, data)
+        if comp is None or len(data) < self._protocol.compress_min_bytes:
+            return encode_envelope(0, data)
+        return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
 
     # -- response ----------------------------------------------------------------------
 
@@ -353,86 +271,83 @@ class GrpcCall(Generic[Req, Res]):
         """
         self.status = status
         protocol = self._protocol
-        head = Headers.from_raw(raw_headers)
-        self._head = head
+        self._head = head = Headers.from_raw(raw_headers)
         self._headers = user_metadata(head)
         if status != 200:
             self._mode = _ERROR_BODY
             return
-        ctype = head.get("content-type", "")
-        error = content_type_error(ctype, protocol.content_type, protocol.codec.name, self._label())
-        if error is not None:
-            raise self._failed(error)
-        encoding = head.get("grpc-encoding")
-        if encoding is not None and encoding != "identity":
+        wrong = content_type_error(
+            head.get("content-type", ""),
+            protocol.content_type,
+            protocol.codec.name,
+            protocol.label(self._method.path),
+        )
+        if wrong is not None:
+            raise self._failed(wrong)
+        encoding = head.get("grpc-encoding", "identity")
+        if encoding != "identity":
             try:
-                self._compression = protocol.compression_named(encoding)
+                self._compression = protocol.accepted(encoding)
             except ConnectError as exc:
                 raise self._failed(exc) from None
-        self._decoder = EnvelopeDecoder(protocol.read_max_bytes, self.known_flags)
         self._mode = _MESSAGES
 
     def response_data(self, chunk: bytes) -> None:
         """Take a body chunk.
 
         A unary call's message is kept for :meth:`response_end`; a second one
-        raises ``UNIMPLEMENTED``. Raises ``ConnectError`` for data after a
-        gRPC-Web trailers frame, malformed frames (unary), and once the call
-        failed (the same error again).
+        raises ``UNIMPLEMENTED``, as do malformed frames. Raises
+        ``ConnectError`` for data after a gRPC-Web trailers frame, and once the
+        call failed (the same error again).
         """
         mode = self._mode
         if mode == _MESSAGES:
-            decoder = self._decoder
-            assert decoder is not None
-            self._received += len(chunk)
-            decoder.feed(chunk)
-            if self._unary:
-                self._take_unary()
-            return
-        if mode == _ERROR_BODY:
-            size = self._body_size + len(chunk)
-            self._body_size = size
-            if size > _ERROR_BODY_LIMIT:
-                raise self._failed(self._status_error(None, None))
             if chunk:
-                self._body.append(chunk)
-            return
-        if mode == _AFTER_END:
-            if chunk:
+                self._seen_body = True
+                self._decoder.feed(chunk)
+                if self._unary:
+                    self._take_unary()
+        elif mode == _ERROR_BODY:
+            self._error_body += chunk
+            if len(self._error_body) > _ERROR_BODY_LIMIT:
+                raise self._failed(self._status_error((), None))
+        elif mode != _AFTER_END or chunk:
+            self._raise_fault()
+            if mode == _AFTER_END:
                 raise self._failed(_data_after_trailers())
-            return
-        self._raise_fault()
-        raise RuntimeError(f"response_data() out of order (state {mode})")
+            raise RuntimeError(f"response_data() out of order (state {mode})")
 
     def _take_unary(self) -> None:
-        out, fault = self._split(_ALL)
-        if out:
-            self._count += len(out)
-            if self._count > 1:
-                raise self._failed(_more_than_one())
-            self._unary_message = out[0]
+        frames, fault = self._split(_ALL)
+        if frames:
+            self._unary_message = self._unary_message or frames[0]
+            fault = self._count_single(frames) or fault
         if fault is not None:
             raise self._failed(fault)
 
     def _split(self, limit: int) -> tuple[list[tuple[int, bytes]], ConnectError | None]:
         """Up to ``limit`` messages off the input, and the fault that stopped it."""
-        decoder = self._decoder
-        assert decoder is not None
-        next_envelope = decoder.next
-        out: list[tuple[int, bytes]] = []
-        append = out.append
+        frames: list[tuple[int, bytes]] = []
+        next_frame = self._decoder.next
         try:
-            for _ in range(limit):
-                envelope = next_envelope()
-                if envelope is None:
+            while len(frames) < limit and (frame := next_frame()) is not None:
+                if frame[0] & ~FLAG_COMPRESSED:
+                    self._trailers_frame(*frame)
                     break
-                if envelope[0] & ~FLAG_COMPRESSED:
-                    self._trailers_frame(*envelope)
-                    break
-                append(envelope)
+                frames.append(frame)
         except ConnectError as exc:
-            return out, exc
-        return out, None
+            return frames, exc
+        return frames, None
+
+    def _count_single(self, frames: list[tuple[int, bytes]]) -> ConnectError | None:
+        """Count the messages of a call that has exactly one: a second one is
+        the fault (``frames`` keeps only what comes before it)."""
+        before = self._count
+        self._count += len(frames)
+        if self._count == 1:
+            return None
+        del frames[1 if before == 0 else 0 :]
+        return ConnectError(Code.UNIMPLEMENTED, "protocol error: more than one response message")
 
     def messages(self, limit: int = MESSAGE_BATCH) -> list[tuple[int, bytes]]:
         """Split up to ``limit`` complete messages off the body received so
@@ -445,23 +360,17 @@ class GrpcCall(Generic[Req, Res]):
         the next call. Returns nothing for a unary call (its message is
         ``End.message``) or outside the messages.
         """
-        if self._mode != _MESSAGES or self._unary:
+        if self._unary or self._mode != _MESSAGES:
             self._raise_fault()
             return []
-        out, fault = self._split(limit)
-        if self._single and out:
-            count = self._count + len(out)
-            self._count = count
-            if count > 1:
-                # The second message is the fault: it comes before any other.
-                del out[max(0, 1 - (count - len(out))) :]
-                fault = _more_than_one()
+        frames, fault = self._split(limit)
+        if self._single and frames:
+            fault = self._count_single(frames) or fault
         if fault is not None:
-            if not out:
-                raise self._failed(fault)
-            self._mode = _FAILED
-            self._fault = self._with_metadata(fault)
-        return out
+            self._failed(fault)
+            if not frames:
+                raise fault
+        return frames
 
     def decode(self, flags: int, payload: bytes) -> Res:
         """One message split off by :meth:`messages`, decompressed and decoded.
@@ -470,17 +379,12 @@ class GrpcCall(Generic[Req, Res]):
         ``grpc-encoding``, one that does not decompress (or exceeds
         ``read_max_bytes`` once decompressed), or does not decode.
         """
-        if flags & FLAG_COMPRESSED:
-            payload = self._decompress(payload)
-        return self._protocol.codec.decode(payload, self._method.output)
+        return self._protocol.codec.decode(self._inflate(flags, payload), self._method.output)
 
-    def _decompress(self, payload: bytes) -> bytes:
-        compression = self._compression
-        if compression is None:
-            raise ConnectError(
-                Code.INTERNAL, "protocol error: compressed message without grpc-encoding"
-            )
-        return compression.decompress(payload, self._protocol.read_max_bytes)
+    def _inflate(self, flags: int, payload: bytes) -> bytes:
+        if flags & FLAG_COMPRESSED:
+            return self._compression.decompress(payload, self._protocol.read_max_bytes)
+        return payload
 
     # -- hooks (gRPC-Web overrides them) -------------------------------------------------
 
@@ -497,9 +401,7 @@ class GrpcCall(Generic[Req, Res]):
         """The body held the trailers (gRPC-Web): nothing may follow them."""
         self._body_trailers = trailers
         self._mode = _AFTER_END
-        decoder = self._decoder
-        assert decoder is not None
-        if decoder.pending:
+        if self._decoder.pending:
             raise _data_after_trailers()
 
     # -- the end -----------------------------------------------------------------------
@@ -517,49 +419,42 @@ class GrpcCall(Generic[Req, Res]):
         mode = self._mode
         if mode == _ERROR_BODY:
             self._mode = _DONE
-            body = b"".join(self._body)
-            self._body = []
-            return End(self.response_trailers, self._status_error(raw_trailers, body))
-        if mode not in (_MESSAGES, _AFTER_END):
+            return End(self._trailers, self._status_error(raw_trailers, bytes(self._error_body)))
+        if mode != _MESSAGES and mode != _AFTER_END:
             self._raise_fault()
             raise RuntimeError(f"response_end() out of order (state {mode})")
         self._mode = _DONE
         trailers = self._end_trailers(raw_trailers)
-        if trailers is None and not self._received and "grpc-status" in self._head:
-            trailers = self._head  # trailers-only
-            self._trailers = user_metadata(trailers, drop=("content-type",))
-        elif trailers is not None:
+        if trailers is not None:
             self._trailers = user_metadata(trailers)
-        metadata = self._metadata()
-        error = status_from_trailers(trailers, metadata, self.status or 0)
-        decoder = self._decoder
-        assert decoder is not None
-        if error is None and decoder.pending and mode == _MESSAGES:
+        elif not self._seen_body and "grpc-status" in self._head:
+            trailers = self._head  # a trailers-only response
+            self._trailers = user_metadata(trailers, drop=("content-type",))
+        error = status_from_trailers(trailers, self._metadata(), self.status or 0)
+        if error is not None:
+            return End(self._trailers, error)
+        if self._decoder.pending:
             raise self._failed(
                 ConnectError(Code.INTERNAL, "protocol error: the body ended inside a message")
             )
-        if error is not None:
-            return End(self.response_trailers, error)
         if self._single and self._count == 0:
             raise self._failed(
                 ConnectError(
                     Code.UNIMPLEMENTED, "protocol error: the call's response message is missing"
                 )
             )
-        if not self._unary:
-            return End(self.response_trailers)
-        assert self._unary_message is not None
+        if self._unary_message is None:
+            return End(self._trailers)
         try:
-            message = self.decode(*self._unary_message)
+            return End(self._trailers, None, self.decode(*self._unary_message))
         except ConnectError as exc:
             raise self._failed(exc) from None
-        return End(self.response_trailers, None, message)
 
-    def _status_error(self, raw_trailers: RawHeaders | None, body: bytes | None) -> ConnectError:
+    def _status_error(self, raw_trailers: RawHeaders, body: bytes | None) -> ConnectError:
         """The error of a non-200 response: the ``grpc-status`` of its trailers
         or (with an empty body) its head, else its HTTP status' code."""
         status = self.status or 0
-        found: Headers | None = None
+        found = None
         if raw_trailers:
             found = Headers.from_raw(raw_trailers)
             self._trailers = user_metadata(found)
@@ -571,43 +466,38 @@ class GrpcCall(Generic[Req, Res]):
             if error is not None:
                 return error
         ctype = self._head.get("content-type", "")
-        return http_status_error(status, ctype, body, self._metadata(), self._label())
+        label = self._protocol.label(self._method.path)
+        return http_status_error(status, ctype, body, self._metadata(), label)
 
     def _metadata(self) -> Headers:
-        metadata = self.response_headers.copy()
-        metadata.extend(self.response_trailers)
+        metadata = self._headers.copy()
+        metadata.extend(self._trailers)
         return metadata
 
     def _raise_fault(self) -> None:
         if self._mode == _FAILED and self._fault is not None:
             raise self._fault
 
-    def _with_metadata(self, error: ConnectError) -> ConnectError:
-        if not error.metadata and self._headers is not None:
+    def _failed(self, error: ConnectError) -> ConnectError:
+        """Record that the call failed with ``error`` (returned, to be raised);
+        the error gets the response's metadata and status if it has none."""
+        if not error.metadata:
             error.metadata = self._metadata()
         if error.http_status is None:
             error.http_status = self.status
-        return error
-
-    def _failed(self, error: ConnectError) -> ConnectError:
-        """Record that the call failed with ``error`` (returned, to be raised)."""
         self._mode = _FAILED
-        self._fault = self._with_metadata(error)
+        self._fault = error
         return error
 
     def response_failed(self, error: ConnectError) -> ConnectError:
-        """The error to report for ``error``, raised while the response was read:
-        by the exchange (it broke), or by this object (returned as it is).
+        """The error to report for ``error``, raised while the response was read
+        (by the exchange, which broke, or by this object); the call is over.
 
         For a non-200 response the status' error stands; otherwise ``error``.
         """
         if self._mode == _ERROR_BODY:
-            error = self._status_error(None, None)
+            error = self._status_error((), None)
         return self._failed(error)
-
-
-def _more_than_one() -> ConnectError:
-    return ConnectError(Code.UNIMPLEMENTED, "protocol error: more than one response message")
 
 
 def _data_after_trailers() -> ConnectError:

@@ -27,11 +27,12 @@ from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from .._code import Code, code_from_http_status
 from .._errors import ConnectError, ErrorDetail, summarize_body
 from .._headers import Headers
+from .codec import ProtoCodec
 
 __all__ = [
     "STATUS_HEADERS",
@@ -103,12 +104,11 @@ def decode_status(data: bytes) -> tuple[int, str, list[ErrorDetail]]:
 
     Raises ``ConnectError(INTERNAL)`` when ``data`` is not one.
     """
-    status: Any = _status_class()()
     try:
-        status.ParseFromString(data)
-    except (DecodeError, RuntimeWarning, ValueError) as exc:
+        status: Any = ProtoCodec().decode(data, _status_class())
+    except ConnectError as exc:
         raise ConnectError(
-            Code.INTERNAL, f"protocol error: invalid grpc-status-details-bin: {exc}"
+            Code.INTERNAL, f"protocol error: invalid grpc-status-details-bin ({exc.message})"
         ) from exc
     details = [
         ErrorDetail(any_pb2.Any(type_url=item.type_url, value=item.value))

@@ -1,0 +1,127 @@
+"""What every protocol is configured with: a client's codec, compressions,
+limits, default headers and base URL (:class:`ProtocolOptions`).
+
+A protocol class subclasses :class:`ProtocolOptions` and adds its wire rules,
+so every protocol takes the same keywords and resolves them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from .._code import Code
+from .._errors import ConnectError
+from .._headers import Headers, HeadersInput
+from . import DEFAULT_READ_MAX_BYTES
+from .codec import Codec, codec_for_name
+from .compression import Compression, available_compressions, compression_for_name
+
+__all__ = ["ProtocolOptions", "request_compression"]
+
+
+def request_compression(name: str | None) -> Compression | None:
+    """The compression an option names (``None`` or ``"identity"``: none);
+    ``ValueError`` when it is not available."""
+    if name is None or name == "identity":
+        return None
+    found = compression_for_name(name)
+    if found is None:
+        raise ValueError(f"compression {name!r} is not available")
+    return found
+
+
+class ProtocolOptions:
+    """A client's protocol options, resolved once.
+
+    ``codec`` is ``"proto"``, ``"json"`` or a :class:`~connect_python.Codec`;
+    ``send_compression`` names the compression of requests (``None`` or
+    ``"identity"``: none), applied to messages of at least
+    ``compress_min_bytes``; ``accept_compression`` the encodings advertised for
+    responses (``None``: every one available; the send compression is always
+    among them); ``read_max_bytes`` the largest response message accepted;
+    ``headers`` are sent with every call; ``user_agent`` replaces the default
+    ``User-Agent`` (a ``user-agent`` in ``headers`` wins); ``base_url`` gives
+    the path prefix of every request and names the request in error messages.
+    An unavailable compression raises ``ValueError``.
+    """
+
+    __slots__ = (
+        "_targets",
+        "accept",
+        "base_url",
+        "codec",
+        "compress_min_bytes",
+        "default_headers",
+        "prefix",
+        "read_max_bytes",
+        "send_compression",
+    )
+
+    def __init__(
+        self,
+        *,
+        codec: str | Codec = "proto",
+        send_compression: str | None = None,
+        accept_compression: Sequence[str] | None = None,
+        compress_min_bytes: int = 1024,
+        read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
+        headers: HeadersInput = None,
+        user_agent: str | None = None,
+        base_url: str = "",
+    ) -> None:
+        self.codec: Codec = codec if not isinstance(codec, str) else codec_for_name(codec)
+        self.send_compression = request_compression(send_compression)
+        offered = (
+            available_compressions()
+            if accept_compression is None
+            else [request_compression(name) or _no_identity(name) for name in accept_compression]
+        )
+        #: The accepted response compressions by name, in the order advertised.
+        self.accept: dict[str, Compression] = {comp.name: comp for comp in offered}
+        if self.send_compression is not None:
+            self.accept.setdefault(self.send_compression.name, self.send_compression)
+        self.compress_min_bytes = compress_min_bytes
+        self.read_max_bytes = read_max_bytes
+        self.default_headers = Headers(headers)
+        if user_agent is not None and "user-agent" not in self.default_headers:
+            self.default_headers.add("user-agent", user_agent)
+        self.base_url = base_url
+        self.prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
+        self._targets: dict[str, bytes] = {}
+        self._configured()
+
+    def _configured(self) -> None:
+        """Called once the options are set: a protocol derives (and checks) what
+        it needs from them here."""
+
+    def call_compression(self, name: str | None) -> Compression | None:
+        """A call's request compression: the client's (``name`` is ``None``) or
+        the one ``name`` gives (``"identity"``: none)."""
+        return self.send_compression if name is None else request_compression(name)
+
+    def target(self, path: str) -> bytes:
+        """The request target of the method at ``path`` (``/pkg.Service/Method``)."""
+        found = self._targets.get(path)
+        if found is None:
+            found = self._targets[path] = (self.prefix + path).encode()
+        return found
+
+    def accepted(self, name: str) -> Compression:
+        """The response compression ``name``, if accepted; else ``ConnectError(INTERNAL)``."""
+        found = self.accept.get(name)
+        if found is None:
+            listed = ", ".join(self.accept) or "identity only"
+            raise ConnectError(
+                Code.INTERNAL, f"unknown compression {name!r}: accepted encodings are {listed}"
+            )
+        return found
+
+    def label(self, path: str) -> str:
+        """``POST <base URL><path>``: a request as error messages name it (empty
+        without a base URL)."""
+        return f"POST {self.base_url.rstrip('/')}{path}" if self.base_url else ""
+
+
+def _no_identity(name: str) -> Compression:
+    raise ValueError(f"accept_compression: {name!r} is not a compression to advertise")
