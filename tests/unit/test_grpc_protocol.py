@@ -54,7 +54,7 @@ def started(
 def test_grpc_protocol_satisfies_the_interfaces() -> None:
     client: ClientProtocol = GrpcProtocol()
     call: CallProtocol[S, S] = client.call(UNARY)
-    assert client.name == "grpc"
+    assert client.name == "grpc" and GrpcProtocol.requires_http2
     assert isinstance(call, GrpcCall)
 
 
@@ -152,6 +152,8 @@ def test_malformed_metadata_is_refused() -> None:
         call.request_head(message=S(), headers={"x name": "1"})
     with pytest.raises(ValueError, match="binary metadata"):
         call.request_head(message=S(), headers={"x-data-bin": "not base64!"})
+    with pytest.raises(ValueError, match="printable ASCII"):
+        protocol(user_agent="caf\u00e9/1")
 
 
 def test_binary_metadata_on_requests() -> None:
@@ -217,12 +219,13 @@ def test_status_details_win_over_the_headers() -> None:
     assert end.error is not None
     assert (end.error.code, end.error.message) == (Code.PERMISSION_DENIED, "from details")
     # A details code that is no code, and an empty message: the headers' stand.
-    status = encode_binary_header(encode_status(0, ""))
+    status = encode_binary_header(encode_status(0, "", [ErrorDetail.pack(S(value="d"))]))
     end = started().response_end(
         raw({"grpc-status": "3", "grpc-message": "plain", "grpc-status-details-bin": status})
     )
     assert end.error is not None
     assert (end.error.code, end.error.message) == (Code.INVALID_ARGUMENT, "plain")
+    assert [d.unpack(S) for d in end.error.details] == [S(value="d")]
 
 
 def test_unknown_status_number_is_unknown() -> None:

@@ -59,7 +59,7 @@ def started(
 def test_grpc_web_protocol_satisfies_the_interfaces() -> None:
     client: ClientProtocol = GrpcWebProtocol()
     call: CallProtocol[S, S] = client.call(UNARY)
-    assert client.name == "grpc-web"
+    assert client.name == "grpc-web" and not GrpcWebProtocol.requires_http2
     assert isinstance(call, GrpcWebCall)
 
 

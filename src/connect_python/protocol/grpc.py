@@ -91,6 +91,9 @@ class GrpcProtocol(ProtocolOptions):
     name: ClassVar[str] = "grpc"
     #: The response content type without its codec suffix.
     content_type: ClassVar[str] = "application/grpc"
+    #: The protocol needs HTTP/2 (its status travels in HTTP trailers): a client
+    #: must refuse an HTTP/1.1 exchange for it.
+    requires_http2: ClassVar[bool] = True
 
     def _configured(self) -> None:
         self._fixed_lines = self._protocol_lines()
@@ -122,11 +125,10 @@ class GrpcProtocol(ProtocolOptions):
 
     @staticmethod
     def _metadata_lines(headers: Headers) -> list[tuple[bytes, bytes]]:
-        agent = headers.get("user-agent", USER_AGENT)
-        if "user-agent" in headers:
-            headers = headers.copy()
-            headers.remove("user-agent")
-        return [(b"user-agent", agent.encode("latin-1")), *request_metadata(headers)]
+        lines = request_metadata(headers)
+        if "user-agent" not in headers:
+            lines.insert(0, (b"user-agent", USER_AGENT.encode()))
+        return lines
 
     def request_lines(
         self, time_left: float | None, compression: Compression | None, headers: HeadersInput

@@ -75,6 +75,7 @@ class GrpcWebProtocol(GrpcProtocol):
 
     name: ClassVar[str] = "grpc-web"
     content_type: ClassVar[str] = "application/grpc-web"
+    requires_http2: ClassVar[bool] = False
 
     def call(
         self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
