@@ -167,10 +167,12 @@ class GrpcCall(Generic[Req, Res]):
         "_method",
         "_mode",
         "_protocol",
+        "_request_body",
         "_seen_body",
         "_send_compression",
         "_single",
         "_trailers",
+        "_trailers_only",
         "_unary",
         "_unary_message",
         "status",
@@ -185,6 +187,7 @@ class GrpcCall(Generic[Req, Res]):
         self._protocol = protocol
         self._method = method
         self._send_compression = compression
+        self._request_body: bytes | None = None  # a unary call's (encode_request)
         self._unary = method.stream_type is StreamType.UNARY
         #: Exactly one response message: unary calls and client streams.
         self._single = self._unary or method.stream_type is StreamType.CLIENT_STREAM
@@ -193,6 +196,7 @@ class GrpcCall(Generic[Req, Res]):
         self._head = Headers()  # the response head as received
         self._headers = Headers()  # ... as the user sees it
         self._trailers = Headers()
+        self._trailers_only = False
         self._body_trailers: Headers | None = None  # gRPC-Web: the trailers frame's
         self._compression: Compression = _NO_ENCODING
         self._decoder = EnvelopeDecoder(protocol.read_max_bytes, self.known_flags)
@@ -238,28 +242,33 @@ class GrpcCall(Generic[Req, Res]):
 
         ``headers`` (per call) replace the defaults of the same name; a reserved
         or malformed one raises ``ValueError``, as does ``use_get`` (gRPC has no
-        GET). A unary call needs its ``message``; ``body`` is then the whole
-        request body. A stream may give its only message too.
+        GET). A unary call needs its ``message`` (here, or to
+        :meth:`encode_request` first); ``body`` is then the whole request body.
+        A stream may give its only message too.
         """
         path = self._method.path
         if use_get:
             raise ValueError(f"{path}: the {self._protocol.name} protocol has no GET")
-        if message is None and self._unary:
+        body = self._request_body if message is None else self.encode_request(message)
+        if body is None and self._unary:
             raise ValueError(f"{path} is a unary method: give its message to request_head()")
         lines = self._protocol.request_lines(time_left, self._send_compression, headers)
-        body = None if message is None else self.encode_request(message)
         return RequestHead(b"POST", self._protocol.target(path), lines, body)
 
     def encode_request(self, message: Req) -> bytes:
         """``message`` as one length-prefixed message, compressed when it is at
-        least ``compress_min_bytes``."""
+        least ``compress_min_bytes`` (a unary call's is kept for :meth:`request_head`)."""
         if type(message) is not self._method.input:
             check_request(self._method, message)
         data = self._protocol.codec.encode(message)
         comp = self._send_compression
         if comp is None or len(data) < self._protocol.compress_min_bytes:
-            return encode_envelope(0, data)
-        return encode_envelope(FLAG_COMPRESSED, comp.compress(data))
+            frame = encode_envelope(0, data)
+        else:
+            frame = encode_envelope(FLAG_COMPRESSED, comp.compress(data))
+        if self._unary:
+            self._request_body = frame
+        return frame
 
     # -- response ----------------------------------------------------------------------
 
@@ -430,8 +439,7 @@ class GrpcCall(Generic[Req, Res]):
         if trailers is not None:
             self._trailers = user_metadata(trailers)
         elif not self._seen_body and "grpc-status" in self._head:
-            trailers = self._head  # a trailers-only response
-            self._trailers = user_metadata(trailers, drop=("content-type",))
+            trailers = self._trailers_only_head()
         error = status_from_trailers(trailers, self._metadata(), self.status or 0)
         if error is not None:
             return End(self._trailers, error)
@@ -461,8 +469,7 @@ class GrpcCall(Generic[Req, Res]):
             found = Headers.from_raw(raw_trailers)
             self._trailers = user_metadata(found)
         elif not body and "grpc-status" in self._head:
-            found = self._head
-            self._trailers = user_metadata(found, drop=("content-type",))
+            found = self._trailers_only_head()
         if found is not None and "grpc-status" in found:
             error = status_from_trailers(found, self._metadata(), status)
             if error is not None:
@@ -472,9 +479,19 @@ class GrpcCall(Generic[Req, Res]):
         return http_status_error(status, ctype, body, self._metadata(), label)
 
     def _metadata(self) -> Headers:
+        """Headers and trailers, for an error (a trailers-only response's
+        trailers are its headers: once)."""
         metadata = self._headers.copy()
+        if self._trailers_only:
+            return metadata
         metadata.extend(self._trailers)
         return metadata
+
+    def _trailers_only_head(self) -> Headers:
+        """The head as the trailers of a trailers-only response."""
+        self._trailers_only = True
+        self._trailers = user_metadata(self._head, drop=("content-type",))
+        return self._head
 
     def _raise_fault(self) -> None:
         if self._mode == _FAILED and self._fault is not None:
