@@ -83,9 +83,10 @@ class ProtocolOptions:
             self.accept.setdefault(self.send_compression.name, self.send_compression)
         self.compress_min_bytes = compress_min_bytes
         self.read_max_bytes = read_max_bytes
-        self.default_headers = Headers(headers)
-        if user_agent is not None and "user-agent" not in self.default_headers:
-            self.default_headers.add("user-agent", user_agent)
+        defaults = Headers(headers)
+        if user_agent is not None and "user-agent" not in defaults:
+            defaults = Headers([("user-agent", user_agent), *defaults.multi_items()])
+        self.default_headers = defaults
         self.base_url = base_url
         self.prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
         self._targets: dict[str, bytes] = {}
