@@ -189,6 +189,13 @@ def test_unary_ok_message_headers_and_trailers() -> None:
     assert end.trailers is call.response_trailers
 
 
+def test_unary_empty_message() -> None:
+    call = started()
+    call.response_data(encode_envelope(0, b""))
+    end = call.response_end(OK)
+    assert end.error is None and end.message == S()
+
+
 def test_unary_server_error_with_details_and_percent_encoded_message() -> None:
     detail = ErrorDetail.pack(S(value="why"))
     status = encode_binary_header(encode_status(5, "caf\u00e9 not found", [detail]))

@@ -93,6 +93,14 @@ def test_unary_ok_with_trailers_frame() -> None:
     assert call.response_headers == Headers({"content-type": "application/grpc-web", "x-h": "1"})
 
 
+def test_unary_empty_message() -> None:
+    call = started()
+    call.response_data(encode_envelope(0, b"") + trailers("grpc-status: 0\r\nx-t: bing\r\n"))
+    end = call.response_end(())
+    assert end.error is None and end.message == S()
+    assert call.response_trailers == Headers({"x-t": "bing"})
+
+
 def test_error_in_trailers_mixed_case_and_duplicates() -> None:
     detail = ErrorDetail.pack(S(value="d"))
     status = encode_binary_header(encode_status(9, "error", [detail]))
