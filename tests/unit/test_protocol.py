@@ -37,7 +37,6 @@ def test_template_headers_defaults_and_overrides() -> None:
         Headers({"user-agent": "mine/1", "x-token": "t"}),
         GzipCompression(),
         [GzipCompression()],
-        1024,
     )
     assert t.unary["user-agent"] == "mine/1"
     assert t.unary["content-type"] == "application/proto"

@@ -18,22 +18,18 @@ this module keeps the state of a call and drives them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Generic, TypeVar
-from urllib.parse import urlsplit
 
 from google.protobuf.message import Message
 
 from .._code import Code
 from .._errors import ConnectError
-from .._headers import Headers, HeadersInput, merge_headers
+from .._headers import Headers, HeadersInput
 from .._method import IdempotencyLevel, MethodInfo, StreamType
-from . import DEFAULT_READ_MAX_BYTES, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
-from .codec import Codec, codec_for_name
-from .compression import Compression, available_compressions
+from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from .compression import Compression
 from .connect_request import (
     RequestTemplate,
-    compression_option,
     get_query,
 )
 from .connect_response import (
@@ -47,6 +43,7 @@ from .connect_response import (
     unary_error,
 )
 from .envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
+from .options import ProtocolOptions
 
 __all__ = ["ConnectCall", "ConnectProtocol"]
 
@@ -66,9 +63,10 @@ _DONE = 5  # response_end returned
 _FAILED = 6  # a fault was raised (or is waiting in _fault)
 
 
-class ConnectProtocol:
+class ConnectProtocol(ProtocolOptions):
     """The Connect protocol as configured for one client.
 
+    Takes the keywords of :class:`~connect_python.protocol.options.ProtocolOptions`:
     ``codec`` is ``"proto"``, ``"json"`` or a :class:`~connect_python.Codec`;
     ``send_compression`` names the compression of requests (``None`` or
     ``"identity"``: none), applied to messages of at least
@@ -81,46 +79,14 @@ class ConnectProtocol:
     compression raises ``ValueError``.
     """
 
-    __slots__ = (
-        "_base_url",
-        "codec",
-        "compress_min_bytes",
-        "read_max_bytes",
-        "template",
-    )
+    __slots__ = ("template",)
 
     name = "connect"
 
-    def __init__(
-        self,
-        *,
-        codec: str | Codec = "proto",
-        send_compression: str | None = None,
-        accept_compression: Sequence[str] | None = None,
-        compress_min_bytes: int = 1024,
-        read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
-        headers: HeadersInput = None,
-        user_agent: str | None = None,
-        base_url: str = "",
-    ) -> None:
-        self.codec: Codec = codec_for_name(codec) if isinstance(codec, str) else codec
-        send = None
-        if send_compression is not None and send_compression != "identity":
-            send = compression_option(send_compression)
-        if accept_compression is None:
-            accept = available_compressions()
-        else:
-            accept = [compression_option(name) for name in accept_compression]
-        defaults = Headers(headers)
-        if user_agent is not None:
-            defaults = merge_headers(Headers({"user-agent": user_agent}), defaults)
-        prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
+    def _configured(self) -> None:
         self.template = RequestTemplate(
-            self.codec, defaults, send, accept, compress_min_bytes, prefix
+            self.codec, self.default_headers, self.send_compression, self.accept.values()
         )
-        self.compress_min_bytes = compress_min_bytes
-        self.read_max_bytes = read_max_bytes
-        self._base_url = base_url
 
     def call(
         self, method: MethodInfo[Req, Res], *, send_compression: str | None = None
@@ -130,13 +96,7 @@ class ConnectProtocol:
         ``send_compression`` overrides the client's request compression for
         this call (``"identity"``: none); an unavailable one raises ``ValueError``.
         """
-        if send_compression is None:
-            comp = self.template.send_compression
-        elif send_compression == "identity":
-            comp = None
-        else:
-            comp = compression_option(send_compression)
-        return ConnectCall(self, method, comp)
+        return ConnectCall(self, method, self.call_compression(send_compression))
 
 
 class ConnectCall(Generic[Req, Res]):
@@ -229,9 +189,9 @@ class ConnectCall(Generic[Req, Res]):
     def _label(self) -> str:
         """The request, as error messages name it (empty without a base URL)."""
         protocol = self._protocol
-        if not protocol._base_url:
+        if not protocol.base_url:
             return ""
-        return request_label(self._verb, protocol._base_url, self._method.path)
+        return request_label(self._verb, protocol.base_url, self._method.path)
 
     # -- request ----------------------------------------------------------------------
 
@@ -261,12 +221,12 @@ class ConnectCall(Generic[Req, Res]):
                 raise ValueError(f"{method.path} is a streaming method: GET is not allowed")
             raw = template.headers(template.stream_raw, headers, time_left)
             comp = self._send_compression
-            if comp is not template.send_compression:
+            if comp is not protocol.send_compression:
                 raw = [(k, v) for k, v in raw if k != b"connect-content-encoding"]
                 if comp is not None:
                     raw.append((b"connect-content-encoding", comp.name.encode()))
             body = None if message is None else self.encode_request(message)
-            return RequestHead(b"POST", template.target(method.path), raw, body)
+            return RequestHead(b"POST", protocol.target(method.path), raw, body)
         if message is not None:
             self.encode_request(message)
         data = self._unary_body
@@ -278,13 +238,13 @@ class ConnectCall(Generic[Req, Res]):
                 raise ValueError(f"{method.path} is not marked NO_SIDE_EFFECTS: GET is not allowed")
             self._verb = b"GET"
             query = get_query(protocol.codec, data, comp)
-            target = template.target(method.path) + b"?" + query.encode()
+            target = protocol.target(method.path) + b"?" + query.encode()
             raw = template.headers(template.get_raw, headers, time_left)
             return RequestHead(b"GET", target, raw, b"")
         raw = template.headers(template.unary_raw, headers, time_left)
         if comp is not None:
             raw.append((b"content-encoding", comp.name.encode()))
-        return RequestHead(b"POST", template.target(method.path), raw, data)
+        return RequestHead(b"POST", protocol.target(method.path), raw, data)
 
     def encode_request(self, message: Req) -> bytes:
         """``message`` as request bytes, compressed when it is at least
@@ -338,7 +298,7 @@ class ConnectCall(Generic[Req, Res]):
         encoding = headers.get("connect-content-encoding")
         if encoding is not None and encoding != "identity":
             try:
-                self._compression = protocol.template.compression_named(encoding)
+                self._compression = protocol.accepted(encoding)
             except ConnectError as exc:
                 self._failed(exc)
                 raise
@@ -550,7 +510,7 @@ class ConnectCall(Generic[Req, Res]):
         encoding = headers.get("content-encoding")
         if encoding is not None and encoding != "identity" and payload:
             try:
-                comp = protocol.template.compression_named(encoding)
+                comp = protocol.accepted(encoding)
                 payload = comp.decompress(payload, protocol.read_max_bytes)
             except ConnectError as exc:
                 exc.metadata = headers.copy()

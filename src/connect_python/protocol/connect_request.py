@@ -6,20 +6,17 @@ client sends (:class:`RequestTemplate`), ``Connect-Timeout-Ms``
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Iterable
 from urllib.parse import quote
 
-from .._code import Code
-from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .codec import Codec
-from .compression import Compression, compression_for_name
+from .compression import Compression
 
 __all__ = [
     "PROTOCOL_VERSION",
     "USER_AGENT",
     "RequestTemplate",
-    "compression_option",
     "encode_timeout",
     "get_query",
     "raw_headers",
@@ -35,14 +32,6 @@ def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
 
 
-def compression_option(name: str) -> Compression:
-    """The compression a client option names; ``ValueError`` if not available."""
-    comp = compression_for_name(name)
-    if comp is None:
-        raise ValueError(f"compression {name!r} is not available")
-    return comp
-
-
 def encode_timeout(seconds: float) -> str:
     """The ``Connect-Timeout-Ms`` value for ``seconds`` left (at most 10 digits)."""
     ms = int(max(seconds, 0.0) * 1000)  # -inf: an enclosing scope is already cancelled
@@ -55,45 +44,24 @@ class RequestTemplate:
     """Request headers that do not change from call to call, built once per client.
 
     ``unary``, ``stream`` and ``get`` are the headers of unary POSTs, streams
-    and GETs with the client's codec, compression and defaults (``*_raw``: as
-    raw lines); ``prefix`` is the base URL's path, put before each method's.
+    and GETs with the client's codec, compressions and default headers
+    (``*_raw``: the same as raw lines); ``accept`` are the response
+    compressions advertised (the send compression is always among them).
     """
 
-    __slots__ = (
-        "_targets",
-        "accept",
-        "codec",
-        "compress_min_bytes",
-        "default_headers",
-        "get",
-        "get_raw",
-        "prefix",
-        "send_compression",
-        "stream",
-        "stream_raw",
-        "unary",
-        "unary_raw",
-    )
+    __slots__ = ("get", "get_raw", "stream", "stream_raw", "unary", "unary_raw")
 
     def __init__(
         self,
         codec: Codec,
         default_headers: Headers,
         send_compression: Compression | None,
-        accept: Sequence[Compression],
-        compress_min_bytes: int,
-        prefix: str = "",
+        accept: Iterable[Compression],
     ) -> None:
-        self.codec = codec
-        self.prefix = prefix
-        self._targets: dict[str, bytes] = {}
-        self.default_headers = default_headers
-        self.send_compression = send_compression
-        self.accept = {c.name: c for c in accept}
-        if send_compression is not None:
-            self.accept.setdefault(send_compression.name, send_compression)
-        self.compress_min_bytes = compress_min_bytes
-        accept_value = ", ".join(self.accept)
+        names = [c.name for c in accept]
+        if send_compression is not None and send_compression.name not in names:
+            names.append(send_compression.name)
+        accept_value = ", ".join(names)
         base = merge_headers(Headers({"user-agent": USER_AGENT}), default_headers)
         unary = Headers(
             {
@@ -122,13 +90,6 @@ class RequestTemplate:
         self.stream_raw = raw_headers(self.stream)
         self.get_raw = raw_headers(self.get)
 
-    def target(self, path: str) -> bytes:
-        """The request target of the method at ``path`` (``/pkg.Service/Method``)."""
-        target = self._targets.get(path)
-        if target is None:
-            target = self._targets[path] = (self.prefix + path).encode()
-        return target
-
     def headers(
         self, base: list[tuple[bytes, bytes]], headers: HeadersInput, time_left: float | None
     ) -> list[tuple[bytes, bytes]]:
@@ -139,19 +100,6 @@ class RequestTemplate:
         if time_left is not None:
             raw.append((b"connect-timeout-ms", encode_timeout(time_left).encode()))
         return raw
-
-    def compression_named(self, name: str) -> Compression:
-        """The accepted compression ``name``; anything else is ``INTERNAL``."""
-        comp = self.accept.get(name)
-        if comp is None:
-            comp = compression_for_name(name) if name in self.accept else None
-        if comp is None:
-            raise ConnectError(
-                Code.INTERNAL,
-                f"unknown compression {name!r}: accepted encodings are "
-                f"{', '.join(self.accept) or 'identity only'}",
-            )
-        return comp
 
 
 def get_query(codec: Codec, payload: bytes, compression: Compression | None) -> str:
