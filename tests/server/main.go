@@ -61,7 +61,7 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.Handle(testingv1connect.NewTestServiceHandler(testService{}, compressionOptions()...))
-	handler := rawMiddleware(mux)
+	handler := statsMiddleware(rawMiddleware(mux))
 
 	plainProtos := new(http.Protocols)
 	plainProtos.SetHTTP1(true)

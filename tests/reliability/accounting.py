@@ -1,0 +1,162 @@
+"""What a scenario leaves behind: descriptors, threads, tasks, memory; and the
+Go test server's per-tag request counters (``tests/server/stats.go``).
+
+Plain functions (no awaiting), shared by the async scenarios and their sync
+twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import sniffio
+
+__all__ = [
+    "RECORDED",
+    "Resources",
+    "ServerStats",
+    "flavour",
+    "mode",
+    "record",
+    "resources",
+    "server_stats",
+]
+
+#: Worker threads of the event loops' own thread pools (DNS look-ups and the like):
+#: they idle for a while after use by design, so they are not counted as leaks.
+POOL_THREAD_PREFIXES = ("asyncio_", "AnyIO worker thread", "Trio thread", "ThreadPoolExecutor")
+
+
+def flavour() -> str:
+    """``asyncio``, ``trio`` or ``sync`` (no event loop in this thread)."""
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return "sync"
+
+
+def _tasks() -> int:
+    lib = flavour()
+    if lib == "asyncio":
+        return len(asyncio.all_tasks())
+    if lib == "trio":
+        import trio
+
+        count = 0
+        stack = [trio.lowlevel.current_root_task()]
+        while stack:
+            task = stack.pop()
+            count += 1
+            for nursery in task.child_nurseries:
+                stack.extend(nursery.child_tasks)
+        return count
+    return 0
+
+
+@dataclass(frozen=True)
+class Resources:
+    fds: int
+    threads: frozenset[int]
+    thread_names: dict[int, str]
+    tasks: int
+    rss: int
+    fd_targets: dict[str, str]
+
+    def leaks(self, baseline: Resources) -> list[str]:
+        """What this snapshot holds beyond ``baseline`` (empty: nothing)."""
+        found = []
+        if self.fds > baseline.fds:
+            new = Counter(self.fd_targets.values()) - Counter(baseline.fd_targets.values())
+            found.append(f"{self.fds - baseline.fds} file descriptors (new: {dict(new)})")
+        extra = [
+            self.thread_names[t]
+            for t in self.threads - baseline.threads
+            if not self.thread_names[t].startswith(POOL_THREAD_PREFIXES)
+        ]
+        if extra:
+            found.append(f"threads {sorted(extra)}")
+        if self.tasks > baseline.tasks:
+            found.append(f"{self.tasks - baseline.tasks} tasks")
+        return found
+
+
+def _fd_targets() -> dict[str, str]:
+    targets = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        targets[fd] = target.split(":", 1)[0] if target.startswith(("socket", "pipe")) else target
+    return targets
+
+
+def resources() -> Resources:
+    threads = {t.ident: t.name for t in threading.enumerate() if t.ident is not None}
+    with open("/proc/self/statm", encoding="ascii") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    targets = _fd_targets()
+    return Resources(
+        fds=len(targets),
+        fd_targets=targets,
+        threads=frozenset(threads),
+        thread_names=threads,
+        tasks=_tasks(),
+        rss=rss,
+    )
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """Requests of one tag as the server counted them."""
+
+    started: int
+    active: int
+    ended: int
+    cancelled: int
+    replayed: int
+
+
+def server_stats(http_url: str, tag: str, *, forget: bool = False) -> ServerStats:
+    """The server's counters for ``tag`` (asked directly, not through the proxy)."""
+    query = f"tag={tag}" + ("&forget=1" if forget else "")
+    with urllib.request.urlopen(f"{http_url}/_reliability/stats?{query}", timeout=5) as r:
+        data: dict[str, Any] = json.loads(r.read())
+    return ServerStats(**{k: int(data[k]) for k in ServerStats.__dataclass_fields__})
+
+
+# -- figures -----------------------------------------------------------------------------
+
+RESULTS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    ".cache",
+    "reliability",
+)
+#: Figures recorded during this run, printed by the terminal summary.
+RECORDED: list[dict[str, Any]] = []
+
+
+def record(kind: str, data: dict[str, Any]) -> None:
+    """Keep one run's figures: for the end-of-run summary and in
+    ``.cache/reliability/results.jsonl`` (what ``RESULTS.md`` is made from)."""
+    entry = {"kind": kind, "time": time.strftime("%Y-%m-%d %H:%M:%S"), **data}
+    RECORDED.append(entry)
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, "results.jsonl"), "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def mode() -> str:
+    """``ci`` (default) or ``release`` (``RELIABILITY=release``: the long runs)."""
+    value = os.environ.get("RELIABILITY", "ci")
+    if value not in ("ci", "release"):
+        raise ValueError(f"RELIABILITY must be 'ci' or 'release', not {value!r}")
+    return value

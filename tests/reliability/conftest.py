@@ -1,0 +1,44 @@
+"""Fixtures of the reliability suite: the routes to the Go test server and a
+fault proxy in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from reliability.faultproxy import FaultProxy
+
+from .helpers import Route
+
+ROUTES = ("h1", "h2c", "h2-tls")
+
+
+def route_for(name: str, server: Any) -> tuple[Route, str]:
+    """(route, upstream URL) of a route name."""
+    if name == "h1":
+        return Route(name, "http", {"http2": False}, duplex=False), server.http
+    if name == "h2c":
+        return Route(name, "http", {"h2c": True}, duplex=True), server.http
+    return Route(name, "https", {"ca_certs": server.ca_pem_text}, duplex=True), server.https
+
+
+@pytest.fixture(params=ROUTES)
+def route_name(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def route(route_name: str, test_server: Any) -> Route:
+    return route_for(route_name, test_server)[0]
+
+
+@pytest.fixture
+def proxy(route_name: str, test_server: Any) -> Iterator[FaultProxy]:
+    upstream = urlsplit(route_for(route_name, test_server)[1])
+    assert upstream.hostname is not None and upstream.port is not None
+    with FaultProxy((upstream.hostname, upstream.port)) as made:
+        yield made

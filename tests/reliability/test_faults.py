@@ -1,0 +1,56 @@
+"""Scenarios: mixed traffic through the fault proxy, one fault at a time, on
+each route (h1, h2c, h2 over TLS); the invariants are those of
+:func:`helpers.run_scenario`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reliability.faultproxy import (
+    DOWN,
+    UP,
+    Bandwidth,
+    Blackhole,
+    Fault,
+    FaultProxy,
+    HalfClose,
+    HalfOpen,
+    Latency,
+    Refuse,
+    Reset,
+    Stall,
+)
+
+from .helpers import Route, run_scenario
+
+#: name -> (faults, whether every call must still succeed)
+FAULTS: dict[str, tuple[tuple[Fault, ...], bool]] = {
+    "latency": ((Latency(0.02, jitter=0.02),), True),
+    "bandwidth": ((Bandwidth(400_000),), True),
+    "stall_down": ((Stall(DOWN, after_bytes=3000),), False),
+    "stall_up": ((Stall(UP, after_bytes=2000),), False),
+    "half_open": ((HalfOpen(after_bytes=3000),), False),
+    "half_close_down": ((HalfClose(DOWN, after_bytes=5000),), False),
+    "reset_down": ((Reset(DOWN, after_bytes=6000),), False),
+    "reset_up": ((Reset(UP, after_bytes=1500),), False),
+    "blackhole": ((Blackhole(),), False),
+    "refuse": ((Refuse(),), False),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: Any) -> None:
+    faults, expect_ok = FAULTS[fault]
+    report = await run_scenario(
+        fault, route, proxy, test_server.http, faults, expect_ok=expect_ok, timeout=1.0
+    )
+    print(report.tag, dict(report.codes()), report.server)
+    broken = report.broken
+    if fault == "half_open" and route.duplex:
+        # Bug R1 (test_regressions.py, strict xfail there): the first healthy call
+        # may be lost on the silent HTTP/2 connection (whether it is depends on
+        # which calls were in flight when it went silent).
+        broken = [b for b in broken if not b.startswith("the first healthy call")]
+    assert not broken, "\n".join(broken)

@@ -1,0 +1,63 @@
+"""Focused regression tests for what the reliability scenarios found.
+
+Each test names the scenario that found it. A test marked ``xfail(strict=True)``
+shows a bug reported to the runtime's owners and not fixed yet: it fails the
+suite as soon as the bug is fixed, so the marker goes with the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from _support.methods import ECHO, STREAM, pb
+
+from connect_python import Code, ConnectError
+from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from reliability.faultproxy import FaultProxy, HalfOpen
+
+from .helpers import Route
+
+SILENT_H2_BUG = (
+    "R1: an HTTP/2 connection that went silent (peer gone without FIN or RST) while "
+    "a stream was receiving on it stays in the pool: the stream ends at its deadline, "
+    "and the next call is sent on the same dead connection and times out too"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=SILENT_H2_BUG)
+@pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
+async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    # found by test_faults.py::test_fault[half_open] (its first healthy call failed)
+    transport = AsyncTransport(**route.transport_kwargs)
+    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+        request = pb.StreamRequest(count=1000, size=16, outcome=pb.Outcome(delay_ms=20))
+        with pytest.raises(ConnectError) as info:
+            async with c.server_stream(STREAM, request, timeout=1.0) as call:
+                seen = 0
+                async for _ in call:
+                    seen += 1
+                    if seen == 3:
+                        # The server side goes; the client's socket stays, silent.
+                        proxy.inject(HalfOpen())
+        assert info.value.code is Code.DEADLINE_EXCEEDED
+        # The connection showed no sign of life for the last part of that
+        # call: the next call must not be lost on it.
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
+        assert response.payload == b"next"
+
+
+async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    transport = AsyncTransport(**route.transport_kwargs)
+    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+        await c.unary(ECHO, pb.EchoRequest(payload=b"warm"), timeout=5)
+        proxy.inject(HalfOpen())
+        with pytest.raises(ConnectError) as info:
+            await c.unary(ECHO, pb.EchoRequest(payload=b"lost"), timeout=0.5)
+        assert info.value.code is Code.DEADLINE_EXCEEDED
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
+        assert response.payload == b"next"
