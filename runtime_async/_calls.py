@@ -39,7 +39,7 @@ from ._exchange import await_scope_deadline, read_all, send_body
 
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient, _CallSetup
-    from ._transport import AsyncExchange, AsyncHTTPResponse
+    from ._exchange import AsyncExchange
 
 __all__ = ["AsyncBidiStreamCall", "AsyncServerStreamCall", "AsyncStreamCall"]
 
@@ -87,7 +87,7 @@ class AsyncStreamCall(Generic[Res]):
         self._client = client
         self._setup = setup
         self.scope = CallScope(setup.deadline)
-        self._response: AsyncHTTPResponse | None = None
+        self._response: AsyncExchange | None = None
         self._decoder = EnvelopeDecoder(client.read_max_bytes)
         self._pending: deque[tuple[int, bytes]] = deque()
         self._headers: Headers | None = None
@@ -131,7 +131,7 @@ class AsyncStreamCall(Generic[Res]):
             await self._finish()
             raise
 
-    async def _accept(self, response: AsyncHTTPResponse) -> None:
+    async def _accept(self, response: AsyncExchange) -> None:
         """Take the response whose headers arrived (raises for an error response)."""
         self._response = response
         headers = Headers.from_raw(response.headers)
@@ -331,7 +331,7 @@ class AsyncStreamCall(Generic[Res]):
         if end.error is not None:
             self._pending_error = self.scope.remote_error(end.error)
 
-    async def _drain_end(self, response: AsyncHTTPResponse) -> None:
+    async def _drain_end(self, response: AsyncExchange) -> None:
         # The end-stream message is last: confirm the body ends, so the
         # connection can be reused, then report the stream's outcome.
         rest = await response.receive(self.scope)

@@ -13,6 +13,7 @@ from connect_python._cancel import CancelToken
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers, HeadersInput, merge_headers
+from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope, current_deadline, current_time
 from connect_python._method import IdempotencyLevel, MethodInfo
 from connect_python.protocol.codec import Codec, codec_for_name
@@ -34,8 +35,8 @@ from connect_python.protocol.connect_wire import (
 from connect_python.protocol.envelope import FLAG_COMPRESSED, encode_envelope
 
 from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
-from ._exchange import await_scope_deadline, read_all
-from ._transport import AsyncExchange, AsyncHTTPResponse, AsyncTransport
+from ._exchange import AsyncExchange, await_scope_deadline, read_all, send_body
+from ._transport import AsyncTransport
 
 __all__ = ["AsyncConnectClient", "ResponseMetadata"]
 
@@ -224,27 +225,26 @@ class AsyncConnectClient:
 
     async def _open(
         self, setup: _CallSetup, body: bytes | AsyncIterable[bytes], scope: CallScope
-    ) -> AsyncHTTPResponse:
-        return await self.transport.request(
-            setup.verb,
-            self._scheme,
-            self._host,
-            self._port,
-            setup.target,
-            setup.headers,
-            body,
-            scope,
+    ) -> AsyncExchange:
+        request = Request(
+            setup.verb, self._scheme, self._host, self._port, setup.target, setup.headers
         )
+        if isinstance(body, bytes):
+            return await self.transport.open_exchange(request._replace(body=body), scope)
+        with scope.step():
+            exchange = await self.transport.open_exchange(request, scope)
+            try:
+                await send_body(exchange, body, scope)
+                await exchange.receive_response(scope)
+            except BaseException:
+                await exchange.aclose()
+                raise
+        return exchange
 
     async def _open_exchange(self, setup: _CallSetup, scope: CallScope) -> AsyncExchange:
         """Send a streaming request's headers; its body follows piece by piece."""
         return await self.transport.open_exchange(
-            setup.verb,
-            self._scheme,
-            self._host,
-            self._port,
-            setup.target,
-            setup.headers,
+            Request(setup.verb, self._scheme, self._host, self._port, setup.target, setup.headers),
             scope,
         )
 
@@ -326,8 +326,8 @@ class AsyncConnectClient:
             cancel.attach(scope)
         try:
             with scope.step():
-                response = await self.transport.request(
-                    verb, self._scheme, self._host, self._port, target, raw, body, scope
+                response = await self.transport.open_exchange(
+                    Request(verb, self._scheme, self._host, self._port, target, raw, body), scope
                 )
                 try:
                     payload = await read_all(response, scope, self.read_max_bytes)
@@ -351,7 +351,7 @@ class AsyncConnectClient:
     def _unary_result(
         self,
         method: MethodInfo[Req, Res],
-        response: AsyncHTTPResponse,
+        response: AsyncExchange,
         payload: bytes,
         metadata: ResponseMetadata | None,
         verb: bytes = b"POST",

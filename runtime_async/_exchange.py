@@ -18,9 +18,23 @@ from connect_python._errors import ConnectError
 from connect_python._io.shim_async import CallScope, current_deadline, current_time, shield, sleep
 from connect_python.protocol.connect_wire import _HEADER_ROUNDING
 
-__all__ = ["AsyncExchange", "RawHeaders", "await_scope_deadline", "read_all", "send_body"]
+__all__ = [
+    "AsyncExchange",
+    "RawHeaders",
+    "ReleaseHook",
+    "await_scope_deadline",
+    "read_all",
+    "send_body",
+]
 
 RawHeaders = list[tuple[bytes, bytes]]
+
+
+class ReleaseHook(Protocol):
+    """The pool's hook on a connection, awaited whenever one of its
+    exchanges ended (the connection is free again, or closed)."""
+
+    async def __call__(self) -> None: ...
 
 
 class AsyncExchange(Protocol):

@@ -1,10 +1,9 @@
-"""Our HTTP/1.1 connection over an httpcore network stream.
+"""Our HTTP/1.1 connection over an httpcore network stream, and its exchange.
 
 One exchange at a time, half duplex: the request (headers, then a body sent
-whole or streamed in chunks) and then the response. It offers the same stream
-interface as the HTTP/2 connection (``send``/``end_request``/
-``receive_response``/``receive``/``aclose``), so call objects do not care which
-protocol carries them. A response that was not read to its end leaves the
+whole or streamed in chunks) and then the response. :class:`AsyncHTTP11Exchange`
+is the :class:`~._exchange.AsyncExchange` of HTTP/1.1, so call objects do not
+care which protocol carries them. A response that was not read to its end leaves the
 connection in an unknown state: closing the stream early closes the connection
 instead of handing it to the next call.
 
@@ -21,7 +20,6 @@ from a task started for that (a thread in the sync flavour).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 from connect_python._code import Code
@@ -35,18 +33,24 @@ from connect_python._http.h1 import (
     encode_chunk,
     encode_request_head,
 )
-from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
+from connect_python._http.request import Request
+from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.netutil import socket_is_readable
 from connect_python._io.shim_async import CallScope, direct_stream, run_detached, shield
 
-__all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Stream"]
+from ._exchange import RawHeaders, ReleaseHook
 
-RawHeaders = list[tuple[bytes, bytes]]
+__all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Exchange", "open_http11_exchange"]
+
+#: What the response parser yields: the head, body bytes, the end, or
+#: ``None`` (it needs more input).
+_Event = Response | bytes | EndOfBody | None
 _READ_SIZE = 256 * 1024
 
 
 class AsyncHTTP11Connection:
-    """One HTTP/1.1 connection; see the module docstring."""
+    """One HTTP/1.1 connection; see the module docstring. ``on_release``
+    (the pool's hook) is awaited whenever its exchange ended."""
 
     __slots__ = (
         "_broken",
@@ -55,14 +59,15 @@ class AsyncHTTP11Connection:
         "_expire_at",
         "_io",
         "_keepalive",
+        "_net",
         "_parser",
         "_request_open",
         "_sock",
-        "network_stream",
+        "on_release",
     )
 
     def __init__(self, network_stream: Any, keepalive_expiry: float | None) -> None:
-        self.network_stream = network_stream
+        self._net = network_stream
         self._io = direct_stream(network_stream)
         self._sock = network_stream.get_extra_info("socket")
         self._parser = ResponseParser()
@@ -73,18 +78,11 @@ class AsyncHTTP11Connection:
         #: A request write failed: the connection is never reused.
         self._broken = False
         self._expire_at: float | None = None
-
-    def is_available(self) -> bool:
-        """Whether a new exchange may start now."""
-        return not self._busy and not self._closed
+        self.on_release: ReleaseHook | None = None
 
     def is_idle(self) -> bool:
         """Whether the connection is open with no exchange in progress."""
         return not self._busy and not self._closed
-
-    def is_closed(self) -> bool:
-        """Whether the connection was closed."""
-        return self._closed
 
     def has_expired(self) -> bool:
         """Whether an idle connection is past its keep-alive time or was closed by the peer."""
@@ -101,45 +99,9 @@ class AsyncHTTP11Connection:
             return
         self._closed = True
         try:
-            await self.network_stream.aclose()
+            await self._net.aclose()
         except TRANSPORT_ERRORS:
             pass
-
-    async def open_stream(
-        self,
-        method: bytes,
-        scheme: bytes,
-        authority: bytes,
-        target: bytes,
-        headers: RawHeaders,
-        scope: CallScope,
-        body: bytes | None = None,
-    ) -> AsyncHTTP11Stream:
-        """Send the request head (and ``body``, if given, finishing the request)."""
-        if not self.is_available():
-            raise RuntimeError("HTTP/1.1 connection is busy")
-        self._busy = True
-        self._expire_at = None
-        all_headers = [(b"host", authority), *headers]
-        if body is None:
-            all_headers.append((b"transfer-encoding", b"chunked"))
-        elif body or method != b"GET":
-            all_headers.append((b"content-length", str(len(body)).encode()))
-        stream = AsyncHTTP11Stream(self)
-        self._parser.start(head_request=method == b"HEAD")
-        try:
-            data = encode_request_head(method, target, all_headers)
-            if body is not None:
-                data += body
-            self._request_open = body is None
-            await stream._write(data, scope)
-        except ValueError as exc:
-            await stream.aclose()
-            raise ConnectError(Code.INTERNAL, f"invalid request: {exc}") from exc
-        except BaseException:
-            await stream.aclose()
-            raise
-        return stream
 
     def _finished(self) -> bool:
         """After an exchange: make the connection reusable if both sides are done."""
@@ -158,38 +120,56 @@ class AsyncHTTP11Connection:
         return False
 
 
-class AsyncHTTP11Stream:
-    """One exchange on an HTTP/1.1 connection (the stream interface)."""
+async def open_http11_exchange(
+    conn: AsyncHTTP11Connection, request: Request, authority: bytes, scope: CallScope
+) -> AsyncHTTP11Exchange:
+    """Send the request head on the idle ``conn`` (and the body, if it is known
+    whole, finishing the request). The exchange gives ``conn`` back (also
+    when this fails)."""
+    if not conn.is_idle():
+        raise RuntimeError("HTTP/1.1 connection is busy")
+    conn._busy = True
+    conn._expire_at = None
+    method = request.method
+    body = request.body
+    all_headers = [(b"host", authority), *request.headers]
+    if body is None:
+        all_headers.append((b"transfer-encoding", b"chunked"))
+    elif body or method != b"GET":
+        all_headers.append((b"content-length", str(len(body)).encode()))
+    exchange = AsyncHTTP11Exchange(conn)
+    conn._parser.start(head_request=method == b"HEAD")
+    try:
+        data = encode_request_head(method, request.target, all_headers)
+        if body is not None:
+            data += body
+        conn._request_open = body is None
+        await exchange._write(data, scope)
+    except ValueError as exc:
+        await exchange.aclose()
+        raise ConnectError(Code.INTERNAL, f"invalid request: {exc}") from exc
+    except BaseException:
+        await exchange.aclose()
+        raise
+    return exchange
 
-    __slots__ = (
-        "_conn",
-        "_done",
-        "_early",
-        "_end",
-        "_over",
-        "_release",
-        "headers",
-        "status",
-        "trailers",
-    )
 
-    http_version = "HTTP/1.1"
+class AsyncHTTP11Exchange:
+    """One exchange on an HTTP/1.1 connection (see the module docstring)."""
+
+    __slots__ = ("_conn", "_done", "_early", "_end", "_over", "headers", "status", "trailers")
+
     full_duplex = False
 
     def __init__(self, conn: AsyncHTTP11Connection) -> None:
         self._conn = conn
         self._done = False
-        self._end: EndOfBody | None = None
+        self._end: _Event = None  # what the parser gave after body bytes
         self._over = False
         self._early: Response | None = None
-        self._release: Callable[[], Any] | None = None
         self.status = 0
         self.headers: RawHeaders = []
         self.trailers: RawHeaders = []
-
-    def set_release(self, release: Callable[[], Any]) -> None:
-        """Call ``release`` once the exchange is over (the pool's hook)."""
-        self._release = release
 
     @property
     def request_open(self) -> bool:
@@ -202,7 +182,7 @@ class AsyncHTTP11Stream:
                 await self._conn._io.write(data)
         except TRANSPORT_ERRORS as exc:
             if not await self._early_answer(scope):
-                raise transport_error(exc) from exc
+                raise transport_error(exc) from transport_cause(exc)
 
     async def _early_answer(self, scope: CallScope) -> bool:
         """After a failed write: whether the server answered already (then
@@ -242,7 +222,7 @@ class AsyncHTTP11Stream:
         if self.request_open:
             await self.send(b"", scope, end=True)
 
-    async def _next_event(self, scope: CallScope) -> Any:
+    async def _next_event(self, scope: CallScope) -> Response | bytes | EndOfBody:
         parser = self._conn._parser
         network = self._conn._io
         # Parsing is inside the step too: in sync code an abort (deadline or
@@ -252,13 +232,13 @@ class AsyncHTTP11Stream:
                 try:
                     event = parser.next_event()
                 except HTTP1Error as exc:
-                    raise transport_error(exc) from exc
+                    raise transport_error(exc) from transport_cause(exc)
                 if event is not None:
                     return event
                 try:
                     data = await network.read(_READ_SIZE)
                 except TRANSPORT_ERRORS as exc:
-                    raise transport_error(exc) from exc
+                    raise transport_error(exc) from transport_cause(exc)
                 if data:
                     parser.feed(data)
                 else:
@@ -272,7 +252,7 @@ class AsyncHTTP11Stream:
         try:
             if self.request_open:
                 await self.end_request(scope)
-            event = self._early
+            event: _Event = self._early
             if event is None:
                 event = await self._next_event(scope)
             assert isinstance(event, Response)
@@ -282,11 +262,11 @@ class AsyncHTTP11Stream:
             await self.aclose()
             raise
 
-    def _parse(self) -> Any:
+    def _parse(self) -> _Event:
         try:
             return self._conn._parser.next_event()
         except HTTP1Error as exc:
-            raise transport_error(exc) from exc
+            raise transport_error(exc) from transport_cause(exc)
 
     async def receive(self, scope: CallScope) -> bytes:
         """The response body bytes received so far (waiting for some if there
@@ -329,18 +309,15 @@ class AsyncHTTP11Stream:
         if self._over:
             return
         self._over = True
-        release = self._release
-        self._release = None
-        run_detached(_abandoned, self._conn, release)
+        run_detached(_abandoned, self._conn)
 
     async def aclose(self) -> None:
         """End the exchange; the connection is closed unless it completed cleanly."""
         if self._over:
             return
         self._over = True
-        release = self._release
-        self._release = None
         conn = self._conn
+        release = conn.on_release
         with shield():
             if not conn._finished():
                 await conn.aclose()
@@ -348,8 +325,9 @@ class AsyncHTTP11Stream:
                 await release()
 
 
-async def _abandoned(conn: AsyncHTTP11Connection, release: Callable[[], Any] | None) -> None:
+async def _abandoned(conn: AsyncHTTP11Connection) -> None:
     """Close the connection of an exchange collected unfinished; release its slot."""
+    release = conn.on_release
     conn._busy = False
     conn._broken = True
     with shield():

@@ -12,6 +12,7 @@ import pytest
 from _support.methods import CHAT, pb
 
 from connect_python import Code, ConnectError
+from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope, Event
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
@@ -102,7 +103,7 @@ async def test_echo_exchange_at_the_transport_level(
     scope = CallScope(None)
     headers = [(b"x-scenario", b"echo")]
     exchange = await transport.open_exchange(
-        b"POST", b"http", b"127.0.0.1", h2_server.port, b"/echo", headers, scope
+        Request(b"POST", b"http", b"127.0.0.1", h2_server.port, b"/echo", headers), scope
     )
     assert exchange.full_duplex
     await exchange.send(b"first", scope)

@@ -167,7 +167,7 @@ async def test_connection_closed_while_idle_is_replaced(
     assert reply.payload == b"1"
     first = h2_server.connection
     assert h2_server.wait_for(lambda: first.closed)
-    (pool,) = client.transport._origins.values()
+    (pool,) = client.transport._pool._origins.values()
     (used,) = pool.h2
     # The GOAWAY and the close arrived while no call was running: the next
     # call notices before sending and uses a new connection.

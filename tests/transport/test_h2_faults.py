@@ -174,7 +174,7 @@ async def test_a_stream_on_a_connection_given_up_fails_with_a_typed_error(
     # after the upload's leftover gets no ACK within the budget, the
     # connection is given up, and the stream says so.
     budget = 2.0
-    monkeypatch.setattr("connect_python.runtime_async._http2._LEFTOVER_BUDGET", budget)
+    monkeypatch.setattr("connect_python.runtime_async._http2_writer._LEFTOVER_BUDGET", budget)
     headers = {"x-scenario": "stream", "x-count": "-1", "x-delay-ms": "50"}
     async with client.server_stream(STREAM, pb.StreamRequest(), headers=headers) as call:
         assert await call.receive() is not None

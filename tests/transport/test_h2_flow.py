@@ -15,6 +15,7 @@ import pytest
 from _support.methods import ECHO, pb
 
 from connect_python._http.h2_state import DEFAULT_STREAM_WINDOW
+from connect_python._http.request import Request
 from connect_python._io.shim_async import Background, CallScope, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from connect_python.runtime_async._exchange import read_all
@@ -35,14 +36,16 @@ async def transport() -> AsyncIterator[AsyncTransport]:
 
 async def test_trailers_are_delivered(h2_server: H2TestServer, transport: AsyncTransport) -> None:
     scope = CallScope(None)
-    response = await transport.request(
-        b"POST",
-        b"http",
-        b"127.0.0.1",
-        h2_server.port,
-        b"/trailers",
-        raw_headers(scenario="trailers", size=1000),
-        b"",
+    response = await transport.open_exchange(
+        Request(
+            b"POST",
+            b"http",
+            b"127.0.0.1",
+            h2_server.port,
+            b"/trailers",
+            raw_headers(scenario="trailers", size=1000),
+            b"",
+        ),
         scope,
     )
     assert response.status == 200
@@ -63,14 +66,16 @@ async def test_connection_window_survives_100_abandoned_streams(h2_server: H2Tes
     ) as transport:
         for n in range(100):
             scope = CallScope(None)
-            response = await transport.request(
-                b"POST",
-                b"http",
-                b"127.0.0.1",
-                h2_server.port,
-                b"/bytes",
-                raw_headers(scenario="bytes", total=4 * MiB, tag=f"a{n}"),
-                b"",
+            response = await transport.open_exchange(
+                Request(
+                    b"POST",
+                    b"http",
+                    b"127.0.0.1",
+                    h2_server.port,
+                    b"/bytes",
+                    raw_headers(scenario="bytes", total=4 * MiB, tag=f"a{n}"),
+                    b"",
+                ),
                 scope,
             )
             assert await response.receive(scope)
@@ -81,14 +86,16 @@ async def test_connection_window_survives_100_abandoned_streams(h2_server: H2Tes
         assert sum(conn.sent_by_stream.values()) > 10 * window
         # A full-size response on the same connection still gets through.
         scope = CallScope(current_time() + 10)
-        response = await transport.request(
-            b"POST",
-            b"http",
-            b"127.0.0.1",
-            h2_server.port,
-            b"/bytes",
-            raw_headers(scenario="bytes", total=3 * MiB, tag="last"),
-            b"",
+        response = await transport.open_exchange(
+            Request(
+                b"POST",
+                b"http",
+                b"127.0.0.1",
+                h2_server.port,
+                b"/bytes",
+                raw_headers(scenario="bytes", total=3 * MiB, tag="last"),
+                b"",
+            ),
             scope,
         )
         assert len(await read_all(response, scope, None)) == 3 * MiB
@@ -108,14 +115,16 @@ async def test_slow_consumer_keeps_memory_bounded(
 ) -> None:
     total = 100 * MiB
     scope = CallScope(None)
-    response = await transport.request(
-        b"POST",
-        b"http",
-        b"127.0.0.1",
-        h2_server.port,
-        b"/bytes",
-        raw_headers(scenario="bytes", total=total, tag="slow"),
-        b"",
+    response = await transport.open_exchange(
+        Request(
+            b"POST",
+            b"http",
+            b"127.0.0.1",
+            h2_server.port,
+            b"/bytes",
+            raw_headers(scenario="bytes", total=total, tag="slow"),
+            b"",
+        ),
         scope,
     )
     conn = h2_server.connection
