@@ -130,15 +130,7 @@ class AsyncHTTP2Exchange:
 
     async def end_request(self, scope: CallScope) -> None:
         """Finish the request body."""
-        conn = self._conn
-        stream = self._stream
-        with conn._lock:
-            if stream.error is not None:
-                raise self._error()
-            if not self.request_open:
-                return
-            conn._state.end_stream(stream)
-        await conn._flush(stream, scope)
+        await self.send(b"", scope, end=True)
 
     # -- receiving ----------------------------------------------------------------
 
