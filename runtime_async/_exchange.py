@@ -1,7 +1,7 @@
 """The exchange: one HTTP request and its response, as both HTTP versions
-carry it (:class:`AsyncExchange`, implemented by ``_http11`` and ``_http2``),
-and what callers do with any exchange: send a streamed request body
-(:func:`send_body`), read a whole response body (:func:`read_all`).
+carry it (:class:`AsyncExchange`, implemented by ``_http11`` and
+``_http2_exchange``), and what callers do with any exchange: send a streamed
+request body (:func:`send_body`), read a whole response body (:func:`read_all`).
 
 Also here, because unary and streaming calls both need it: the rule that a
 deadline of an enclosing cancel scope ends as that scope's cancellation
