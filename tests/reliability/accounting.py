@@ -142,12 +142,20 @@ RESULTS_DIR = os.path.join(
 )
 #: Figures recorded during this run, printed by the terminal summary.
 RECORDED: list[dict[str, Any]] = []
+#: Names this test run in ``results.jsonl``.
+RUN_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
 def record(kind: str, data: dict[str, Any]) -> None:
     """Keep one run's figures: for the end-of-run summary and in
     ``.cache/reliability/results.jsonl`` (what ``RESULTS.md`` is made from)."""
-    entry = {"kind": kind, "time": time.strftime("%Y-%m-%d %H:%M:%S"), **data}
+    entry = {
+        "kind": kind,
+        "run": RUN_ID,
+        "mode": mode(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **data,
+    }
     RECORDED.append(entry)
     os.makedirs(RESULTS_DIR, exist_ok=True)
     with open(os.path.join(RESULTS_DIR, "results.jsonl"), "a", encoding="utf-8") as f:
@@ -160,3 +168,46 @@ def mode() -> str:
     if value not in ("ci", "release"):
         raise ValueError(f"RELIABILITY must be 'ci' or 'release', not {value!r}")
     return value
+
+
+def summary_lines() -> list[str]:
+    """The figures of this run (printed once): soak and load in full, fault
+    scenarios added up per flavour."""
+    global _summarised
+    if _summarised or not RECORDED:
+        return []
+    _summarised = True
+    lines = [f"reliability figures ({mode()} mode, run {RUN_ID}; all in {RESULTS_DIR}):"]
+    for flavour_name, s in sorted(scenario_totals(RECORDED).items()):
+        lines.append(
+            f"  scenarios {flavour_name}: {s['scenarios']} run, {s['calls']} calls, "
+            f"outcomes {json.dumps(s['outcomes'], sort_keys=True)}, "
+            f"invariants broken: {s['broken']}"
+        )
+    for entry in RECORDED:
+        if entry["kind"] == "scenario":
+            continue
+        shown = {k: v for k, v in entry.items() if k not in ("run", "mode", "time", "kind")}
+        lines.append(f"  {entry['kind']}: {json.dumps(shown, sort_keys=True)}")
+    return lines
+
+
+def scenario_totals(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Fault scenarios added up per flavour."""
+    totals: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if entry["kind"] != "scenario":
+            continue
+        t = totals.setdefault(
+            entry["flavour"], {"scenarios": 0, "calls": 0, "outcomes": Counter(), "broken": 0}
+        )
+        t["scenarios"] += 1
+        t["calls"] += entry["calls"]
+        t["outcomes"].update(entry["outcomes"])
+        t["broken"] += len(entry["broken"])
+    for t in totals.values():
+        t["outcomes"] = dict(t["outcomes"])
+    return totals
+
+
+_summarised = False

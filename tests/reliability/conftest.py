@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from reliability.accounting import summary_lines
 from reliability.faultproxy import FaultProxy
 
 from .helpers import Route
@@ -42,3 +43,13 @@ def proxy(route_name: str, test_server: Any) -> Iterator[FaultProxy]:
     assert upstream.hostname is not None and upstream.port is not None
     with FaultProxy((upstream.hostname, upstream.port)) as made:
         yield made
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the soak, load and scenario figures of the run (once, though the
+    sync twin of this conftest defines the hook again)."""
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("reliability")
+        for line in lines:
+            terminalreporter.write_line(line)

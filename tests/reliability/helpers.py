@@ -367,6 +367,21 @@ async def prime(proxy: FaultProxy, route: Route) -> None:
         await c.unary(ECHO, pb.EchoRequest(), timeout=5)
 
 
+async def prime_direct(url: str) -> None:
+    """:func:`prime` for a scenario that talks to the server directly (h2c)."""
+    transport = AsyncTransport(h2c=True)
+    async with transport, AsyncConnectClient(url, transport=transport) as client:
+        await client.unary(ECHO, pb.EchoRequest(), timeout=5)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile of ``values`` (0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
 async def run_scenario(
     name: str,
     route: Route,

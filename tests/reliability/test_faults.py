@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reliability.accounting import flavour, record
 from reliability.faultproxy import (
     DOWN,
     UP,
@@ -46,7 +47,18 @@ async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: A
     report = await run_scenario(
         fault, route, proxy, test_server.http, faults, expect_ok=expect_ok, timeout=1.0
     )
-    print(report.tag, dict(report.codes()), report.server)
+    record(
+        "scenario",
+        {
+            "fault": fault,
+            "route": route.name,
+            "flavour": flavour(),
+            "calls": len(report.results),
+            "outcomes": dict(report.codes()),
+            "server": vars(report.server) if report.server else None,
+            "broken": report.broken,
+        },
+    )
     broken = report.broken
     if fault == "half_open" and route.duplex:
         # Bug R1 (test_regressions.py, strict xfail there): the first healthy call

@@ -48,6 +48,7 @@ from .helpers import (
     MIX,
     call_headers,
     check_results,
+    percentile,
     prime,
     run_calls,
     wait_resources,
@@ -79,13 +80,6 @@ def random_fault(rng: random.Random) -> Fault | None:
             lambda: Refuse(),
         )
     )()
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 async def test_soak(test_server: Any) -> None:
