@@ -34,9 +34,10 @@ from connect_python._http.h1 import (
     encode_request_head,
 )
 from connect_python._http.request import Request
+from connect_python._io.async_net import direct_stream
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.netutil import socket_is_readable
-from connect_python._io.shim_async import CallScope, direct_stream, run_detached, shield
+from connect_python._io.shim_async import CallScope, run_detached, shield
 
 from ._exchange import RawHeaders, ReleaseHook
 

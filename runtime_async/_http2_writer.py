@@ -11,7 +11,7 @@ written by the next caller that still has frames pending. A batch larger than
 A write runs under the deadline and cancellation of the call that writes:
 nothing blocking is shielded. A write cut short (the writing call's deadline
 or cancellation, which is routine) reports how far it got (see
-``_io.shim_async._DirectStream`` and ``_io.sync_net``): the bytes of its batch
+``_io.async_net._DirectStream`` and ``_io.sync_net``): the bytes of its batch
 that did not reach the network go back to the head of the output, to be sent
 before any other frame by the next writer (or the background writer, if
 nobody writes), and the cancelled call's stream is then reset as usual (its
@@ -43,16 +43,9 @@ from typing import Any
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._http.h2_state import H2State, H2StreamState
+from connect_python._io.async_net import direct_stream, write_nowait
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
-from connect_python._io.shim_async import (
-    Background,
-    CallScope,
-    Event,
-    StateLock,
-    current_time,
-    direct_stream,
-    write_nowait,
-)
+from connect_python._io.shim_async import Background, CallScope, Event, StateLock, current_time
 
 __all__ = ["WRITE_PIECE", "copy_error", "deadline_passed"]
 

@@ -19,9 +19,10 @@ import httpcore
 from connect_python._errors import ConnectError
 from connect_python._http.h2_state import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
 from connect_python._http.request import Request
+from connect_python._io.async_net import AnyIOBackend
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.netutil import connect_error
-from connect_python._io.shim_async import AnyIOBackend, CallScope, current_time, shield
+from connect_python._io.shim_async import CallScope, current_time, shield
 from connect_python._io.tls import TLSOptions, negotiated_http2, tls_cause, tls_error
 
 from ._exchange import AsyncExchange

@@ -19,7 +19,8 @@ import pytest
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import CancelToken, Code, ConnectError
-from connect_python._io.shim_sync import CallScope, SyncBackend
+from connect_python._io.shim_sync import CallScope
+from connect_python._io.sync_net import SyncBackend
 from connect_python.runtime_sync import ConnectClient, Transport
 
 

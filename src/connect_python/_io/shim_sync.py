@@ -4,7 +4,7 @@ The twin of ``shim_async``: same names, same meaning, no event loop. A sync
 call's deadline and its cancellation (:meth:`CallScope.cancel`, from any
 thread) end the waits of its steps, as a cancel scope ends the awaits of an
 async call: the deadline is each wait's timeout and a cancel wakes the waiting
-thread (``sync_net``). No thread or timer is started per call.
+thread (``sync_waits``). No thread or timer is started per call.
 """
 
 from __future__ import annotations
@@ -19,38 +19,26 @@ from typing import Any
 from .._code import Code
 from .._errors import ConnectError
 from ..protocol.connect_wire import local_deadline_error
-from .sync_net import (
-    Interrupted,
-    ScopedEvent,
-    SyncBackend,
-    current_scope,
-    set_current_scope,
-)
+from .sync_waits import Interrupted, ScopedEvent, current_scope, set_current_scope
 
 __all__ = [
     "Background",
     "CallScope",
     "Event",
     "Lock",
-    "Semaphore",
     "StateLock",
-    "SyncBackend",
     "Turns",
     "current_deadline",
     "current_time",
-    "direct_stream",
-    "get_cancelled_exc_class",
     "run_detached",
     "shield",
     "sleep",
-    "write_nowait",
 ]
 
 
 Lock = threading.Lock
 #: Its ``wait()`` ends at the current call's deadline or cancellation.
 Event = ScopedEvent
-Semaphore = threading.Semaphore
 sleep = time.sleep
 current_time = time.monotonic
 StateLock = threading.Lock
@@ -97,12 +85,6 @@ class Background:
         self._done.wait()
 
 
-def get_cancelled_exc_class() -> type[BaseException]:
-    """The class of the exception that ends a wait interrupted by its call's
-    deadline or cancellation (the call's step turns it into a ``ConnectError``)."""
-    return Interrupted
-
-
 class Turns:
     """The twin of the async ``Turns`` (fairness between the tasks of an
     event loop): a thread has no event loop to share, so no turn is ever due."""
@@ -145,7 +127,7 @@ class CallScope:
 
     Each I/O step of the call runs inside ``with scope.step():``. While a thread
     is in a step, every wait it makes (socket reads and writes, connecting,
-    events; see ``sync_net``) ends at the deadline (it is the wait's timeout:
+    events; see ``sync_waits``) ends at the deadline (it is the wait's timeout:
     no timer thread) and when :meth:`cancel` is called from any thread (which
     wakes the wait). A step cut short by the deadline raises
     ``DEADLINE_EXCEEDED``, one cut short by :meth:`cancel` raises ``CANCELED``.
@@ -276,13 +258,3 @@ class _Shield:
 def shield() -> _Shield:
     """A context that protects cleanup from the call's deadline and cancellation."""
     return _Shield()
-
-
-def direct_stream(network_stream: Any) -> Any:
-    """The sync network streams are already direct: ``network_stream`` itself."""
-    return network_stream
-
-
-def write_nowait(stream: Any, data: bytes) -> bool:
-    """Sync writes simply block: always ``False`` (use ``write()``)."""
-    return False

@@ -36,6 +36,7 @@ RUNTIME_RULES: Mapping[str, str] = {
     "__anext__": "__next__",
     "StopAsyncIteration": "StopIteration",
     "shim_async": "shim_sync",
+    "async_net": "sync_net",
     "AnyIOBackend": "SyncBackend",
 }
 #: Renames for code that imports the runtime: generated clients and tests.
