@@ -10,7 +10,8 @@ import hpack
 import pytest
 
 from connect_python import Code
-from connect_python._http.h2_state import H2State, reset_error
+from connect_python._http.h2_errors import reset_error
+from connect_python._http.h2_state import H2State
 from connect_python._http.hpack_encoder import StatelessEncoder
 from transport.h2server import _FrameTap
 

@@ -11,8 +11,10 @@ HTTP library, which matters for bursts of small RPCs. Malformed input raises
 from __future__ import annotations
 
 __all__ = [
-    "NEED_DATA",
+    "LAST_CHUNK",
+    "EndOfBody",
     "HTTP1Error",
+    "Response",
     "ResponseParser",
     "encode_chunk",
     "encode_request_head",
@@ -20,9 +22,8 @@ __all__ = [
 
 RawHeaders = list[tuple[bytes, bytes]]
 
-#: Returned by :meth:`ResponseParser.next_event` when more bytes are needed.
-NEED_DATA = None
-_LAST_CHUNK = b"0\r\n\r\n"
+#: The end of a chunked request body (no trailer fields).
+LAST_CHUNK = b"0\r\n\r\n"
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _DIGITS = b"0123456789"
 #: Longest accepted chunk size (hex digits) and Content-Length (decimal digits).
@@ -52,9 +53,6 @@ def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-LAST_CHUNK = _LAST_CHUNK
-
-
 class Response:
     """The head of a response."""
 
@@ -82,7 +80,7 @@ class ResponseParser:
     """Parses one response at a time from the bytes given to :meth:`feed`.
 
     :meth:`next_event` returns a :class:`Response`, then ``bytes`` of body
-    (as much as is buffered), then :class:`EndOfBody`; or ``NEED_DATA``.
+    (as much as is buffered), then :class:`EndOfBody`; or ``None`` when more bytes are needed.
     Call :meth:`feed_eof` when the connection closed. After ``EndOfBody``,
     :attr:`reusable` tells whether the connection may carry another exchange.
     """
@@ -141,14 +139,14 @@ class ResponseParser:
         return line
 
     def next_event(self) -> Response | bytes | EndOfBody | None:
-        """The next event, or ``NEED_DATA``."""
+        """The next event, or ``None`` when more bytes are needed."""
         while True:
             mode = self._mode
             if mode == _HEAD:
                 head = self._head()
                 if head is None:
                     self._need()
-                    return NEED_DATA
+                    return None
                 if head.status < 200:
                     continue  # informational: the real response follows
                 self._body_mode(head)
@@ -159,7 +157,7 @@ class ResponseParser:
                 avail = len(self._buf) - self._pos
                 if not avail:
                     self._need()
-                    return NEED_DATA
+                    return None
                 take = min(avail, self._left)
                 data = bytes(self._buf[self._pos : self._pos + take])
                 self._pos += take
@@ -169,7 +167,7 @@ class ResponseParser:
                 line = self._line()
                 if line is None:
                     self._need()
-                    return NEED_DATA
+                    return None
                 # chunk-size = 1*HEXDIG, then optional whitespace and extensions
                 # (int() alone would take "0x5", "+5", " 5" or "5_0").
                 size_text = line
@@ -192,7 +190,7 @@ class ResponseParser:
                 avail = len(self._buf) - self._pos
                 if not avail:
                     self._need()
-                    return NEED_DATA
+                    return None
                 take = min(avail, self._left)
                 data = bytes(self._buf[self._pos : self._pos + take])
                 self._pos += take
@@ -203,7 +201,7 @@ class ResponseParser:
             if mode == _CHUNK_CRLF:
                 if len(self._buf) - self._pos < 2:
                     self._need()
-                    return NEED_DATA
+                    return None
                 if self._buf[self._pos : self._pos + 2] != b"\r\n":
                     raise HTTP1Error("missing CRLF after chunk data")
                 self._pos += 2
@@ -213,7 +211,7 @@ class ResponseParser:
                 fields = self._fields()
                 if fields is None:
                     self._need()
-                    return NEED_DATA
+                    return None
                 return self._end(fields)
             if mode == _UNTIL_CLOSE:
                 avail = len(self._buf) - self._pos
@@ -224,11 +222,11 @@ class ResponseParser:
                 if self._eof:
                     self.reusable = False
                     return self._end([])
-                return NEED_DATA
+                return None
             raise HTTP1Error("no response expected")
 
     def _need(self) -> None:
-        """Raise if no more data can come (the caller then returns ``NEED_DATA``)."""
+        """Raise if no more data can come (the caller then returns ``None``)."""
         if self._eof:
             raise HTTP1Error("connection closed in the middle of a response")
 

@@ -43,8 +43,8 @@ import h2.events
 
 from .._code import Code
 from .._errors import ConnectError
-from .._io.errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
 from .h2_connection import REPLIES_PER_READ, ClientConnection
+from .h2_errors import h2_closed_before_settings, h2_preface_error, reset_error, reset_with_hint
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
@@ -52,7 +52,6 @@ __all__ = [
     "DEFAULT_STREAM_WINDOW",
     "H2State",
     "H2StreamState",
-    "reset_error",
 ]
 
 #: Receive window of each stream: large enough for full-size frames at speed,
@@ -76,14 +75,6 @@ _STREAMS_BEFORE_SETTINGS = 1
 _REPLIES_PER_CONNECTION = 10_000
 _HIGHEST_STREAM_ID = 2**31 - 1
 
-# Connect spec (HTTP/2 error code of RST_STREAM / GOAWAY -> Connect code).
-_RESET_CODES: dict[int, Code] = {
-    h2.errors.ErrorCodes.REFUSED_STREAM: Code.UNAVAILABLE,
-    h2.errors.ErrorCodes.CANCEL: Code.CANCELED,
-    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
-    h2.errors.ErrorCodes.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
-}
-
 _CANCEL = h2.errors.ErrorCodes.CANCEL
 _NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
 
@@ -99,19 +90,6 @@ _HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
-
-
-def _error_name(code: int) -> str:
-    try:
-        return h2.errors.ErrorCodes(code).name
-    except ValueError:
-        return f"0x{code:x}"
-
-
-def reset_error(error_code: int, what: str = "stream reset by the server") -> ConnectError:
-    """The ``ConnectError`` for an HTTP/2 error code received from the peer."""
-    code = _RESET_CODES.get(error_code, Code.INTERNAL)
-    return ConnectError(code, f"{what}: {_error_name(error_code)}")
 
 
 class H2StreamState:
