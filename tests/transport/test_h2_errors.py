@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from _support.concurrency.shim_async import CallScope
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import Code, ConnectError
+from connect_python._http.request import Request
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
 
@@ -81,6 +83,36 @@ async def test_refused_stream_is_retried_then_reported(
     assert info.value.code is Code.UNAVAILABLE
     # Never processed, so sent again (three attempts in all).
     assert len(h2_server.connection.requests) == 3
+
+
+def refused_request(port: int, body: bytes | None) -> Request:
+    headers = [(b"x-scenario", b"reset"), (b"x-count", b"-1"), (b"x-code", b"7")]
+    return Request(b"POST", b"http", b"127.0.0.1", port, b"/refused", headers, body)
+
+
+async def test_refused_exchange_with_its_whole_body_is_sent_again(h2_server: H2TestServer) -> None:
+    async with AsyncTransport(h2c=True) as transport:
+        scope = CallScope(None)
+        with pytest.raises(ConnectError) as info:
+            await transport.open_exchange(refused_request(h2_server.port, b"body"), scope)
+        scope.close()
+    assert info.value.code is Code.UNAVAILABLE
+    assert len(h2_server.connection.requests) == 3
+
+
+async def test_refused_exchange_with_a_streamed_body_is_not_sent_again(
+    h2_server: H2TestServer,
+) -> None:
+    # The body was the caller's to send: the transport cannot send it again.
+    async with AsyncTransport(h2c=True) as transport:
+        scope = CallScope(None)
+        exchange = await transport.open_exchange(refused_request(h2_server.port, None), scope)
+        with pytest.raises(ConnectError) as info:
+            await exchange.receive_response(scope)
+        await exchange.aclose()
+        scope.close()
+    assert info.value.code is Code.UNAVAILABLE
+    assert len(h2_server.connection.requests) == 1
 
 
 async def test_goaway_refusal_is_retried_on_a_new_connection(
