@@ -169,10 +169,12 @@ class AsyncTransport:
                             )
                         except ConnectionBusy:
                             continue  # another call took its last stream: look again
+                        conn = None  # the exchange gives it back
                     else:
-                        owned, conn = conn, None  # the exchange gives it back, even if this fails
-                        exchange = await open_http11_exchange(owned, request, pool.authority, scope)
-                    conn = None  # the exchange gives it back
+                        h11conn, conn = conn, None  # the exchange gives it back, even if this fails
+                        exchange = await open_http11_exchange(
+                            h11conn, request, pool.authority, scope
+                        )
                     if not whole:
                         return exchange
                     sent += 1
