@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from reliability.accounting import summary_lines
+from reliability.accounting import record, summary_lines
 from reliability.faultproxy import FaultProxy
 
 from .helpers import Route
@@ -53,3 +53,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("reliability")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Record each fuzz property's result and example count with the figures."""
+    outcome = yield
+    report = outcome.get_result()
+    examples = getattr(getattr(item, "module", None), "EXAMPLES", None)
+    if report.when == "call" and examples is not None and "fuzz" in item.nodeid:
+        record("fuzz", {"test": item.name, "examples": examples, "result": report.outcome})

@@ -102,6 +102,7 @@ async def test_soak(test_server: Any) -> None:
     broken: list[str] = []
     known: Counter[str] = Counter()
     latencies: list[float] = []
+    stalls: list[float] = []
     rounds = 0
     try:
         for name, (route, _) in routes.items():
@@ -133,6 +134,7 @@ async def test_soak(test_server: Any) -> None:
             proxy.heal()
             calls += len(results)
             for r in results:
+                stalls.append(r.stalled)
                 codes["ok" if r.outcome == "ok" else (r.code or r.outcome)] += 1
                 if r.outcome == "ok" and r.kind == "unary":
                     latencies.append(r.elapsed)
@@ -186,6 +188,7 @@ async def test_soak(test_server: Any) -> None:
         "unary_ok": len(latencies),
         "unary_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "unary_p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "process_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
         "rss_growth_mb": round((rss_end - rss_start) / 2**20, 1) if rss_start else None,
         "server": vars(stats),
         "known_bugs": dict(known),

@@ -1,0 +1,141 @@
+"""Write ``tests/reliability/RESULTS.md`` from the figures of the last run.
+
+Usage: ``python tests/reliability/results.py [--mode release|ci] [--out PATH]``.
+Reads ``.cache/reliability/results.jsonl`` (appended to by every run of the
+suite, see ``accounting.record``) and renders the latest run of the given mode
+(default ``release``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+JSONL = ROOT / ".cache" / "reliability" / "results.jsonl"
+FLAVOURS = ("asyncio", "trio", "sync")
+
+
+def load(mode: str) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in JSONL.read_text(encoding="utf-8").splitlines()]
+    entries = [e for e in entries if e.get("mode") == mode]
+    if not entries:
+        raise SystemExit(f"no {mode}-mode figures in {JSONL}: run the suite first")
+    last = max(entries, key=lambda e: e["time"])["run"]
+    return [e for e in entries if e["run"] == last]
+
+
+def outcomes(counts: dict[str, int]) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0] != "ok", -kv[1], kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in ordered)
+
+
+def render(entries: list[dict[str, Any]]) -> str:
+    first = min(e["time"] for e in entries)
+    run, mode = entries[0]["run"], entries[0]["mode"]
+    out = [
+        "# Reliability results",
+        "",
+        f"Run `{run}` ({mode} mode), started {first} UTC, on {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.system()}. Made by "
+        "`python tests/reliability/results.py` from `.cache/reliability/results.jsonl`; "
+        "see the README's *Reliability* section for what each part does.",
+        "",
+    ]
+    broken: list[str] = []
+    scenarios = [e for e in entries if e["kind"] == "scenario"]
+    if scenarios:
+        calls = sum(e["calls"] for e in scenarios)
+        out += [
+            "## Fault scenarios",
+            "",
+            f"{len(scenarios)} scenarios, {calls} calls. Each cell: the outcomes of one "
+            "scenario's calls (one fault, mixed traffic, then the invariants).",
+            "",
+            "| fault | route | " + " | ".join(FLAVOURS) + " |",
+            "|---|---|" + "---|" * len(FLAVOURS),
+        ]
+        table: dict[tuple[str, str], dict[str, str]] = {}
+        for e in scenarios:
+            cell = outcomes(e["outcomes"])
+            if e["broken"]:
+                cell += " **(" + "; ".join(e["broken"]) + ")**"
+                broken += [f"{e['fault']}/{e['route']}/{e['flavour']}: {b}" for b in e["broken"]]
+            table.setdefault((e["fault"], e["route"]), {})[e["flavour"]] = cell
+        for (fault, route), cells in table.items():
+            row = [cells.get(f, "") for f in FLAVOURS]
+            out.append(f"| {fault} | {route} | " + " | ".join(row) + " |")
+        out.append("")
+    soaks = [e for e in entries if e["kind"] == "soak"]
+    if soaks:
+        out += [
+            "## Soak",
+            "",
+            "| flavour | seed | seconds | rounds | calls | faults injected | outcomes "
+            "| unary p50 / p99 | RSS growth | server: started / cancelled / replayed "
+            "| known bugs | broken |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for e in soaks:
+            faults = sum(e["faults_injected"].values())
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(e["faults_injected"].items()))
+            server = e["server"]
+            known = ", ".join(f"{k}: {v}" for k, v in e["known_bugs"].items()) or "none"
+            broken += [f"soak/{e['flavour']}: {b}" for b in e["broken"]]
+            out.append(
+                f"| {e['flavour']} | {e['seed']} | {e['seconds']:g} | {e['rounds']} "
+                f"| {e['calls']} | {faults} ({kinds}) | {outcomes(e['outcomes'])} "
+                f"| {e['unary_p50_ms']} / {e['unary_p99_ms']} ms | {e['rss_growth_mb']} MiB "
+                f"| {server['started']} / {server['cancelled']} / {server['replayed']} "
+                f"| {known} | {len(e['broken'])} |"
+            )
+        out += ["", "Replay a soak: `RELIABILITY_SEED=<seed>` (and the same mode).", ""]
+    loads = [e for e in entries if e["kind"] == "load"]
+    if loads:
+        out += [
+            "## Load",
+            "",
+            "| flavour | streams at once | messages/s | first message p99 | late p99 / max "
+            "| unary tasks | unary calls/s | unary p99 | connections | RSS growth | failures |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for e in loads:
+            out.append(
+                f"| {e['flavour']} | {e['concurrent_streams']} | {e['stream_messages_per_s']} "
+                f"| {e['first_message_p99_ms']} ms | {e['late_p99_ms']} / {e['late_max_ms']} ms "
+                f"| {e['burst_tasks']} | {e['unary_calls_per_s']} | {e['unary_p99_ms']} ms "
+                f"| {e['connections']} | {e['rss_growth_mb']} MiB | {len(e['failures'])} |"
+            )
+            broken += [f"load/{e['flavour']}: {f}" for f in e["failures"] + e["leaks"]]
+        out.append("")
+    fuzz = [e for e in entries if e["kind"] == "fuzz"]
+    if fuzz:
+        out += ["## Fuzzing", "", "| property | examples | result |", "|---|---|---|"]
+        for e in fuzz:
+            out.append(f"| {e['test']} | {e['examples']} | {e['result']} |")
+        out.append("")
+    out += ["## Invariants broken", ""]
+    out += [f"- {b}" for b in broken] or ["None."]
+    out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", default="release", choices=("release", "ci"))
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    text = render(load(args.mode))
+    Path(args.out).write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
