@@ -1,6 +1,9 @@
 """Streaming call objects: server, client and bidirectional streams.
 
-A call object owns one HTTP exchange. Closing it early (``break``,
+A call object drives one call's protocol object (``connect_python.protocol``)
+over one HTTP exchange from the transport: it sends the request head and
+bytes the protocol made, feeds the response to it, and hands out the
+messages it decodes. It owns the exchange. Closing it early (``break``,
 :meth:`aclose`, leaving ``async with``, cancellation) abandons the exchange at
 once: an HTTP/2 stream is reset, an HTTP/1.1 connection is closed rather than
 handed to another call while unread data is still on the wire.
@@ -16,9 +19,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from google.protobuf.message import Message
 
@@ -26,29 +29,29 @@ from connect_python._cancel import CancelToken
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
+from connect_python._http.request import Request
 from connect_python._io.shim_async import Background, CallScope, Turns, shield
-from connect_python.protocol.connect_wire import (
-    check_stream_response,
-    parse_end_stream,
-    request_label,
-    unary_error,
-)
-from connect_python.protocol.envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder
+from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
-from ._exchange import await_scope_deadline, read_all, send_body
+from ._exchange import AsyncExchange, await_scope_deadline, send_body
+from ._transport import AsyncTransport
+from ._unary import ResponseMetadata, remote_error
 
-if TYPE_CHECKING:
-    from ._client import AsyncConnectClient, _CallSetup
-    from ._exchange import AsyncExchange
-
-__all__ = ["AsyncBidiStreamCall", "AsyncServerStreamCall", "AsyncStreamCall"]
+__all__ = [
+    "AsyncBidiStreamCall",
+    "AsyncServerStreamCall",
+    "AsyncStreamCall",
+    "client_stream_result",
+    "request_body",
+]
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
+RequestStream = AsyncIterable[Req] | Iterable[Req]
 
-#: Most envelopes split off a received chunk at once.
-_BATCH = 256
 _clock = time.perf_counter
+#: A list or tuple of requests goes out in writes of up to this many bytes.
+_BATCH_BYTES = 64 * 1024
 
 _HALF_DUPLEX = (
     "send after the response was read: this call runs over HTTP/1.1, which is half duplex"
@@ -67,31 +70,41 @@ class AsyncStreamCall(Generic[Res]):
     """
 
     __slots__ = (
-        "_client",
+        "_body",
         "_closed",
-        "_decoder",
         "_ended",
-        "_headers",
+        "_exchange",
+        "_outer",
         "_pending",
         "_pending_error",
-        "_response",
-        "_setup",
+        "_proto",
+        "_request",
         "_started",
         "_token",
-        "_trailers",
+        "_transport",
         "_turns",
         "scope",
     )
 
-    def __init__(self, client: AsyncConnectClient, setup: _CallSetup) -> None:
-        self._client = client
-        self._setup = setup
-        self.scope = CallScope(setup.deadline)
-        self._response: AsyncExchange | None = None
-        self._decoder = EnvelopeDecoder(client.read_max_bytes)
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        request: Request,
+        proto: CallProtocol[Any, Res],
+        outer: float | None = None,
+        body: AsyncIterable[bytes] | None = None,
+    ) -> None:
+        self._transport = transport
+        #: The request head (with the whole body, or ``body`` streams it).
+        self._request = request
+        self._proto = proto
+        #: The enclosing cancel scope's deadline, when it is the one announced.
+        self._outer = outer
+        self._body = body
+        self.scope = CallScope(request.deadline)
+        self._exchange: AsyncExchange | None = None
+        #: Messages split off the response, not yet decoded and handed out.
         self._pending: deque[tuple[int, bytes]] = deque()
-        self._headers: Headers | None = None
-        self._trailers: Headers | None = None
         self._started = False
         self._ended = False
         self._closed = False
@@ -104,79 +117,70 @@ class AsyncStreamCall(Generic[Res]):
     @property
     def response_headers(self) -> Headers:
         """The response headers (empty until the response started)."""
-        return self._headers if self._headers is not None else Headers()
+        return self._proto.response_headers
 
     @property
     def response_trailers(self) -> Headers:
         """The trailers from the end of the stream (empty until it ended)."""
-        return self._trailers if self._trailers is not None else Headers()
+        return self._proto.response_trailers
 
     # -- lifecycle ----------------------------------------------------------------
-
-    async def _body(self) -> bytes | AsyncIterable[bytes]:
-        body = self._setup.body
-        assert body is not None
-        return body
 
     async def start(self) -> None:
         """Send the request and wait for the response headers (idempotent)."""
         if self._started:
             return
         self._started = True
-        setup = self._setup
+        scope = self.scope
         try:
-            response = await self._client._open(setup, await self._body(), self.scope)
-            await self._accept(response)
+            exchange = await self._transport.open_exchange(self._request, scope)
+            self._exchange = exchange
+            body = self._body
+            if body is not None:
+                await send_body(exchange, body, scope)
+                await exchange.receive_response(scope)
+            await self._accept(exchange)
         except BaseException:
             await self._finish()
             raise
 
-    async def _accept(self, response: AsyncExchange) -> None:
-        """Take the response whose headers arrived (raises for an error response)."""
-        self._response = response
-        headers = Headers.from_raw(response.headers)
-        self._headers = headers
-        error = check_stream_response(response.status, headers, self._client.codec)
-        if error is not None:
-            await self._fail_response(error)
-        encoding = headers.get("connect-content-encoding")
-        self._setup.response_compression = (
-            None
-            if encoding in (None, "identity")
-            else self._client.template.compression_named(encoding)
-        )
-
-    async def _fail_response(self, error: ConnectError) -> None:
-        """Raise ``error`` for a non-200 response, using a Connect JSON body if any."""
-        response = self._response
-        assert response is not None
-        setup = self._setup
-        url = request_label(setup.verb, self._client.base_url, setup.method.path)
-        if response.status != 200:
-            body: bytes | None
+    async def _accept(self, exchange: AsyncExchange) -> None:
+        """Give the response head to the protocol; raise for an error response
+        (whose body, if it describes the error, is read first)."""
+        proto = self._proto
+        try:
+            proto.response_head(exchange.status, exchange.headers)
+            if not proto.error_in_body:
+                return
             try:
-                body = await read_all(response, self.scope, 64 * 1024)
-            except ConnectError:
-                body = None  # not read (too large): the message quotes nothing
-            error = unary_error(response.status, error.metadata, Headers(), body, url)
-        else:
-            error = check_stream_response(200, error.metadata, self._client.codec, url) or error
-        error = self.scope.remote_error(error)
-        if self._setup.outer is not None:
-            await await_scope_deadline(error, self._setup.outer)
+                while chunk := await exchange.receive(self.scope):
+                    proto.response_data(chunk)
+                error = proto.response_end(exchange.trailers).error
+                assert error is not None
+            except ConnectError as exc:
+                error = proto.response_failed(exc)
+        except ConnectError as exc:
+            error = exc
+        await self._raise(error)
+
+    async def _raise(self, error: ConnectError) -> NoReturn:
+        """Raise an error the response reported, as the caller sees it."""
+        error = remote_error(error, self.scope.deadline)
+        if self._outer is not None:
+            await await_scope_deadline(error, self._outer)
         raise error
 
     async def _finish(self) -> None:
         if self._closed:
             return
         self._closed = True
-        response = self._response
+        exchange = self._exchange
         token = self._token
         if token is not None:
             token.detach(self.scope)
         with shield():
-            if response is not None:
-                await response.aclose()
+            if exchange is not None:
+                await exchange.aclose()
             self.scope.close()
 
     async def aclose(self) -> None:
@@ -237,11 +241,11 @@ class AsyncStreamCall(Generic[Res]):
         if not pending:
             error = self._pending_error
             if error is not None:
-                # The end-stream message reported an error after the messages
-                # that arrived with it were delivered.
+                # The stream's end reported an error after the messages that
+                # arrived with it were delivered.
                 self._pending_error = None
-                if self._setup.outer is not None:
-                    await await_scope_deadline(error, self._setup.outer)
+                if self._outer is not None:
+                    await await_scope_deadline(error, self._outer)
                 raise error
             if self._ended or self._closed:
                 if self._closed and not self._ended:
@@ -259,91 +263,50 @@ class AsyncStreamCall(Generic[Res]):
                 return None
         flags, payload = pending.popleft()
         try:
-            return self._decode(flags, payload)
+            return self._proto.decode(flags, payload)
         except BaseException:
             await self._finish()
             raise
 
-    def _decode(self, flags: int, payload: bytes) -> Res:
-        client = self._client
-        if flags & FLAG_COMPRESSED:
-            compression = self._setup.response_compression
-            if compression is None:
-                raise ConnectError(
-                    Code.INTERNAL,
-                    "protocol error: compressed message without connect-content-encoding",
-                )
-            payload = compression.decompress(payload, client.read_max_bytes)
-        output: type[Res] = self._setup.method.output  # type: ignore[assignment]
-        return client.codec.decode(payload, output)
-
     async def _fill(self) -> None:
-        """Read until at least one message or the end-stream message is in.
+        """Read until at least one message or the end of the stream is in.
 
-        Envelopes already received are split off first, at most
-        ``_BATCH`` at a time (a 256 KiB read can hold thousands), so the
-        time between two chances to yield stays short.
+        Messages already received are split off first, at most
+        ``MESSAGE_BATCH`` at a time, and decoded only when handed out, so the
+        time between two chances to yield stays short. Once the protocol saw
+        the end of the stream, the rest of the body is read at once (so the
+        connection can be reused) and the stream's outcome is known.
         """
-        response = self._response
-        assert response is not None
-        decoder = self._decoder
+        exchange = self._exchange
+        assert exchange is not None
+        proto = self._proto
         pending = self._pending
         scope = self.scope
         while True:
-            for _ in range(_BATCH):
-                envelope = decoder.next()
-                if envelope is None:
-                    break
-                if envelope[0] & FLAG_END_STREAM:
-                    self._end_stream(envelope)
-                    if decoder.pending:
-                        raise ConnectError(
-                            Code.INTERNAL, "protocol error: data after the end-stream message"
-                        )
-                    await self._drain_end(response)
+            if not self._ended:
+                batch = proto.messages(MESSAGE_BATCH)
+                if proto.ended:
+                    self._ended = True
+                    pending.extend(batch)
+                elif batch:
+                    pending.extend(batch)
                     return
-                pending.append(envelope)
-            if pending:
-                return
-            chunk = await response.receive(scope)
-            if not chunk:
-                if decoder.pending:
-                    raise ConnectError(
-                        Code.INTERNAL, "protocol error: stream ended inside a message"
-                    )
-                raise ConnectError(
-                    Code.INTERNAL, "protocol error: stream ended without an end-stream message"
-                )
-            decoder.feed(chunk)
-
-    def _end_stream(self, envelope: tuple[int, bytes]) -> None:
-        flags, payload = envelope
-        if flags & FLAG_COMPRESSED:
-            compression = self._setup.response_compression
-            if compression is None:
-                raise ConnectError(
-                    Code.INTERNAL, "protocol error: compressed end-stream without encoding"
-                )
-            payload = compression.decompress(payload, self._client.read_max_bytes)
-        end = parse_end_stream(payload, self.response_headers)
-        self._trailers = end.trailers
-        self._ended = True
-        if end.error is not None:
-            self._pending_error = self.scope.remote_error(end.error)
-
-    async def _drain_end(self, response: AsyncExchange) -> None:
-        # The end-stream message is last: confirm the body ends, so the
-        # connection can be reused, then report the stream's outcome.
-        rest = await response.receive(self.scope)
-        if rest:
-            raise ConnectError(Code.INTERNAL, "protocol error: data after the end-stream message")
-        await self._finish()
-        error = self._pending_error
-        if error is not None and not self._pending:
-            self._pending_error = None
-            if self._setup.outer is not None:
-                await await_scope_deadline(error, self._setup.outer)
-            raise error
+            chunk = await exchange.receive(scope)
+            if chunk:
+                proto.response_data(chunk)
+                continue
+            end = proto.response_end(exchange.trailers)
+            self._ended = True
+            await self._finish()
+            if end.error is not None:
+                error = remote_error(end.error, scope.deadline)
+                if pending:
+                    self._pending_error = error
+                    return
+                if self._outer is not None:
+                    await await_scope_deadline(error, self._outer)
+                raise error
+            return
 
 
 class AsyncServerStreamCall(AsyncStreamCall[Res]):
@@ -363,19 +326,19 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     request is finished before the response is read.
     """
 
-    __slots__ = ("_encode", "_exchange", "_half_duplex", "_pump", "_send_closed", "_send_error")
+    __slots__ = ("_half_duplex", "_pump", "_send_closed", "_send_error")
 
     def __init__(
         self,
-        client: AsyncConnectClient,
-        setup: _CallSetup,
-        encode: Callable[[Message], bytes],
+        transport: AsyncTransport,
+        request: Request,
+        proto: CallProtocol[Req, Res],
+        outer: float | None = None,
+        body: AsyncIterable[bytes] | None = None,
     ) -> None:
-        super().__init__(client, setup)
-        self._encode = encode
-        self._exchange: AsyncExchange | None = None
+        super().__init__(transport, request, proto, outer, body)
         self._pump: Background | None = None
-        self._send_closed = setup.body is not None
+        self._send_closed = body is not None
         self._send_error: BaseException | None = None
         #: The request was ended by reading the response (HTTP/1.1), not by close_send.
         self._half_duplex = False
@@ -389,11 +352,10 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             self.scope.check()
             raise ConnectError(Code.CANCELED, "call was closed")
         try:
-            exchange = await self._client._open_exchange(self._setup, self.scope)
+            exchange = await self._transport.open_exchange(self._request, self.scope)
             self._exchange = exchange
-            body = self._setup.body
+            body = self._body
             if body is not None:
-                assert not isinstance(body, bytes)
                 if exchange.full_duplex:
                     self._pump = Background(self._send_all, exchange, body)
                 else:
@@ -429,7 +391,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             if self._half_duplex:
                 raise ConnectError(Code.FAILED_PRECONDITION, _HALF_DUPLEX)
             raise ConnectError(Code.FAILED_PRECONDITION, "send after close_send")
-        data = self._encode(message)
+        data = self._proto.encode_request(message)
         exchange = await self._open()
         try:
             await exchange.send(data, self.scope)
@@ -442,7 +404,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     async def close_send(self) -> None:
         """Finish the request stream (the response may still be read)."""
         if self._send_closed:
-            if self._setup.body is not None:
+            if self._body is not None:
                 raise ConnectError(
                     Code.FAILED_PRECONDITION, "the request stream comes from an iterable"
                 )
@@ -496,11 +458,78 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
         if pump is not None:
             pump.cancel()
         await super()._finish()
-        exchange = self._exchange
-        if exchange is not None:
-            with shield():
-                await exchange.aclose()
 
     async def __aenter__(self) -> AsyncBidiStreamCall[Req, Res]:
         await self._open()
         return self
+
+
+async def request_body(
+    proto: CallProtocol[Req, Message], requests: RequestStream[Req]
+) -> AsyncIterable[bytes]:
+    """Request messages as the protocol frames them, each sent as soon as it
+    is produced.
+
+    A list or tuple is all there up front: its messages go out in writes of
+    up to 64 KiB instead of one write per message.
+    """
+    encode = proto.encode_request
+    if isinstance(requests, AsyncIterable):
+        iterator = requests.__aiter__()
+        try:
+            async for message in iterator:
+                yield encode(message)
+        finally:
+            # Stopped early (an error, the server answered): close the
+            # caller's generator rather than leave it to the collector.
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+    elif isinstance(requests, Sequence):
+        batch: list[bytes] = []
+        size = 0
+        for message in requests:
+            data = encode(message)
+            batch.append(data)
+            size += len(data)
+            if size >= _BATCH_BYTES:
+                yield b"".join(batch)
+                batch.clear()
+                size = 0
+        if batch:
+            yield b"".join(batch)
+    else:
+        for message in requests:
+            yield encode(message)
+
+
+async def client_stream_result(
+    call: AsyncStreamCall[Res], metadata: ResponseMetadata | None
+) -> Res:
+    """Run a client-streaming call: send its requests, return its one response.
+
+    The protocol holds the call to exactly one response message (none, or a
+    second one, is its error). ``metadata`` receives the response headers
+    and trailers, whether the call succeeds or fails.
+    """
+    try:
+        # The whole call is one step: no cancel scope per message sent.
+        with call.scope.step():
+            async with call:
+                message = await call.receive()
+                # Read on to the end: the outcome of the call is there.
+                rest = await call.receive()
+    except ConnectError as exc:
+        if metadata is not None:
+            metadata.headers = call.response_headers
+            metadata.trailers = call.response_trailers
+        if not exc.metadata:
+            exc.metadata = call.response_headers.copy()
+            exc.metadata.extend(call.response_trailers)
+        raise
+    assert message is not None and rest is None
+    if metadata is not None:
+        metadata.headers = call.response_headers
+        metadata.trailers = call.response_trailers
+        metadata.http_status = 200
+    return message

@@ -16,7 +16,7 @@ from typing import Protocol
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._io.shim_async import CallScope, current_deadline, current_time, shield, sleep
-from connect_python.protocol.connect_wire import _HEADER_ROUNDING
+from connect_python.protocol.connect_response import HEADER_ROUNDING as _HEADER_ROUNDING
 
 __all__ = [
     "AsyncExchange",

@@ -12,9 +12,10 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, TypeVar
 
+from connect_python.protocol import DEFAULT_READ_MAX_BYTES
 from connect_python.protocol.codec import Codec
 
-from ._client import DEFAULT_READ_MAX_BYTES, AsyncConnectClient
+from ._client import AsyncConnectClient
 from ._transport import AsyncTransport
 
 __all__ = ["AsyncServiceClient"]

@@ -23,7 +23,6 @@ import sniffio
 
 from .._code import Code
 from .._errors import ConnectError
-from ..protocol.connect_wire import local_deadline_error
 
 __all__ = [
     "Background",
@@ -267,12 +266,6 @@ class CallScope:
             raise ConnectError(Code.CANCELED, "call canceled")
         if self.deadline is not None and anyio.current_time() >= self.deadline:
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
-
-    def remote_error(self, error: ConnectError) -> ConnectError:
-        """``error`` as the caller should see it (see ``_protocol.local_deadline_error``)."""
-        if self.deadline is None:
-            return error
-        return local_deadline_error(error, self.deadline, anyio.current_time())
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call.

@@ -18,7 +18,6 @@ from typing import Any
 
 from .._code import Code
 from .._errors import ConnectError
-from ..protocol.connect_wire import local_deadline_error
 from .sync_waits import Interrupted, ScopedEvent, current_scope, set_current_scope
 
 __all__ = [
@@ -174,12 +173,6 @@ class CallScope:
         if self.expired or (self.deadline is not None and time.monotonic() >= self.deadline):
             self.expired = True
             raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
-
-    def remote_error(self, error: ConnectError) -> ConnectError:
-        """``error`` as the caller should see it (see ``_protocol.local_deadline_error``)."""
-        if self.deadline is None:
-            return error
-        return local_deadline_error(error, self.deadline, time.monotonic())
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call.

@@ -1,0 +1,110 @@
+"""Unary calls: one request, one response, over one exchange.
+
+:func:`unary_call` drives a protocol object (``connect_python.protocol``) over
+an exchange from the transport: the request goes out whole, the response body
+is fed to the protocol, and the protocol's :class:`~connect_python.protocol.End`
+gives the message or the server's error. Also here, shared with streaming
+calls: :class:`ResponseMetadata` and :func:`remote_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from connect_python._cancel import CancelToken
+from connect_python._errors import ConnectError
+from connect_python._headers import Headers
+from connect_python._http.request import Request
+from connect_python._io.shim_async import CallScope, current_time
+from connect_python.protocol import CallProtocol
+from connect_python.protocol.connect_response import local_deadline_error
+
+from ._exchange import await_scope_deadline
+from ._transport import AsyncTransport
+
+__all__ = ["ResponseMetadata", "remote_error", "unary_call"]
+
+Res = TypeVar("Res", bound=Message)
+
+
+class ResponseMetadata:
+    """Receives the response headers and trailers of a unary call.
+
+    Pass one as ``metadata=`` to a unary or client-streaming call; it is filled
+    whether the call succeeds or fails.
+    """
+
+    __slots__ = ("headers", "http_status", "trailers")
+
+    def __init__(self) -> None:
+        self.headers = Headers()
+        self.trailers = Headers()
+        self.http_status: int | None = None
+
+
+def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
+    """``error`` as the caller of a call with ``deadline`` should see it: a
+    server's deadline error once the call's own deadline passed is this
+    client's ``DEADLINE_EXCEEDED`` (see ``local_deadline_error``)."""
+    if deadline is None:
+        return error
+    return local_deadline_error(error, deadline, current_time())
+
+
+async def unary_call(
+    transport: AsyncTransport,
+    request: Request,
+    proto: CallProtocol[Any, Res],
+    outer: float | None,
+    metadata: ResponseMetadata | None,
+    cancel: CancelToken | None,
+) -> Res:
+    """Send ``request`` (its body whole) and return the response message.
+
+    ``outer`` is the enclosing cancel scope's deadline when it is the one the
+    request announced; ``cancel`` a token that may cancel the call.
+    """
+    # One step covers the whole exchange (no cancel scope at all without a deadline).
+    scope = CallScope(request.deadline, cancellable=cancel is not None)
+    if cancel is not None:
+        cancel.attach(scope)
+    try:
+        with scope.step():
+            exchange = await transport.open_exchange(request, scope)
+            try:
+                proto.response_head(exchange.status, exchange.headers)
+                while True:
+                    chunk = await exchange.receive(scope)
+                    if not chunk:
+                        break
+                    proto.response_data(chunk)
+                trailers = exchange.trailers
+            finally:
+                await exchange.aclose()
+    finally:
+        scope.close()
+        if cancel is not None:
+            cancel.detach(scope)
+    try:
+        end = proto.response_end(trailers)
+        exc = end.error
+    except ConnectError as raised:
+        exc = raised
+    finally:
+        if metadata is not None:
+            metadata.headers = proto.response_headers
+            metadata.trailers = proto.response_trailers
+            metadata.http_status = proto.status
+    if exc is None:
+        message = end.message
+        assert message is not None
+        return message
+    error = remote_error(exc, scope.deadline)
+    if outer is not None:
+        await await_scope_deadline(error, outer)
+    if error is exc:
+        raise error
+    # A local deadline error: the server's error stays its cause.
+    raise error from exc
