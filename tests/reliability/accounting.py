@@ -51,7 +51,8 @@ def _tasks() -> int:
         import trio
 
         count = 0
-        stack = [trio.lowlevel.current_root_task()]
+        root = trio.lowlevel.current_root_task()
+        stack = [] if root is None else [root]
         while stack:
             task = stack.pop()
             count += 1
