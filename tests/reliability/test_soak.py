@@ -159,6 +159,8 @@ async def test_soak(test_server: Any) -> None:
         if stats.replayed:
             broken.append(f"the server handled {stats.replayed} request(s) twice")
         rss_end = resources().rss
+        if rss_start and rss_end - rss_start > 64 * 2**20:
+            broken.append(f"RSS grew by {(rss_end - rss_start) >> 20} MiB")
         for name in ROUTES:
             await clients[name].aclose()
             await transports[name].aclose()
