@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connect_python._io import async_net
 from connect_python._io.shim_async import (
     Background,
     CallScope,
@@ -11,4 +12,6 @@ from connect_python._io.shim_async import (
     sleep,
 )
 
-__all__ = ["Background", "CallScope", "Event", "Lock", "current_time", "sleep"]
+AnyIOBackend = async_net.AnyIOBackend
+
+__all__ = ["AnyIOBackend", "Background", "CallScope", "Event", "Lock", "current_time", "sleep"]

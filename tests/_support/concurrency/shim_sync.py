@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connect_python._io import sync_net
 from connect_python._io.shim_sync import (
     Background,
     CallScope,
@@ -11,4 +12,6 @@ from connect_python._io.shim_sync import (
     sleep,
 )
 
-__all__ = ["Background", "CallScope", "Event", "Lock", "current_time", "sleep"]
+SyncBackend = sync_net.SyncBackend
+
+__all__ = ["SyncBackend", "Background", "CallScope", "Event", "Lock", "current_time", "sleep"]
