@@ -102,15 +102,18 @@ def render(entries: list[dict[str, Any]]) -> str:
             "## Load",
             "",
             "| flavour | streams at once | messages/s | first message p99 | late p99 / max "
-            "| unary tasks | unary calls/s | unary p99 | connections | RSS growth | failures |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| later than peers (max) | unary tasks | unary calls/s | unary p99 | connections "
+            "| client CPU share | RSS growth | failures |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for e in loads:
             out.append(
                 f"| {e['flavour']} | {e['concurrent_streams']} | {e['stream_messages_per_s']} "
                 f"| {e['first_message_p99_ms']} ms | {e['late_p99_ms']} / {e['late_max_ms']} ms "
+                f"| {e.get('unfair_max_ms', '-')} ms "
                 f"| {e['burst_tasks']} | {e['unary_calls_per_s']} | {e['unary_p99_ms']} ms "
-                f"| {e['connections']} | {e['rss_growth_mb']} MiB | {len(e['failures'])} |"
+                f"| {e['connections']} | {e.get('client_cpu_share', '-')} "
+                f"| {e['rss_growth_mb']} MiB | {len(e['failures'])} |"
             )
             broken += [f"load/{e['flavour']}: {f}" for f in e["failures"] + e["leaks"]]
         out.append("")

@@ -2,8 +2,10 @@
 
 asyncio and trio: 1,000 server streams at once over one h2c transport, then
 a unary burst from 200 tasks; the sync twin: 64 threads sharing one client.
-Each stream's messages are timed: no message may arrive more than 1 s after
-it was due (the previous one's arrival + the server's pause: fair progress),
+Each stream's messages are timed against when they were due (the previous
+one's arrival + the server's pause): no message may come more than 1 s later
+than the other streams' messages arriving at the same time (fair progress;
+raw lateness is recorded too: it includes the machine's own load),
 every call must succeed, and afterwards the server has no call left,
 descriptors, threads and tasks are back and memory did not grow by more than
 64 MiB. ``RELIABILITY=release`` repeats the rounds
@@ -31,6 +33,23 @@ MESSAGES = 5
 DELAY_MS = 500
 
 
+def unfairness(arrivals: list[float], lateness: list[float]) -> float:
+    """How much later than the other streams' messages arriving around the same
+    time (the median of each 0.5 s window) a message came, at worst.
+
+    When the whole process runs slow (a loaded machine), every stream's
+    messages are late alike; a starved stream's are late beyond the others'.
+    """
+    windows: dict[int, list[float]] = {}
+    for when, late in zip(arrivals, lateness, strict=True):
+        windows.setdefault(int(when * 2), []).append(late)
+    worst = 0.0
+    for values in windows.values():
+        typical = percentile(values, 50)
+        worst = max(worst, max(values) - typical)
+    return worst
+
+
 async def test_load(test_server: Any) -> None:
     lib = flavour()
     streams = 64 if lib == "sync" else 1000
@@ -42,6 +61,7 @@ async def test_load(test_server: Any) -> None:
     transport = AsyncTransport(h2c=True)
     client = AsyncConnectClient(test_server.http, transport=transport, timeout=60)
     gaps: list[float] = []
+    arrivals: list[float] = []
     waits: list[float] = []
     failures: list[str] = []
     unary_latencies: list[float] = []
@@ -67,6 +87,7 @@ async def test_load(test_server: Any) -> None:
                         first = False
                     else:
                         gaps.append(now - last - DELAY_MS / 1000)
+                        arrivals.append(now)
                     last = now
                     stream_messages += 1
         except Exception as exc:
@@ -108,6 +129,7 @@ async def test_load(test_server: Any) -> None:
         await client.aclose()
         await transport.aclose()
     rss_end = resources().rss
+    unfair = unfairness(arrivals, gaps)
     cpu = time.process_time() - cpu_start
     wall = time.monotonic() - started
     stats = await wait_server_quiet(test_server.http, tag, 5.0)
@@ -121,6 +143,7 @@ async def test_load(test_server: Any) -> None:
         "first_message_p99_ms": round(percentile(waits, 99) * 1000, 1),
         "late_p99_ms": round(percentile(gaps, 99) * 1000, 1),
         "late_max_ms": round(max(gaps, default=0.0) * 1000, 1),
+        "unfair_max_ms": round(unfair * 1000, 1),
         "client_cpu_share": round(cpu / wall, 2),
         "burst_tasks": bursters,
         "unary_calls": unary_calls,
@@ -136,7 +159,7 @@ async def test_load(test_server: Any) -> None:
     print(figures)
     assert not failures, failures[:5]
     assert stream_messages == rounds * streams * MESSAGES
-    assert max(gaps, default=0.0) < STARVED, f"a message came {max(gaps):.3f} s late"
+    assert unfair < STARVED, f"a stream's message came {unfair:.3f} s later than its peers'"
     assert stats.active == 0 and stats.replayed == 0, stats
     assert not leaks, leaks
     assert rss_end - rss_start < 64 * 2**20, f"RSS grew by {(rss_end - rss_start) >> 20} MiB"
