@@ -4,6 +4,7 @@ each route (h1, h2c, h2 over TLS); the invariants are those of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,12 +42,30 @@ FAULTS: dict[str, tuple[tuple[Fault, ...], bool]] = {
 }
 
 
+def for_route(fault: Fault, route: Route) -> Fault:
+    """Over HTTP/1.1 each call has a connection of its own, so byte counts are
+    per call: a tenth of the HTTP/2 ones (where the calls share one
+    connection) cuts them in the middle too."""
+    after = getattr(fault, "after_bytes", None)
+    if route.duplex or not after:
+        return fault
+    return replace(fault, after_bytes=after // 10)  # type: ignore[type-var]
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: Any) -> None:
     faults, expect_ok = FAULTS[fault]
+    faults = tuple(for_route(f, route) for f in faults)
     report = await run_scenario(
         fault, route, proxy, test_server.http, faults, expect_ok=expect_ok, timeout=1.0
     )
+    broken, known = report.broken, []
+    if fault == "half_open" and route.duplex:
+        # Bug R1 (test_regressions.py, strict xfail there): the first healthy call
+        # may be lost on the silent HTTP/2 connection (whether it is depends on
+        # which calls were in flight when it went silent).
+        known = [b for b in broken if b.startswith("the first healthy call")]
+        broken = [b for b in broken if b not in known]
     record(
         "scenario",
         {
@@ -56,13 +75,8 @@ async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: A
             "calls": len(report.results),
             "outcomes": dict(report.codes()),
             "server": vars(report.server) if report.server else None,
-            "broken": report.broken,
+            "broken": broken,
+            "known_bugs": ["R1: " + k for k in known],
         },
     )
-    broken = report.broken
-    if fault == "half_open" and route.duplex:
-        # Bug R1 (test_regressions.py, strict xfail there): the first healthy call
-        # may be lost on the silent HTTP/2 connection (whether it is depends on
-        # which calls were in flight when it went silent).
-        broken = [b for b in broken if not b.startswith("the first healthy call")]
     assert not broken, "\n".join(broken)
