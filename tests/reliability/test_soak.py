@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from _support.methods import ECHO, pb
 
 from connect_python import ConnectError
@@ -60,6 +61,10 @@ def soak_seconds() -> float:
     if "RELIABILITY_SOAK_SECONDS" in os.environ:
         return float(os.environ["RELIABILITY_SOAK_SECONDS"])
     return 600.0 if mode() == "release" else 20.0
+
+
+#: pytest-timeout's per-test limit (300 s in pyproject.toml) must not cut a long soak.
+pytestmark = pytest.mark.timeout(soak_seconds() + 240)
 
 
 def random_fault(rng: random.Random) -> Fault | None:
