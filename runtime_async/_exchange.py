@@ -1,7 +1,7 @@
 """The exchange: one HTTP request and its response, as both HTTP versions
 carry it (:class:`AsyncExchange`, implemented by ``_http11`` and
-``_http2_exchange``), and what callers do with any exchange: send a streamed
-request body (:func:`send_body`), read a whole response body (:func:`read_all`).
+``_http2_exchange``), and sending a streamed request body over any exchange
+(:func:`send_body`).
 
 Also here, because unary and streaming calls both need it: the rule that a
 deadline of an enclosing cancel scope ends as that scope's cancellation
@@ -23,7 +23,6 @@ __all__ = [
     "RawHeaders",
     "ReleaseHook",
     "await_scope_deadline",
-    "read_all",
     "send_body",
 ]
 
@@ -116,25 +115,6 @@ async def await_scope_deadline(error: ConnectError, outer: float) -> None:
     if deadline is None or deadline > outer + _HEADER_ROUNDING:
         return
     await sleep(max(deadline - now, 0.0) + _SCOPE_SLACK)
-
-
-async def read_all(stream: AsyncExchange, scope: CallScope, limit: int | None) -> bytes:
-    """The whole response body; more than ``limit`` bytes raise ``RESOURCE_EXHAUSTED``
-    (and abandon the exchange)."""
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.receive(scope)
-        if not chunk:
-            break
-        size += len(chunk)
-        if limit is not None and size > limit:
-            await stream.aclose()
-            raise ConnectError(
-                Code.RESOURCE_EXHAUSTED, f"message size is larger than configured max {limit}"
-            )
-        parts.append(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: CallScope) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from _support import ServerMode, server_mode_for
+from _support.concurrency.shim_async import Event
 from _support.methods import CHAT, pb
 
 from connect_python import Code, ConnectError
-from connect_python._io.shim_async import Event
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 

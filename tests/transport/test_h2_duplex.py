@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from _support.concurrency.shim_async import CallScope, Event
 from _support.methods import CHAT, pb
 
 from connect_python import Code, ConnectError
 from connect_python._http.request import Request
-from connect_python._io.shim_async import CallScope, Event
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
 

@@ -30,11 +30,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from _support.concurrency.shim_async import Background, current_time, sleep
 from _support.methods import ECHO, STREAM, UPLOAD, pb
 
-from connect_python import Code, ConnectError
-from connect_python._cancel import CancelToken
-from connect_python._io.shim_async import Background, current_time, sleep
+from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from _support.concurrency.shim_async import Background
 from _support.methods import ECHO, pb
 
-from connect_python._io.shim_async import Background
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import HypercornServer
 

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _support.concurrency.shim_async import Background, current_time, sleep
 from _support.methods import CHAT, ECHO, pb
 
-from connect_python import Code, ConnectError
-from connect_python._cancel import CancelToken
-from connect_python._io.shim_async import Background, current_time, sleep
+from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from transport.h2server import H2TestServer, make_certificate
 

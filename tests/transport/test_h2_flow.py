@@ -10,18 +10,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from _support.concurrency.shim_async import Background, CallScope, current_time, sleep
 from _support.methods import ECHO, pb
 
 from connect_python._http.h2_state import DEFAULT_STREAM_WINDOW
 from connect_python._http.request import Request
-from connect_python._io.shim_async import Background, CallScope, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from connect_python.runtime_async._exchange import read_all
 from transport.h2server import CANCEL, H2TestServer
 
 MiB = 1 << 20
+
+
+async def read_all(exchange: Any, scope: CallScope) -> bytes:
+    """The whole response body."""
+    parts = []
+    while chunk := await exchange.receive(scope):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def raw_headers(**params: object) -> list[tuple[bytes, bytes]]:
@@ -50,7 +58,7 @@ async def test_trailers_are_delivered(h2_server: H2TestServer, transport: AsyncT
     )
     assert response.status == 200
     assert response.trailers == []
-    body = await read_all(response, scope, None)
+    body = await read_all(response, scope)
     assert body == b"t" * 1000
     assert response.trailers == [(b"x-trailer-one", b"1"), (b"x-trailer-two", b"2")]
     await response.aclose()
@@ -98,7 +106,7 @@ async def test_connection_window_survives_100_abandoned_streams(h2_server: H2Tes
             ),
             scope,
         )
-        assert len(await read_all(response, scope, None)) == 3 * MiB
+        assert len(await read_all(response, scope)) == 3 * MiB
         scope.close()
         assert transport.num_connections == 1
         assert len(h2_server.connections) == 1

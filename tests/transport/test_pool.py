@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from _support.concurrency.shim_async import Background, sleep
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import CancelToken, Code, ConnectError
-from connect_python._io.shim_async import Background, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 
