@@ -35,7 +35,7 @@ async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
     async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
         request = pb.StreamRequest(count=1000, size=16, outcome=pb.Outcome(delay_ms=20))
         with pytest.raises(ConnectError) as info:
-            async with c.server_stream(STREAM, request, timeout=1.0) as call:
+            async with c.server_stream(STREAM, request, timeout=0.6) as call:
                 seen = 0
                 async for _ in call:
                     seen += 1
@@ -45,7 +45,7 @@ async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
         assert info.value.code is Code.DEADLINE_EXCEEDED
         # The connection showed no sign of life for the last part of that
         # call: the next call must not be lost on it.
-        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=1.5)
         assert response.payload == b"next"
 
 
