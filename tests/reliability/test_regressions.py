@@ -7,16 +7,19 @@ suite as soon as the bug is fixed, so the marker goes with the fix.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
+from _support.concurrency.shim_async import Background
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from reliability.faultproxy import FaultProxy, HalfOpen
+from reliability.accounting import flavour, resources
+from reliability.faultproxy import Blackhole, FaultProxy, HalfOpen
 
-from .helpers import Route
+from .helpers import Route, prime
 
 SILENT_H2_BUG = (
     "R1: an HTTP/2 connection that went silent (peer gone without FIN or RST) while "
@@ -61,3 +64,45 @@ async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
         assert info.value.code is Code.DEADLINE_EXCEEDED
         response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
         assert response.payload == b"next"
+
+
+WAKE_FD_BUG = (
+    "R2 (sync): the wake descriptor of a thread whose call ended at its deadline "
+    "outlives the thread until the cyclic garbage collector runs"
+)
+
+
+async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    # found by test_faults.py (sync): file descriptors above the baseline until
+    # gc.collect(); each ended thread kept an eventfd (R2).
+    await prime(proxy, route)
+    gc.collect()
+    gc.disable()
+    try:
+        baseline = resources()
+        transport = AsyncTransport(**route.transport_kwargs)
+        async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+            await c.unary(ECHO, pb.EchoRequest(payload=b"warm"), timeout=5)
+            proxy.inject(Blackhole())
+            proxy.set_faults(Blackhole())
+
+            async def lost() -> None:
+                with pytest.raises(ConnectError):
+                    await c.unary(ECHO, pb.EchoRequest(payload=b"lost"), timeout=0.3)
+
+            calls = [Background(lost) for _ in range(8)]
+            for call in calls:
+                await call.wait()
+            assert all(call.error is None for call in calls), [call.error for call in calls]
+            del calls
+        proxy.reset_all()
+        leaks = resources().leaks(baseline)
+    finally:
+        gc.enable()
+    if flavour() == "sync":
+        # Bug R2: checked this way so that its fix shows (then assert no leaks).
+        assert any("eventfd" in leak for leak in leaks), f"R2 is fixed? {leaks}"
+    else:
+        assert not leaks, leaks
