@@ -3,9 +3,9 @@
 One exchange at a time, half duplex: the request (headers, then a body sent
 whole or streamed in chunks) and then the response. :class:`AsyncHTTP11Exchange`
 is the :class:`~._exchange.AsyncExchange` of HTTP/1.1, so call objects do not
-care which protocol carries them. A response that was not read to its end leaves the
-connection in an unknown state: closing the stream early closes the connection
-instead of handing it to the next call.
+care which protocol carries them. A response that was not read to its end
+leaves the connection in an unknown state: closing the exchange early closes
+the connection instead of handing it to the next exchange.
 
 A server may answer before it read the whole request (a 401 to an upload it
 refuses) and close the connection; the upload's next write then fails. The
@@ -13,7 +13,7 @@ answer is what the caller needs: after a failed write the response is read,
 and only if there is none is the write's failure reported.
 
 An exchange garbage-collected before it finished (a bare ``for`` loop over a
-stream left with ``break``) closes its connection and frees its pool slot,
+streaming call left with ``break``) closes its connection and frees its pool slot,
 from a task started for that (a thread in the sync flavour).
 """
 

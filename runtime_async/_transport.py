@@ -216,14 +216,14 @@ class AsyncTransport:
         ):
             timeout = None
         try:
-            stream = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
+            net = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
         except TRANSPORT_ERRORS as exc:
             raise connect_error(host, origin.port, exc, timeout) from exc
         try:
             http2 = False
             if origin.scheme == b"https":
                 try:
-                    stream = await stream.start_tls(
+                    net = await net.start_tls(
                         self.ssl_context,
                         server_hostname=self._tls.server_hostname or host,
                         timeout=timeout,
@@ -233,23 +233,23 @@ class AsyncTransport:
                     if cause is None:
                         raise
                     raise tls_error(cause, host, origin.port) from cause
-                ssl_object = stream.get_extra_info("ssl_object")
+                ssl_object = net.get_extra_info("ssl_object")
                 http2 = negotiated_http2(ssl_object, self.http1, host, origin.port)
             elif self.h2c:
                 http2 = True
             conn: Connection
             if http2:
                 conn = AsyncHTTP2Connection(
-                    stream,
+                    net,
                     keepalive_expiry=self.keepalive_expiry,
                     stream_window=self.http2_stream_window,
                     connection_window=self.http2_connection_window,
                 )
             else:
-                conn = AsyncHTTP11Connection(stream, self.keepalive_expiry)
+                conn = AsyncHTTP11Connection(net, self.keepalive_expiry)
         except BaseException:
             with shield():
-                await stream.aclose()
+                await net.aclose()
             raise
         return conn
 
