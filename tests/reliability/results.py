@@ -26,9 +26,6 @@ KNOWN_BUGS = {
     "deadline, and the next call is sent on the same dead connection and times out too. "
     "The dead-connection rule only fires when nothing at all arrived since the stream "
     "opened.",
-    "R2": "R2 (sync): the wake descriptor (eventfd) of a thread whose call ended at its "
-    "deadline outlives the thread until the cyclic garbage collector runs (the figures "
-    "above count descriptors after gc.collect()).",
 }
 
 

@@ -16,7 +16,7 @@ from _support.methods import ECHO, STREAM, pb
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from reliability.accounting import flavour, resources
+from reliability.accounting import resources
 from reliability.faultproxy import Blackhole, FaultProxy, HalfOpen
 
 from .helpers import Route, prime
@@ -66,17 +66,12 @@ async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
         assert response.payload == b"next"
 
 
-WAKE_FD_BUG = (
-    "R2 (sync): the wake descriptor of a thread whose call ended at its deadline "
-    "outlives the thread until the cyclic garbage collector runs"
-)
-
-
 async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
     route: Route, proxy: FaultProxy, test_server: Any
 ) -> None:
     # found by test_faults.py (sync): file descriptors above the baseline until
-    # gc.collect(); each ended thread kept an eventfd (R2).
+    # gc.collect(); each ended thread kept an eventfd (R2, fixed: a thread's
+    # wake fd is no longer in a reference cycle).
     await prime(proxy, route)
     gc.collect()
     gc.disable()
@@ -101,8 +96,4 @@ async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
         leaks = resources().leaks(baseline)
     finally:
         gc.enable()
-    if flavour() == "sync":
-        # Bug R2: checked this way so that its fix shows (then assert no leaks).
-        assert any("eventfd" in leak for leak in leaks), f"R2 is fixed? {leaks}"
-    else:
-        assert not leaks, leaks
+    assert not leaks, leaks

@@ -9,6 +9,7 @@ server does not read, and the number of threads calls with deadlines leave.
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import threading
 import time
@@ -16,11 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _support.concurrency.shim_sync import CallScope, SyncBackend
 from _support.methods import ECHO, STREAM, pb
 
 from connect_python import CancelToken, Code, ConnectError
-from connect_python._io.shim_sync import CallScope
-from connect_python._io.sync_net import SyncBackend
 from connect_python.runtime_sync import ConnectClient, Transport
 
 
@@ -277,3 +277,48 @@ def test_a_blocked_socket_write_ends_when_cancelled(never_reads: NeverReads) -> 
         assert ended[0] - cancelled_at < 0.1, ended[0] - cancelled_at
     finally:
         stream.close()
+
+
+def _eventfds() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += "eventfd" in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            pass
+    return count
+
+
+@pytest.mark.skipif(not hasattr(os, "eventfd"), reason="counts eventfds in /proc")
+def test_a_thread_s_wake_fd_closes_when_the_thread_ends(never_reads: NeverReads) -> None:
+    # Each thread that waits inside a call's step gets a wake fd (a cancel
+    # from another thread writes to it); it must go with the thread, not
+    # wait for the cyclic garbage collector.
+    errors: list[BaseException] = []
+
+    def call_that_times_out() -> None:
+        stream = SyncBackend().connect_tcp("127.0.0.1", never_reads.port)
+        try:
+            with CallScope(time.monotonic() + 0.05).step():
+                stream.read(1)
+        except ConnectError as exc:
+            if exc.code is not Code.DEADLINE_EXCEEDED:
+                errors.append(exc)
+        else:
+            errors.append(AssertionError("the read returned"))
+        finally:
+            stream.close()
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = _eventfds()
+        threads = [threading.Thread(target=call_that_times_out) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert not errors, errors
+        assert _eventfds() == before
+    finally:
+        gc.enable()

@@ -8,8 +8,10 @@ import h2.connection
 import h2.events
 import hpack
 import pytest
+from hyperframe.frame import GoAwayFrame
 
 from connect_python import Code
+from connect_python._http.h2_connection import REPLIES_PER_READ
 from connect_python._http.h2_errors import reset_error
 from connect_python._http.h2_state import H2State
 from connect_python._http.hpack_encoder import StatelessEncoder
@@ -101,3 +103,98 @@ def test_reset_credits_buffered_and_late_data_without_a_second_reset() -> None:
     events = peer.pump()
     assert any(isinstance(e, h2.events.RequestReceived) for e in events)
     assert again.stream_id == sid + 2
+
+
+def _settled() -> tuple[H2State, _Peer]:
+    """A client whose connection preface and SETTINGS were exchanged."""
+    client = H2State()
+    peer = _Peer(client)
+    assert client.settings_received
+    return client, peer
+
+
+def test_graceful_goaway_lets_accepted_streams_finish() -> None:
+    client, peer = _settled()
+    first = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    # The server now allows more streams; a second one is opened.
+    second = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    goaway = GoAwayFrame(0)
+    goaway.last_stream_id = first.stream_id
+    client.receive_data(goaway.serialize())  # GOAWAY NO_ERROR, the server goes on
+    assert client.goaway and client.error is None
+    assert second.error is not None and second.error.code is Code.UNAVAILABLE and second.refused
+    assert first.error is None and not first.done
+    peer.server.send_headers(first.stream_id, [(b":status", b"200")])
+    peer.server.send_data(first.stream_id, b"ok", end_stream=True)
+    peer.pump()
+    assert first.ended and first.error is None and client.consume(first) == b"ok"
+
+
+def test_goaway_with_an_error_fails_the_connection() -> None:
+    client, peer = _settled()
+    stream = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    peer.server.close_connection(error_code=11)  # ENHANCE_YOUR_CALM
+    peer.pump()
+    assert client.error is not None and client.error.code is Code.RESOURCE_EXHAUSTED
+    assert stream.error is client.error
+
+
+def test_a_ping_flood_in_one_read_fails_the_connection_and_drops_the_rest() -> None:
+    client, peer = _settled()
+    stream = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    peer.server.send_headers(stream.stream_id, [(b":status", b"200")])
+    peer.server.send_data(stream.stream_id, b"done", end_stream=True)
+    head = peer.server.data_to_send()
+    for i in range(REPLIES_PER_READ + 500):
+        peer.server.ping(i.to_bytes(8, "big"))
+    flood = peer.server.data_to_send()
+    changed = client.receive_data(head + flood)
+    assert changed is None  # everything woken: the connection failed
+    assert client.error is not None and client.error.code is Code.UNAVAILABLE
+    assert "flood" in client.error.message
+    # The stream that completed before the flood keeps its result.
+    assert stream.ended and stream.error is None and client.consume(stream) == b"done"
+    # Parsing stopped at the limit: the rest was dropped, not parsed, and
+    # only the PINGs before it were answered.
+    assert client.h2.unparsed() == b""
+    acks = [f for f in peer.tap.feed(client.data_to_send()) if f.type == "PING"]
+    assert len(acks) == REPLIES_PER_READ
+
+
+def test_unsent_output_goes_back_to_the_front() -> None:
+    client, _ = _settled()
+    client.ping()
+    client.ping()
+    size = client.h2.output_size()
+    assert size == 2 * 17 and client.has_output()
+    data = client.data_to_send()
+    assert client.h2.output_size() == 0 and not client.has_output()
+    client.unsend(data[5:])  # a write that sent only 5 bytes
+    assert client.h2.output_size() == size - 5
+    client.ping()
+    assert client.data_to_send()[: size - 5] == data[5:]
+
+
+def test_an_http1_answer_to_the_preface_names_its_status_line() -> None:
+    client = H2State()
+    client.data_to_send()
+    # Too short to judge: kept unparsed (and quoted, once there is enough).
+    assert client.receive_data(b"HTT") is not None
+    assert client.h2.unparsed() == b"HTT" and client.error is None
+    assert client.receive_data(b"P/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") is None
+    assert client.error is not None and client.error.code is Code.UNAVAILABLE
+    assert "answered HTTP/2 with HTTP/1.x ('HTTP/1.1 400 Bad Request')" in client.error.message
+    assert "h2c=False" in client.error.message
+
+
+def test_a_server_that_closes_before_its_settings() -> None:
+    client = H2State()
+    client.data_to_send()
+    client.receive_data(b"\x00\x00")
+    error = client.connection_lost()
+    assert error.code is Code.UNAVAILABLE
+    assert "closed the connection before its HTTP/2 settings arrived" in error.message

@@ -69,15 +69,13 @@ def h2_preface_error(unparsed: bytes) -> ConnectError | None:
     return ConnectError(Code.UNAVAILABLE, f"{what}; {_H2C_HINT}")
 
 
-def h2_closed_before_settings(unparsed: bytes) -> ConnectError:
-    """The error for an HTTP/2 connection the server closed before its SETTINGS."""
-    status_line = _http1_answer(unparsed)
-    if status_line is not None:
-        what = (
-            f"the server answered HTTP/2 with HTTP/1.x ({status_line!r}) and closed the connection"
-        )
-    else:
-        what = "the server closed the connection before its HTTP/2 settings arrived"
+def h2_closed_before_settings() -> ConnectError:
+    """The error for an HTTP/2 connection the server closed before its SETTINGS.
+
+    (An HTTP/1.x answer never gets here: :func:`h2_preface_error` fails the
+    connection on its first four bytes.)
+    """
+    what = "the server closed the connection before its HTTP/2 settings arrived"
     return ConnectError(Code.UNAVAILABLE, f"{what}; {_H2C_HINT}")
 
 

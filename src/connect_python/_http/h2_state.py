@@ -497,7 +497,7 @@ class H2State:
     def connection_lost(self) -> ConnectError:
         """The error for streams still open when the server closed the connection."""
         if not self.settings_received:
-            return h2_closed_before_settings(self.h2.unparsed())
+            return h2_closed_before_settings()
         return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
 
     def _maybe_close(self, stream: H2StreamState) -> None:

@@ -21,7 +21,6 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -78,10 +77,12 @@ def set_current_scope(scope: Any) -> Any:
 
 
 class _Waker:
-    """A thread's wake fd: a call scope's cancel writes to it, the thread's
-    socket wait polls it. Closed when the thread ends (its locals go)."""
+    """A thread's wake fd: a call scope's cancel calls it (it writes to the fd),
+    the thread's socket wait polls the fd. Closed when the thread ends (its
+    locals go): nothing refers back to it, so no garbage collection is needed.
+    A cancel that still holds it keeps the fd open until it is done."""
 
-    __slots__ = ("__weakref__", "_r", "_socks", "_w", "fd", "wake")
+    __slots__ = ("_r", "_socks", "_w", "fd")
 
     def __init__(self) -> None:
         self._socks: tuple[socket.socket, socket.socket] | None = None
@@ -99,9 +100,8 @@ class _Waker:
             os.set_blocking(self._r, False)
             os.set_blocking(self._w, False)
         self.fd = self._r
-        self.wake: Callable[[], None] = self._wake
 
-    def _wake(self) -> None:
+    def __call__(self) -> None:
         try:
             if self._socks is not None:  # pragma: no cover
                 self._socks[1].send(b"\0")
@@ -222,7 +222,7 @@ def wait_socket(
         return _wait(sock, wake, write, remaining(deadline))
     waker = _thread_waker()
     waits = scope._waits
-    waits.add(waker.wake)
+    waits.add(waker)
     try:
         # Registered first, then checked: a cancel either sees the waker or
         # happened before the check.
@@ -246,7 +246,7 @@ def wait_socket(
             elif ready != TIMEOUT:
                 return ready
     finally:
-        waits.discard(waker.wake)
+        waits.discard(waker)
 
 
 def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
