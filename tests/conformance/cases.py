@@ -65,8 +65,6 @@ class Plan:
             raise ClientSetupError(f"unknown service {req.service!r}")
         if req.method not in _REQUEST_TYPES:
             raise ClientSetupError(f"unknown method {req.method!r}")
-        if req.HasField("client_tls_creds"):
-            raise ClientSetupError("client certificates are not supported")
         self.method: str = req.method
         request_type = _REQUEST_TYPES[req.method]
         self.messages: list[Any] = []
@@ -87,6 +85,10 @@ class Plan:
         tls = bool(req.server_tls_cert)
         self.base_url = f"{'https' if tls else 'http'}://{req.host}:{req.port}"
         self.ca_certs: str | None = req.server_tls_cert.decode() if tls else None
+        # mTLS: the certificate and key the runner made for this client, as PEM.
+        creds = req.client_tls_creds if req.HasField("client_tls_creds") else None
+        self.client_cert: str | None = creds.cert.decode() if creds else None
+        self.client_key: str | None = creds.key.decode() if creds else None
         if req.http_version == config_pb2.HTTP_VERSION_1:
             self.http2 = False
         elif req.http_version == config_pb2.HTTP_VERSION_2:
@@ -115,8 +117,8 @@ class Plan:
         self.full_duplex = req.stream_type == config_pb2.STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM
 
     @property
-    def pool_key(self) -> tuple[bool, str | None]:
-        return self.http2, self.ca_certs
+    def pool_key(self) -> tuple[bool, str | None, str | None]:
+        return self.http2, self.ca_certs, self.client_cert
 
     def single(self) -> Any:
         if len(self.messages) != 1:

@@ -34,24 +34,27 @@ __all__ = ["AsyncPools", "handle", "run"]
 
 
 class AsyncPools:
-    """One transport per (HTTP version, server certificate), shared by every
+    """One transport per (HTTP version, server certificate, client certificate), shared by every
     case that needs it, as an application shares one connection pool."""
 
     def __init__(self) -> None:
         self._lock = Lock()
-        self._pools: dict[tuple[bool, str | None], AsyncTransport] = {}
+        self._pools: dict[tuple[bool, str | None, str | None], AsyncTransport] = {}
 
     async def get(self, plan: Plan) -> AsyncTransport:
         async with self._lock:
             transport = self._pools.get(plan.pool_key)
             if transport is None:
-                if plan.http2:
-                    # TLS: ALPN offers only h2; plain text: h2c with prior knowledge.
-                    transport = AsyncTransport(
-                        http1=False, http2=True, h2c=True, ca_certs=plan.ca_certs
-                    )
-                else:
-                    transport = AsyncTransport(http1=True, http2=False, ca_certs=plan.ca_certs)
+                # TLS: ALPN offers only h2 or only http/1.1; plain text over
+                # HTTP/2: h2c with prior knowledge.
+                transport = AsyncTransport(
+                    http1=not plan.http2,
+                    http2=plan.http2,
+                    h2c=plan.http2,
+                    ca_certs=plan.ca_certs,
+                    client_cert=plan.client_cert,
+                    client_key=plan.client_key,
+                )
                 self._pools[plan.pool_key] = transport
             return transport
 

@@ -2,7 +2,7 @@
 
 Each test runs the runner (``connectconformance`` v1.0.5) against our client
 program (``client.py``) in one mode: asyncio, trio or sync. The runner starts its
-reference servers in-process on loopback, feeds the client ~3,400 test cases
+reference servers in-process on loopback, feeds the client ~3,416 test cases
 (``config.yaml``) and fails when a case fails that is not listed in the mode's
 ``known-failing-<mode>.txt``, or when a listed case passes.
 
