@@ -84,8 +84,6 @@ class Background:
 
             trio.lowlevel.spawn_system_task(self._run, fn, *args)
         else:
-            import asyncio
-
             task = asyncio.get_running_loop().create_task(self._run(fn, *args))
             _BACKGROUND.add(task)
             task.add_done_callback(_BACKGROUND.discard)
