@@ -23,7 +23,6 @@ Invariants checked by :func:`run_scenario` (each broken one is a line of
 
 from __future__ import annotations
 
-import gc
 import itertools
 import random
 import time
@@ -366,7 +365,6 @@ async def wait_resources(baseline: Resources, limit: float) -> list[str]:
     """Leaks beyond ``baseline`` still there after ``limit`` seconds."""
     end = time.monotonic() + limit
     while True:
-        gc.collect()
         leaks = resources().leaks(baseline)
         if not leaks or time.monotonic() > end:
             return leaks
