@@ -1,6 +1,6 @@
 """Our HTTP/2 connection: many concurrent full-duplex streams on one socket.
 
-The protocol state lives in :class:`connect_python._http.h2_state.H2State` (sans-IO);
+The protocol state lives in :class:`connect_python._http.h2_client.H2State` (sans-IO);
 this module does the I/O and the waiting. There is no background reader:
 whichever stream needs input (response headers, data, or send window) while
 nobody else is reading becomes the reader. It reads, hands every frame to the
@@ -9,7 +9,7 @@ its own stream is satisfied; then it passes the reader role to a waiting
 stream. Frames are parsed in bulk, one network read at a time, and a stream's
 buffered data is handed to its consumer in one piece.
 
-Sending is serialized by a writer flag: frames are queued in the ``h2`` state
+Sending is serialized by a writer flag: frames are queued in the protocol state
 in call order; a writer takes everything queued so far and writes it as one
 batch, callers whose frames that batch carried return, and the next batch is
 written by the next caller that still has frames pending. A batch larger than
@@ -58,11 +58,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-import h2.exceptions
-
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._http.h2_state import (
+from connect_python._http.h2_client import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
@@ -448,14 +446,12 @@ class AsyncHTTP2Connection:
                 state.fail(state.connection_lost())
                 self._wake(None)
             else:
-                try:
-                    self._wake(state.receive_data(data))
-                except h2.exceptions.ProtocolError as exc:
-                    error = ConnectError(Code.UNAVAILABLE, f"HTTP/2 protocol error: {exc}")
-                    error.__cause__ = exc
-                    state.fail(error)
-                    self._wake(None)
+                self._wake(state.receive_data(data))
             failed = state.error is not None
+            if failed and not self._writing and state.has_output():
+                # The GOAWAY of a protocol error (best effort: the
+                # connection is closed next either way).
+                self._write_nowait()
             pending = not failed and state.has_output()
             if pending and scope is _IDLE_SCOPE:
                 # Idle: nobody waits for these replies. They go out now if the

@@ -10,7 +10,8 @@ import hpack
 import pytest
 
 from connect_python import Code
-from connect_python._http.h2_state import H2State, _StatelessEncoder, reset_error
+from connect_python._http.h2_client import H2State, reset_error
+from connect_python._http.hpack_codec import HeaderEncoder
 from transport.h2server import _FrameTap
 
 HEADERS = H2State.request_headers(
@@ -23,13 +24,13 @@ HEADERS = H2State.request_headers(
 
 
 def test_stateless_encoder_round_trips_and_announces_table_size() -> None:
-    encoder = _StatelessEncoder()
+    encoder = HeaderEncoder()
     decoder = hpack.Decoder()
     fields = [*HEADERS, (b"x-long", b"v" * 300)]
     first = encoder.encode(fields)
     assert decoder.decode(first, raw=True) == fields
     assert encoder.encode(fields) == first  # no dynamic table: same bytes every time
-    encoder.header_table_size = 0
+    encoder.table_size_changed()
     block = encoder.encode(fields)
     assert block[0] == 0x20  # dynamic table size update to 0
     assert decoder.decode(block, raw=True) == fields
@@ -91,9 +92,9 @@ def test_reset_credits_buffered_and_late_data_without_a_second_reset() -> None:
     assert resets == [("RST_STREAM", sid, 8)]
     # Every byte received on the connection counts as processed: nothing is
     # stuck in the window (credits go out in half-window steps).
-    manager = client.h2._inbound_flow_control_window_manager
-    assert manager._bytes_processed == 65000
-    assert manager.current_window_size + manager._bytes_processed == manager.max_window_size
+    window = client.recv
+    assert window.pending == 65000
+    assert window.window + window.pending == window.maximum
     # The connection still carries new streams.
     again = client.open_stream(HEADERS, end_stream=True)
     events = peer.pump()

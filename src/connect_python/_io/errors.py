@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ssl
 
-import h2.exceptions
 import httpcore
 
 from .._code import Code
@@ -30,7 +29,6 @@ TRANSPORT_ERRORS = (
     httpcore.NetworkError,
     httpcore.ProtocolError,
     httpcore.UnsupportedProtocol,
-    h2.exceptions.H2Error,
     OSError,
     ssl.SSLError,
     EOFError,
@@ -52,7 +50,7 @@ def transport_error(exc: BaseException) -> ConnectError:
         code, what = Code.DEADLINE_EXCEEDED, "I/O timed out"
     elif isinstance(exc, httpcore.LocalProtocolError):
         code, what = Code.INTERNAL, "local protocol error"
-    elif isinstance(exc, (httpcore.RemoteProtocolError, h2.exceptions.H2Error, HTTP1Error)):
+    elif isinstance(exc, (httpcore.RemoteProtocolError, HTTP1Error)):
         code, what = Code.UNAVAILABLE, "protocol error from peer"
     elif isinstance(exc, httpcore.UnsupportedProtocol):
         code, what = Code.INVALID_ARGUMENT, "unsupported URL"
