@@ -98,9 +98,7 @@ class ErrorCode:
     HTTP_1_1_REQUIRED = 0xD
 
 
-_ERROR_NAMES = {
-    value: name for name, value in vars(ErrorCode).items() if not name.startswith("_")
-}
+_ERROR_NAMES = {value: name for name, value in vars(ErrorCode).items() if not name.startswith("_")}
 
 
 def error_name(code: int) -> str:
@@ -154,7 +152,14 @@ class FrameReader:
     ``max_frame_size`` is the SETTINGS_MAX_FRAME_SIZE this side advertised.
     """
 
-    __slots__ = ("_block", "_block_flags", "_block_sid", "_block_size", "_pending", "max_frame_size")
+    __slots__ = (
+        "_block",
+        "_block_flags",
+        "_block_sid",
+        "_block_size",
+        "_pending",
+        "max_frame_size",
+    )
 
     def __init__(self, max_frame_size: int = MIN_MAX_FRAME_SIZE) -> None:
         self.max_frame_size = max_frame_size
@@ -268,7 +273,7 @@ class FrameReader:
             return
         if kind not in _KNOWN:
             return  # unknown frame types are ignored (RFC 9113 §4.1)
-        if kind == HEADERS or kind == PUSH_PROMISE:
+        if kind in (HEADERS, PUSH_PROMISE):
             if not sid:
                 raise FrameError(ErrorCode.PROTOCOL_ERROR, "header block on stream 0")
             start, stop = 0, length
@@ -302,7 +307,7 @@ class FrameReader:
             raise FrameError(
                 ErrorCode.FRAME_SIZE_ERROR, f"frame of type 0x{kind:x} has {length} bytes"
             )
-        if kind == SETTINGS or kind == PING or kind == GOAWAY:
+        if kind in (SETTINGS, PING, GOAWAY):
             if sid:
                 raise FrameError(
                     ErrorCode.PROTOCOL_ERROR, f"frame of type 0x{kind:x} on stream {sid}"
@@ -311,7 +316,7 @@ class FrameReader:
                 raise FrameError(ErrorCode.FRAME_SIZE_ERROR, f"SETTINGS frame of {length} bytes")
             if kind == GOAWAY and length < 8:
                 raise FrameError(ErrorCode.FRAME_SIZE_ERROR, f"GOAWAY frame of {length} bytes")
-        elif (kind == RST_STREAM or kind == PRIORITY) and not sid:
+        elif (kind in (RST_STREAM, PRIORITY)) and not sid:
             raise FrameError(ErrorCode.PROTOCOL_ERROR, f"frame of type 0x{kind:x} on stream 0")
         emit((kind, flags, sid, payload, length))
 
@@ -331,13 +336,13 @@ def parse_settings(payload: bytes) -> list[tuple[int, int]]:
     return [_SETTING.unpack_from(payload, i) for i in range(0, len(payload), 6)]
 
 
-def parse_u32(payload: bytes) -> int:
+def parse_u32(payload: bytes | memoryview) -> int:
     """The first 32-bit field of a payload (RST_STREAM code, WINDOW_UPDATE increment)."""
     value: int = _U32.unpack_from(payload)[0]
     return value
 
 
-def parse_goaway(payload: bytes) -> tuple[int, int, bytes]:
+def parse_goaway(payload: bytes | memoryview) -> tuple[int, int, bytes]:
     """Last stream id, error code and debug data of a GOAWAY payload."""
     last, code = _U32_PAIR.unpack_from(payload)
     return last & 0x7FFFFFFF, code, bytes(payload[8:])

@@ -31,9 +31,7 @@ class RecvWindow:
         """``size`` more bytes were processed: the increment to send now (0: none)."""
         pending = self.pending + size
         maximum = self.maximum
-        if pending >= maximum >> 1 or (
-            not self.window and pending > min(1024, maximum >> 2)
-        ):
+        if pending >= maximum >> 1 or (not self.window and pending > min(1024, maximum >> 2)):
             increment = maximum - self.window
             if increment > pending:
                 increment = pending

@@ -102,7 +102,7 @@ class HPACKFailure(Exception):
     """A header block could not be decoded (a COMPRESSION_ERROR)."""
 
 
-class _CountingTable(HeaderTable):  # type: ignore[misc]
+class _CountingTable(HeaderTable):
     """``hpack``'s table, counting insertions (so changes can be seen)."""
 
     def __init__(self) -> None:
@@ -151,7 +151,7 @@ class HeaderDecoder:
                 return list(known)
         try:
             fields = self._decoder.decode(block, raw=True)
-        except Exception as exc:  # noqa: BLE001 - untrusted input: any failure is the peer's
+        except Exception as exc:  # untrusted input: any failure is the peer's
             raise HPACKFailure(str(exc) or type(exc).__name__) from exc
         headers: RawHeaders = [(name, value) for name, value in fields]
         if self._version() == before:
