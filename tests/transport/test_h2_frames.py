@@ -5,6 +5,7 @@ anything but :class:`FrameError`; the client state never raises at all)."""
 
 from __future__ import annotations
 
+import os
 import struct
 
 import hpack

@@ -245,6 +245,8 @@ class H2State(H2Receiver):
     def send_data(self, stream: H2Stream, data: bytes | memoryview, end_stream: bool) -> None:
         """Send one DATA frame (at most :meth:`send_window` bytes)."""
         size = len(data)
+        if type(data) is memoryview and not data.readonly:
+            data = bytes(data)  # a caller's mutable buffer: copy it now, as it is
         stream.send_window -= size
         self.send_window_left -= size
         self._emit(fr.encode_data_head(stream.stream_id, size, end_stream))
