@@ -611,3 +611,67 @@ def test_stream_ids_are_odd_and_increasing() -> None:
     ids = [peer.open().stream_id for _ in range(4)]
     assert ids == [1, 3, 5, 7]
     assert peer.client.highest_stream_id == 7
+
+
+# Every way a client stream goes from open to closed (RFC 9113 §5.1), and what
+# the client writes on the way: END_STREAM either side first, a reset by either
+# side in each half, a refusal (GOAWAY), a connection failure.
+TRANSITIONS = [
+    # (steps, final error code or None, RST_STREAM codes the client wrote)
+    (["send_end", "recv_headers", "recv_end"], None, []),
+    (["recv_headers", "recv_end", "send_end"], None, []),
+    (["recv_headers", "recv_end", "close"], None, []),  # finished, not reset
+    (["close"], None, [CANCEL]),  # open: abandoned
+    (["send_end", "close"], None, [CANCEL]),  # half-closed (local): abandoned
+    (["recv_headers", "close"], None, [CANCEL]),
+    (["recv_reset"], Code.CANCELED, []),
+    (["send_end", "recv_headers", "recv_reset"], Code.CANCELED, []),
+    (["recv_headers", "recv_end", "recv_reset_no_error"], None, []),
+    (["refused"], Code.UNAVAILABLE, []),
+    (["send_end", "connection_lost"], Code.UNAVAILABLE, []),
+]
+
+
+@pytest.mark.parametrize(("steps", "code", "resets"), TRANSITIONS)
+def test_stream_state_transitions(steps: list[str], code: Code | None, resets: list[int]) -> None:
+    peer = Peer()
+    client = peer.client
+    stream = peer.open(end_stream=False)
+    sid = stream.stream_id
+    for step in steps:
+        assert not stream.closed, step
+        if step == "send_end":
+            client.end_stream(stream)
+            assert stream.send_closed
+        elif step == "recv_headers":
+            peer.respond(stream)
+        elif step == "recv_end":
+            peer.server.end_stream(sid)
+            peer.pump()
+            assert stream.ended
+        elif step == "close":
+            client.reset(stream)
+        elif step == "recv_reset":
+            peer.server.reset_stream(sid, CANCEL)
+        elif step == "recv_reset_no_error":
+            peer.inject(raw_frame(fr.RST_STREAM, 0, sid, b"\0\0\0\0"))
+        elif step == "refused":
+            peer.inject(raw_frame(fr.GOAWAY, 0, 0, b"\0\0\0\0\0\0\0\0"))
+        elif step == "connection_lost":
+            client.fail(client.connection_lost())
+        peer.pump()
+    assert stream.closed and sid not in client.streams
+    assert stream.done
+    if code is None:
+        assert stream.error is None
+    else:
+        assert stream.error is not None and stream.error.code is code
+    assert [f.value for f in peer.sent("RST_STREAM", sid)] == resets
+    # A closed stream ignores what still arrives for it; the connection goes on
+    # (unless it failed).
+    if client.error is None and not client.goaway:
+        peer.inject(
+            raw_frame(fr.DATA, 0, sid, b"late") + raw_frame(fr.WINDOW_UPDATE, 0, sid, b"\0\0\0\1")
+        )
+        assert client.error is None
+        assert [f.value for f in peer.sent("RST_STREAM", sid)] == resets
