@@ -1,6 +1,6 @@
 """Our HTTP/2 connection: many concurrent full-duplex streams on one socket.
 
-The protocol state lives in :class:`connect_python._http.h2_client.H2State` (sans-IO);
+The protocol state lives in :class:`connect_python._http.h2_state.H2State` (sans-IO);
 this module does the I/O and the waiting. There is no background reader:
 whichever stream needs input (response headers, data, or send window) while
 nobody else is reading becomes the reader. It reads, hands every frame to the
@@ -60,13 +60,13 @@ from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._http.h2_client import (
+from connect_python._http.h2_state import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_FRAME_SIZE,
     DEFAULT_STREAM_WINDOW,
     H2State,
-    H2Stream,
 )
+from connect_python._http.h2_state import H2StreamState as H2Stream
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import socket_is_readable
 from connect_python._io.shim_async import (

@@ -19,7 +19,7 @@ from typing import Any
 import httpcore
 
 from connect_python._errors import ConnectError
-from connect_python._http.h2_client import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
+from connect_python._http.h2_state import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import connect_error
 from connect_python._io.shim_async import (

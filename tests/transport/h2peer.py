@@ -17,7 +17,7 @@ import h2.connection
 import h2.events
 import h2.settings
 
-from connect_python._http.h2_client import H2State, H2Stream
+from connect_python._http.h2_state import H2State, H2StreamState
 from transport.h2server import Frame, _FrameTap
 
 __all__ = ["HEADERS", "Peer", "raw_frame"]
@@ -53,7 +53,7 @@ class Peer:
         self.frames: list[Frame] = []
         self.events: list[h2.events.Event] = []
         #: What each ``receive_data`` call returned.
-        self.changes: list[set[H2Stream] | None] = []
+        self.changes: list[set[H2StreamState] | None] = []
         self.pump()
 
     def pump(self) -> list[h2.events.Event]:
@@ -72,7 +72,7 @@ class Peer:
         self.events += events
         return events
 
-    def inject(self, data: bytes) -> set[H2Stream] | None:
+    def inject(self, data: bytes) -> set[H2StreamState] | None:
         """Bytes from the server that ``h2`` did not write; then pump."""
         changed = self.client.receive_data(data)
         out = self.client.data_to_send()
@@ -88,13 +88,13 @@ class Peer:
             if f.type == kind and (stream_id is None or f.stream_id == stream_id)
         ]
 
-    def open(self, end_stream: bool = True, headers: Any = None) -> H2Stream:
+    def open(self, end_stream: bool = True, headers: Any = None) -> H2StreamState:
         """A new stream (request headers sent and received by the server)."""
         stream = self.client.open_stream(headers or HEADERS, end_stream=end_stream)
         self.pump()
         return stream
 
-    def respond(self, stream: H2Stream, *, end: bool = False, **kwargs: Any) -> None:
+    def respond(self, stream: H2StreamState, *, end: bool = False, **kwargs: Any) -> None:
         """Response headers (``:status: 200``) from the server."""
         self.server.send_headers(
             stream.stream_id,

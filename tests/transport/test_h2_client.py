@@ -17,7 +17,7 @@ from hyperframe.frame import HeadersFrame
 
 from connect_python import Code, ConnectError
 from connect_python._http import frames as fr
-from connect_python._http.h2_client import H2State
+from connect_python._http.h2_state import H2State
 from transport.h2peer import HEADERS, Peer, raw_frame
 
 PROTOCOL_ERROR = 0x1

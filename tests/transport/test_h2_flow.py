@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from _support.methods import ECHO, pb
 
-from connect_python._http.h2_client import DEFAULT_STREAM_WINDOW
+from connect_python._http.h2_state import DEFAULT_STREAM_WINDOW
 from connect_python._io.shim_async import Background, CallScope, current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from connect_python.runtime_async._exchange import read_all

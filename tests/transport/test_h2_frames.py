@@ -27,9 +27,15 @@ from hypothesis import strategies as st
 from connect_python import ConnectError
 from connect_python._http import frames as fr
 from connect_python._http.frames import FrameError, FrameReader
-from connect_python._http.h2_client import H2State
+from connect_python._http.h2_state import H2State
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: ``H2_FUZZ_EXAMPLES`` runs more (or fewer) examples; nothing is stored between runs.
+FUZZ = settings(
+    max_examples=int(os.environ.get("H2_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _server_frames() -> bytes:

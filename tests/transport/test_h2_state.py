@@ -10,7 +10,7 @@ import hpack
 import pytest
 
 from connect_python import Code
-from connect_python._http.h2_client import H2State, reset_error
+from connect_python._http.h2_state import H2State, reset_error
 from connect_python._http.hpack_codec import HeaderEncoder
 from transport.h2server import _FrameTap
 

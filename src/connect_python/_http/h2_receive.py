@@ -3,7 +3,7 @@
 :class:`H2Receiver` turns the server's frames into stream state: response
 headers, trailers, buffered DATA, resets, GOAWAY, settings, PING replies,
 and protocol errors (GOAWAY with the error code, a typed ``ConnectError`` for
-every stream). :class:`connect_python._http.h2_client.H2State` adds the
+every stream). :class:`connect_python._http.h2_state.H2State` adds the
 sending side and is what the runtime uses; see its module for the rules.
 """
 
@@ -14,7 +14,7 @@ from .._errors import ConnectError
 from .._io.errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
 from . import frames as fr
 from .frames import ErrorCode, FrameError, FrameReader, Setting
-from .h2_stream import H2Stream, RecvWindow
+from .h2_stream import H2StreamState, RecvWindow
 from .hpack_codec import HeaderDecoder, HeaderEncoder, HPACKFailure
 
 __all__ = ["H2Receiver", "reset_error"]
@@ -56,7 +56,7 @@ class _PeerError(Exception):
 class H2Receiver:
     """What arrives, and what it changes (the base of ``H2State``)."""
 
-    streams: dict[int, H2Stream]
+    streams: dict[int, H2StreamState]
     settings_received: bool
     goaway: bool
     error: ConnectError | None
@@ -80,7 +80,7 @@ class H2Receiver:
         self._out.append(data)
         self._out_size += len(data)
 
-    def _discard_buffered(self, stream: H2Stream) -> None:
+    def _discard_buffered(self, stream: H2StreamState) -> None:
         """Drop what ``stream`` buffered, crediting it to the connection (the
         stream itself will receive no more)."""
         size = stream.buffered
@@ -95,7 +95,7 @@ class H2Receiver:
         if increment:
             self._emit(fr.encode_window_update(0, increment))
 
-    def _credit(self, stream: H2Stream, size: int) -> None:
+    def _credit(self, stream: H2StreamState, size: int) -> None:
         """``size`` bytes of ``stream`` were processed: credit stream and connection."""
         if not stream.ended and not stream.closed:
             increment = stream.recv.processed(size)
@@ -105,7 +105,7 @@ class H2Receiver:
 
     # -- receiving --------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> set[H2Stream] | None:
+    def receive_data(self, data: bytes) -> set[H2StreamState] | None:
         """Process bytes from the network.
 
         Returns the streams that changed, or ``None`` when every waiter should
@@ -148,8 +148,8 @@ class H2Receiver:
             )
         )
 
-    def _dispatch(self, frames: list[fr.Frame]) -> set[H2Stream] | None:
-        changed: set[H2Stream] | None = set()
+    def _dispatch(self, frames: list[fr.Frame]) -> set[H2StreamState] | None:
+        changed: set[H2StreamState] | None = set()
         streams = self.streams
         alive = False
         replies = 0
@@ -282,7 +282,7 @@ class H2Receiver:
         recv.window -= length
 
     def _receive_body(
-        self, stream: H2Stream, flags: int, payload: bytes | memoryview, length: int
+        self, stream: H2StreamState, flags: int, payload: bytes | memoryview, length: int
     ) -> None:
         self._check_connection_window(length)
         recv = stream.recv
@@ -312,7 +312,7 @@ class H2Receiver:
             self._end(stream)
 
     def _receive_headers(
-        self, stream: H2Stream, flags: int, headers: list[tuple[bytes, bytes]]
+        self, stream: H2StreamState, flags: int, headers: list[tuple[bytes, bytes]]
     ) -> None:
         end = flags & fr.END_STREAM
         if stream.ended:
@@ -338,7 +338,7 @@ class H2Receiver:
         if end:
             self._end(stream)
 
-    def _end(self, stream: H2Stream) -> None:
+    def _end(self, stream: H2StreamState) -> None:
         stream.ended = True
         if stream.headers is None and stream.error is None:
             stream.error = ConnectError(
@@ -346,7 +346,7 @@ class H2Receiver:
             )
         self._maybe_close(stream)
 
-    def _stream_error(self, stream: H2Stream, error_code: int, message: str) -> None:
+    def _stream_error(self, stream: H2StreamState, error_code: int, message: str) -> None:
         """The peer broke the protocol on one stream: RST_STREAM and fail it."""
         if stream.error is None and not (stream.ended and stream.headers is not None):
             stream.error = ConnectError(
@@ -389,7 +389,7 @@ class H2Receiver:
                 raise _PeerError(ErrorCode.PROTOCOL_ERROR, f"SETTINGS_ENABLE_PUSH {value}")
             # SETTINGS_MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored.
 
-    def _peer_reset(self, stream: H2Stream, error_code: int) -> None:
+    def _peer_reset(self, stream: H2StreamState, error_code: int) -> None:
         if error_code == _NO_ERROR and stream.ended:
             # The response is complete; the server only wants no more request
             # body (RFC 9113 §8.1).
@@ -431,11 +431,11 @@ class H2Receiver:
             return h2_closed_before_settings(self._reader.unparsed)
         return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
 
-    def _maybe_close(self, stream: H2Stream) -> None:
+    def _maybe_close(self, stream: H2StreamState) -> None:
         if stream.ended and stream.send_closed:
             self._close(stream)
 
-    def _close(self, stream: H2Stream) -> None:
+    def _close(self, stream: H2StreamState) -> None:
         stream.closed = True
         self.streams.pop(stream.stream_id, None)
 

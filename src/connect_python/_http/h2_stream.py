@@ -7,7 +7,7 @@ from typing import Any
 
 from .._errors import ConnectError
 
-__all__ = ["H2Stream", "RecvWindow"]
+__all__ = ["H2StreamState", "RecvWindow"]
 
 
 class RecvWindow:
@@ -45,7 +45,7 @@ class RecvWindow:
         return f"<RecvWindow {self.window}/{self.maximum} pending={self.pending}>"
 
 
-class H2Stream:
+class H2StreamState:
     """The client's view of one HTTP/2 stream (sans-IO).
 
     ``chunks`` holds received DATA not yet consumed (``buffered`` bytes);
@@ -104,4 +104,4 @@ class H2Stream:
         return self.ended and self.send_closed and self.error is None
 
     def __repr__(self) -> str:
-        return f"<H2Stream {self.stream_id} status={self.status} ended={self.ended}>"
+        return f"<H2StreamState {self.stream_id} status={self.status} ended={self.ended}>"

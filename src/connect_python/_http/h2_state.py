@@ -46,7 +46,7 @@ from .._errors import ConnectError
 from . import frames as fr
 from .frames import ErrorCode, FrameReader, Setting
 from .h2_receive import H2Receiver, reset_error
-from .h2_stream import H2Stream, RecvWindow
+from .h2_stream import H2StreamState, RecvWindow
 from .hpack_codec import HeaderDecoder, HeaderEncoder
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "DEFAULT_STREAM_WINDOW",
     "H2State",
-    "H2Stream",
+    "H2StreamState",
     "reset_error",
 ]
 
@@ -110,7 +110,7 @@ class H2State(H2Receiver):
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        self.streams: dict[int, H2Stream] = {}
+        self.streams: dict[int, H2StreamState] = {}
         self.settings_received = False
         #: Set once the server sent GOAWAY: no new streams.
         self.goaway = False
@@ -217,7 +217,7 @@ class H2State(H2Receiver):
             out.append((name, value))
         return out
 
-    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2Stream:
+    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
         """Send HEADERS for a new stream (call :meth:`can_open` first)."""
         stream_id = self.highest_stream_id + 1 if self.highest_stream_id else 1
         if not stream_id & 1:
@@ -225,13 +225,13 @@ class H2State(H2Receiver):
         self.highest_stream_id = stream_id
         block = self._encoder.encode(headers)
         self._emit(fr.encode_headers(stream_id, block, end_stream, self.max_outbound_frame_size))
-        stream = H2Stream(stream_id, self.initial_send_window, self.stream_window)
+        stream = H2StreamState(stream_id, self.initial_send_window, self.stream_window)
         stream.send_closed = end_stream
         stream.life_seen = self.signs_of_life
         self.streams[stream_id] = stream
         return stream
 
-    def send_window(self, stream: H2Stream) -> int:
+    def send_window(self, stream: H2StreamState) -> int:
         """How many bytes of DATA ``stream`` may send in one frame now."""
         if stream.closed or stream.send_closed:
             return 0
@@ -242,7 +242,7 @@ class H2State(H2Receiver):
         frame = self.max_outbound_frame_size
         return window if window < frame else frame
 
-    def send_data(self, stream: H2Stream, data: bytes | memoryview, end_stream: bool) -> None:
+    def send_data(self, stream: H2StreamState, data: bytes | memoryview, end_stream: bool) -> None:
         """Send one DATA frame (at most :meth:`send_window` bytes)."""
         size = len(data)
         if type(data) is memoryview and not data.readonly:
@@ -256,7 +256,7 @@ class H2State(H2Receiver):
             stream.send_closed = True
             self._maybe_close(stream)
 
-    def end_stream(self, stream: H2Stream) -> None:
+    def end_stream(self, stream: H2StreamState) -> None:
         """Finish the request body (an empty DATA frame with END_STREAM)."""
         if stream.send_closed or stream.closed:
             return
@@ -264,7 +264,7 @@ class H2State(H2Receiver):
         stream.send_closed = True
         self._maybe_close(stream)
 
-    def reset(self, stream: H2Stream, error_code: int = _CANCEL) -> None:
+    def reset(self, stream: H2StreamState, error_code: int = _CANCEL) -> None:
         """Abandon ``stream``: one RST_STREAM unless it already completed.
 
         A stream whose response ended but whose request is still open is
@@ -319,7 +319,7 @@ class H2State(H2Receiver):
         self._out.insert(0, data)
         self._out_size += len(data)
 
-    def consume(self, stream: H2Stream) -> bytes:
+    def consume(self, stream: H2StreamState) -> bytes:
         """Take the buffered body of ``stream`` and credit it to the peer."""
         chunks = stream.chunks
         size = stream.buffered
