@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from .._code import Code
 from .._errors import ConnectError
-from .._io.errors import h2_closed_before_settings, h2_preface_error, reset_with_hint
 from . import frames as fr
 from .frames import ErrorCode, FrameError, FrameReader, Setting
+from .h2_errors import h2_closed_before_settings, h2_preface_error, reset_error, reset_with_hint
 from .h2_stream import H2StreamState, RecvWindow
 from .hpack_codec import HeaderDecoder, HeaderEncoder, HPACKFailure
 
-__all__ = ["H2Receiver", "reset_error"]
+__all__ = ["H2Receiver"]
 
 #: Frames that each need a reply (PING, SETTINGS) one network read may bring;
 #: more is a flood (a server that writes them faster than it reads the
@@ -29,20 +29,7 @@ _REPLIES_PER_READ = 1000
 _REPLIES_PER_CONNECTION = 10_000
 _MAX_WINDOW = 2**31 - 1
 
-# Connect spec (HTTP/2 error code of RST_STREAM / GOAWAY -> Connect code).
-_RESET_CODES: dict[int, Code] = {
-    ErrorCode.REFUSED_STREAM: Code.UNAVAILABLE,
-    ErrorCode.CANCEL: Code.CANCELED,
-    ErrorCode.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
-    ErrorCode.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
-}
 _NO_ERROR = ErrorCode.NO_ERROR
-
-
-def reset_error(error_code: int, what: str = "stream reset by the server") -> ConnectError:
-    """The ``ConnectError`` for an HTTP/2 error code received from the peer."""
-    code = _RESET_CODES.get(error_code, Code.INTERNAL)
-    return ConnectError(code, f"{what}: {fr.error_name(error_code)}")
 
 
 class _PeerError(Exception):

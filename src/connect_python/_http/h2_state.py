@@ -45,7 +45,8 @@ from collections.abc import Iterable
 from .._errors import ConnectError
 from . import frames as fr
 from .frames import ErrorCode, FrameReader, Setting
-from .h2_receive import H2Receiver, reset_error
+from .h2_errors import reset_error
+from .h2_receive import H2Receiver
 from .h2_stream import H2StreamState, RecvWindow
 from .hpack_codec import HeaderDecoder, HeaderEncoder
 
