@@ -30,8 +30,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import h2.exceptions
-
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._http.h2_state import (
@@ -339,14 +337,12 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
                 state.fail(state.connection_lost())
                 self._wake(None)
             else:
-                try:
-                    self._wake(state.receive_data(data))
-                except h2.exceptions.ProtocolError as exc:
-                    error = ConnectError(Code.UNAVAILABLE, f"HTTP/2 protocol error: {exc}")
-                    error.__cause__ = exc
-                    state.fail(error)
-                    self._wake(None)
+                self._wake(state.receive_data(data))
             failed = state.error is not None
+            if failed and not self._writing and state.has_output():
+                # The GOAWAY of a protocol error (best effort: the
+                # connection is closed next either way).
+                self._write_nowait()
             pending = not failed and state.has_output()
             if pending and scope is _IDLE_SCOPE:
                 # Idle: nobody waits for these replies. They go out now if the

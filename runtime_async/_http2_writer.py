@@ -1,7 +1,7 @@
 """The write path of an HTTP/2 connection (the base of ``_http2``'s
 connection class).
 
-Sending is serialized by a writer flag: frames are queued in the ``h2`` state
+Sending is serialized by a writer flag: frames are queued in the protocol state
 in call order; a writer takes everything queued so far and writes it as one
 batch, callers whose frames that batch carried return, and the next batch is
 written by the next caller that still has frames pending. A batch larger than

@@ -209,4 +209,4 @@ async def test_connection_closed_while_idle_is_replaced(
     assert len(h2_server.connections[1].requests) == 1
     assert client.transport.num_connections == 1
     # Nothing was sent on the closed connection (no retry was needed).
-    assert used._state.h2.highest_outbound_stream_id == 1
+    assert used._state.highest_stream_id == 1

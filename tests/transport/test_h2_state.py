@@ -11,10 +11,10 @@ import pytest
 from hyperframe.frame import GoAwayFrame
 
 from connect_python import Code
-from connect_python._http.h2_connection import REPLIES_PER_READ
 from connect_python._http.h2_errors import reset_error
+from connect_python._http.h2_receive import REPLIES_PER_READ
 from connect_python._http.h2_state import H2State
-from connect_python._http.hpack_encoder import StatelessEncoder
+from connect_python._http.hpack_codec import HeaderEncoder
 from transport.h2server import _FrameTap
 
 HEADERS = H2State.request_headers(
@@ -27,13 +27,13 @@ HEADERS = H2State.request_headers(
 
 
 def test_stateless_encoder_round_trips_and_announces_table_size() -> None:
-    encoder = StatelessEncoder()
+    encoder = HeaderEncoder()
     decoder = hpack.Decoder()
     fields = [*HEADERS, (b"x-long", b"v" * 300)]
     first = encoder.encode(fields)
     assert decoder.decode(first, raw=True) == fields
     assert encoder.encode(fields) == first  # no dynamic table: same bytes every time
-    encoder.header_table_size = 0
+    encoder.table_size_changed()
     block = encoder.encode(fields)
     assert block[0] == 0x20  # dynamic table size update to 0
     assert decoder.decode(block, raw=True) == fields
@@ -95,9 +95,9 @@ def test_reset_credits_buffered_and_late_data_without_a_second_reset() -> None:
     assert resets == [("RST_STREAM", sid, 8)]
     # Every byte received on the connection counts as processed: nothing is
     # stuck in the window (credits go out in half-window steps).
-    manager = client.h2._inbound_flow_control_window_manager
-    assert manager._bytes_processed == 65000
-    assert manager.current_window_size + manager._bytes_processed == manager.max_window_size
+    window = client.recv
+    assert window.pending == 65000
+    assert window.window + window.pending == window.maximum
     # The connection still carries new streams.
     again = client.open_stream(HEADERS, end_stream=True)
     events = peer.pump()
@@ -158,9 +158,9 @@ def test_a_ping_flood_in_one_read_fails_the_connection_and_drops_the_rest() -> N
     assert "flood" in client.error.message
     # The stream that completed before the flood keeps its result.
     assert stream.ended and stream.error is None and client.consume(stream) == b"done"
-    # Parsing stopped at the limit: the rest was dropped, not parsed, and
-    # only the PINGs before it were answered.
-    assert client.h2.unparsed() == b""
+    # Handling stopped at the limit: the rest was dropped (nothing is kept
+    # for later), and only the PINGs before it were answered.
+    assert client._reader.unparsed == b""
     acks = [f for f in peer.tap.feed(client.data_to_send()) if f.type == "PING"]
     assert len(acks) == REPLIES_PER_READ
 
@@ -169,12 +169,12 @@ def test_unsent_output_goes_back_to_the_front() -> None:
     client, _ = _settled()
     client.ping()
     client.ping()
-    size = client.h2.output_size()
+    size = client.output_size()
     assert size == 2 * 17 and client.has_output()
     data = client.data_to_send()
-    assert client.h2.output_size() == 0 and not client.has_output()
+    assert client.output_size() == 0 and not client.has_output()
     client.unsend(data[5:])  # a write that sent only 5 bytes
-    assert client.h2.output_size() == size - 5
+    assert client.output_size() == size - 5
     client.ping()
     assert client.data_to_send()[: size - 5] == data[5:]
 
@@ -184,7 +184,7 @@ def test_an_http1_answer_to_the_preface_names_its_status_line() -> None:
     client.data_to_send()
     # Too short to judge: kept unparsed (and quoted, once there is enough).
     assert client.receive_data(b"HTT") is not None
-    assert client.h2.unparsed() == b"HTT" and client.error is None
+    assert client._reader.unparsed == b"HTT" and client.error is None
     assert client.receive_data(b"P/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") is None
     assert client.error is not None and client.error.code is Code.UNAVAILABLE
     assert "answered HTTP/2 with HTTP/1.x ('HTTP/1.1 400 Bad Request')" in client.error.message

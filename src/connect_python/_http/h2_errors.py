@@ -7,33 +7,25 @@ any response (a gRPC-only server).
 
 from __future__ import annotations
 
-import h2.errors
-
 from .._code import Code
 from .._errors import ConnectError
+from .frames import ErrorCode, error_name
 
 __all__ = ["h2_closed_before_settings", "h2_preface_error", "reset_error", "reset_with_hint"]
 
 # Connect spec (HTTP/2 error code of RST_STREAM / GOAWAY -> Connect code).
 _RESET_CODES: dict[int, Code] = {
-    h2.errors.ErrorCodes.REFUSED_STREAM: Code.UNAVAILABLE,
-    h2.errors.ErrorCodes.CANCEL: Code.CANCELED,
-    h2.errors.ErrorCodes.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
-    h2.errors.ErrorCodes.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
+    ErrorCode.REFUSED_STREAM: Code.UNAVAILABLE,
+    ErrorCode.CANCEL: Code.CANCELED,
+    ErrorCode.ENHANCE_YOUR_CALM: Code.RESOURCE_EXHAUSTED,
+    ErrorCode.INADEQUATE_SECURITY: Code.PERMISSION_DENIED,
 }
-
-
-def _error_name(code: int) -> str:
-    try:
-        return h2.errors.ErrorCodes(code).name
-    except ValueError:
-        return f"0x{code:x}"
 
 
 def reset_error(error_code: int, what: str = "stream reset by the server") -> ConnectError:
     """The ``ConnectError`` for an HTTP/2 error code received from the peer."""
     code = _RESET_CODES.get(error_code, Code.INTERNAL)
-    return ConnectError(code, f"{what}: {_error_name(error_code)}")
+    return ConnectError(code, f"{what}: {error_name(error_code)}")
 
 
 # -- hints for servers that don't speak what the client speaks -------------------
@@ -80,9 +72,9 @@ def h2_closed_before_settings() -> ConnectError:
 
 
 #: HTTP/2 error codes a server that does not speak Connect answers a Connect request with.
-_PROTOCOL_ERROR = 0x1
-_INTERNAL_ERROR = 0x2
-_HTTP_1_1_REQUIRED = 0xD
+_PROTOCOL_ERROR = ErrorCode.PROTOCOL_ERROR
+_INTERNAL_ERROR = ErrorCode.INTERNAL_ERROR
+_HTTP_1_1_REQUIRED = ErrorCode.HTTP_1_1_REQUIRED
 
 
 def reset_with_hint(error: ConnectError, error_code: int, answered: bool) -> ConnectError:

@@ -1,22 +1,28 @@
-"""HTTP/2 client connection state, sans-IO: ``h2`` plus per-stream buffers.
+"""HTTP/2 client connection state, sans-IO, written for what this client does.
 
 The runtime's HTTP/2 connection (``runtime_async/_http2.py``) does the I/O and
 the waiting; everything that decides what goes on the wire lives here, once,
-for both flavours (``h2`` itself, as adapted in :mod:`.h2_connection`, frames
-and parses):
+for both flavours. Frames are read and written by :mod:`.frames`, header
+blocks by :mod:`.hpack_codec`; what arrives is handled by :mod:`.h2_receive`.
 
 - Received DATA is buffered per stream and credited back to the peer (stream
   and connection WINDOW_UPDATE) only as the application *consumes* it, so a
-  slow reader holds at most one stream window in memory.
-- A stream this side resets gets exactly one RST_STREAM. Frames the peer had
-  already sent on it are ignored (RFC 9113 §5.1), except that their DATA is
-  credited to the connection window so the connection never stalls. Data a
-  stream had buffered but not consumed is credited the same way.
+  slow reader holds at most one stream window in memory. Credit goes out once
+  half a window was consumed (or sooner when the window ran dry).
+- A stream this side resets gets exactly one RST_STREAM; a completed stream
+  gets none. Frames the peer had already sent on a stream this side forgot
+  (reset, refused, failed) are ignored (RFC 9113 §5.1), except that their DATA
+  is credited to the connection window so the connection never stalls, and
+  their header blocks still go through the HPACK decoder (its table is shared).
+  Data a stream had buffered but not consumed is credited the same way.
 - A graceful GOAWAY (``NO_ERROR``) lets the streams the server accepted run to
   completion; later streams fail with ``UNAVAILABLE`` (never processed, safe to
-  retry).
-- RST_STREAM and GOAWAY error codes map to Connect codes as the Connect spec
-  says.
+  retry). RST_STREAM and GOAWAY error codes map to Connect codes as the Connect
+  spec says.
+- A peer that breaks the protocol (malformed frames, flow-control violations,
+  frames on streams that were never opened, undecodable header blocks) gets
+  GOAWAY with the error code, and every stream fails with a typed
+  ``ConnectError`` (``UNAVAILABLE``). :meth:`H2State.receive_data` never raises.
 - Until the server's first SETTINGS arrive (with its stream limit) one stream
   is opened, no more: a server that allows fewer than the client assumed
   would refuse the rest or fail the connection.
@@ -34,17 +40,14 @@ and parses):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
-from typing import Any
 
-import h2.errors
-import h2.events
-
-from .._code import Code
 from .._errors import ConnectError
-from .h2_connection import REPLIES_PER_READ, ClientConnection
-from .h2_errors import h2_closed_before_settings, h2_preface_error, reset_error, reset_with_hint
+from . import frames as fr
+from .frames import ErrorCode, FrameReader, Setting
+from .h2_receive import H2Receiver
+from .h2_stream import H2StreamState, RecvWindow
+from .hpack_codec import HeaderDecoder, HeaderEncoder
 
 __all__ = [
     "DEFAULT_CONNECTION_WINDOW",
@@ -64,19 +67,17 @@ DEFAULT_CONNECTION_WINDOW = 1 << 30
 #: Largest frame the peer may send: bigger than HTTP/2's 16 KiB default, so
 #: large messages arrive in fewer frames (less per-frame work in Python).
 DEFAULT_MAX_FRAME_SIZE = 65536
+_MAX_HEADER_LIST_SIZE = 65536
 #: Streams opened before the server's first SETTINGS frame arrived: one, since
 #: a server may allow fewer than any other guess (and fail the connection, as
 #: ``h2``-based servers do, or refuse the streams, as Go does).
 _STREAMS_BEFORE_SETTINGS = 1
-#: Frames that each need a reply (PING, SETTINGS) one connection may bring
-#: (``REPLIES_PER_READ`` in one read fail it): past this many, the connection
-#: takes no new streams (a slower flood; ordinary keep-alive PINGs would need
-#: a day to get there).
-_REPLIES_PER_CONNECTION = 10_000
 _HIGHEST_STREAM_ID = 2**31 - 1
+_INITIAL_WINDOW = 65535
+#: The peer's stream limit until it names one: unlimited (RFC 9113 §6.5.2).
+_UNLIMITED = 2**31
 
-_CANCEL = h2.errors.ErrorCodes.CANCEL
-_NO_ERROR = h2.errors.ErrorCodes.NO_ERROR
+_CANCEL = ErrorCode.CANCEL
 
 # Headers that are meaningless or forbidden in HTTP/2 requests.
 _HOP_BY_HOP = frozenset(
@@ -92,59 +93,7 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-class H2StreamState:
-    """The state of one HTTP/2 stream, as the client sees it (sans-IO).
-
-    ``chunks`` holds received DATA not yet consumed (``buffered`` bytes);
-    ``error`` is set when the stream failed (peer reset, GOAWAY, connection
-    loss). ``waiters`` belong to the runtime: events to set when something
-    about the stream changed. ``life_seen`` is the connection's
-    ``signs_of_life`` when the stream was opened.
-    """
-
-    __slots__ = (
-        "buffered",
-        "chunks",
-        "closed",
-        "ended",
-        "error",
-        "headers",
-        "life_seen",
-        "refused",
-        "reset_sent",
-        "send_closed",
-        "status",
-        "stream_id",
-        "trailers",
-        "waiters",
-    )
-
-    def __init__(self, stream_id: int) -> None:
-        self.stream_id = stream_id
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] | None = None
-        self.trailers: list[tuple[bytes, bytes]] = []
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.ended = False
-        self.send_closed = False
-        self.reset_sent = False
-        self.closed = False
-        self.refused = False
-        self.error: ConnectError | None = None
-        self.waiters: list[Any] = []
-        self.life_seen = 0
-
-    @property
-    def done(self) -> bool:
-        """Nothing more will arrive: ended, failed or reset."""
-        return self.ended or self.error is not None or self.reset_sent
-
-    def __repr__(self) -> str:
-        return f"<H2StreamState {self.stream_id} status={self.status} ended={self.ended}>"
-
-
-class H2State:
+class H2State(H2Receiver):
     """One HTTP/2 client connection's protocol state (no I/O).
 
     The runtime feeds received bytes to :meth:`receive_data`, sends what
@@ -160,11 +109,6 @@ class H2State:
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        self.h2 = ClientConnection(
-            stream_window=stream_window,
-            connection_window=connection_window,
-            max_frame_size=max_frame_size,
-        )
         self.streams: dict[int, H2StreamState] = {}
         self.settings_received = False
         #: Set once the server sent GOAWAY: no new streams.
@@ -183,13 +127,45 @@ class H2State:
         #: PINGs sent by :meth:`ping`, and PING ACKs received.
         self.pings_sent = 0
         self.pings_acked = 0
+        #: The highest stream id opened so far.
+        self.highest_stream_id = 0
+        #: Frames needing a reply received so far (PING, SETTINGS).
+        self.replies_total = 0
+        # The peer's settings.
+        self.max_concurrent_streams = _UNLIMITED
+        self.max_outbound_frame_size = fr.MIN_MAX_FRAME_SIZE
+        self.initial_send_window = _INITIAL_WINDOW
+        #: What this side may still send on the connection.
+        self.send_window_left = _INITIAL_WINDOW
+        #: What the peer may still send on the connection, and credit due.
+        self.recv = RecvWindow(max(connection_window, _INITIAL_WINDOW), _INITIAL_WINDOW)
+        self._reader = FrameReader(max_frame_size)
+        self._encoder = HeaderEncoder()
+        self._decoder = HeaderDecoder(_MAX_HEADER_LIST_SIZE)
+        self._out: list[bytes | memoryview] = [
+            fr.PREFACE,
+            fr.encode_settings(
+                [
+                    (Setting.ENABLE_PUSH, 0),
+                    (Setting.MAX_CONCURRENT_STREAMS, 100),
+                    (Setting.INITIAL_WINDOW_SIZE, stream_window),
+                    (Setting.MAX_FRAME_SIZE, max_frame_size),
+                    (Setting.MAX_HEADER_LIST_SIZE, _MAX_HEADER_LIST_SIZE),
+                ]
+            ),
+        ]
+        self._out_size = len(self._out[0]) + len(self._out[1])
+        if connection_window > _INITIAL_WINDOW:
+            increment = connection_window - _INITIAL_WINDOW
+            self.recv.window += increment
+            self._emit(fr.encode_window_update(0, increment))
 
     # -- capacity -------------------------------------------------------------
 
     @property
     def max_streams(self) -> int:
         """Streams this client may have open at once (peer's limit)."""
-        limit: int = self.h2.remote_settings.max_concurrent_streams
+        limit = self.max_concurrent_streams
         if not self.settings_received:
             return min(limit, _STREAMS_BEFORE_SETTINGS)
         return limit
@@ -201,7 +177,7 @@ class H2State:
             and not self.goaway
             and not self.retired
             and len(self.streams) < self.max_streams
-            and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
+            and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
         )
 
     @property
@@ -211,7 +187,7 @@ class H2State:
             self.error is None
             and not self.goaway
             and not self.retired
-            and self.h2.highest_outbound_stream_id < _HIGHEST_STREAM_ID - 2
+            and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
         )
 
     # -- sending ----------------------------------------------------------------
@@ -242,10 +218,13 @@ class H2State:
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
         """Send HEADERS for a new stream (call :meth:`can_open` first)."""
-        conn = self.h2
-        stream_id = conn.get_next_available_stream_id()
-        conn.send_headers(stream_id, headers, end_stream=end_stream)
-        stream = H2StreamState(stream_id)
+        stream_id = self.highest_stream_id + 1 if self.highest_stream_id else 1
+        if not stream_id & 1:
+            stream_id += 1
+        self.highest_stream_id = stream_id
+        block = self._encoder.encode(headers)
+        self._emit(fr.encode_headers(stream_id, block, end_stream, self.max_outbound_frame_size))
+        stream = H2StreamState(stream_id, self.initial_send_window, self.stream_window)
         stream.send_closed = end_stream
         stream.life_seen = self.signs_of_life
         self.streams[stream_id] = stream
@@ -255,14 +234,23 @@ class H2State:
         """How many bytes of DATA ``stream`` may send in one frame now."""
         if stream.closed or stream.send_closed:
             return 0
-        conn = self.h2
-        window: int = conn.local_flow_control_window(stream.stream_id)
-        frame: int = conn.max_outbound_frame_size
+        window = stream.send_window
+        connection = self.send_window_left
+        if connection < window:
+            window = connection
+        frame = self.max_outbound_frame_size
         return window if window < frame else frame
 
     def send_data(self, stream: H2StreamState, data: bytes | memoryview, end_stream: bool) -> None:
         """Send one DATA frame (at most :meth:`send_window` bytes)."""
-        self.h2.send_data(stream.stream_id, data, end_stream=end_stream)
+        size = len(data)
+        if type(data) is memoryview and not data.readonly:
+            data = bytes(data)  # a caller's mutable buffer: copy it now, as it is
+        stream.send_window -= size
+        self.send_window_left -= size
+        self._emit(fr.encode_data_head(stream.stream_id, size, end_stream))
+        if size:
+            self._emit(data)
         if end_stream:
             stream.send_closed = True
             self._maybe_close(stream)
@@ -271,7 +259,7 @@ class H2State:
         """Finish the request body (an empty DATA frame with END_STREAM)."""
         if stream.send_closed or stream.closed:
             return
-        self.h2.end_stream(stream.stream_id)
+        self._emit(fr.encode_data_head(stream.stream_id, 0, True))
         stream.send_closed = True
         self._maybe_close(stream)
 
@@ -289,14 +277,8 @@ class H2State:
             self.end_stream(stream)
             return
         stream.reset_sent = True
-        self.h2.reset_stream(stream.stream_id, error_code)
+        self._emit(fr.encode_rst_stream(stream.stream_id, error_code))
         self._close(stream)
-
-    def _discard_buffered(self, stream: H2StreamState) -> None:
-        size = stream.buffered
-        stream.chunks.clear()
-        stream.buffered = 0
-        self.h2.acknowledge_received_data(size, stream.stream_id)
 
     def reset_abandoned(self) -> None:
         """Reset the streams queued by finalizers."""
@@ -309,28 +291,32 @@ class H2State:
     def ping(self) -> int:
         """Send a PING; its number (``pings_acked`` reaches it with its ACK)."""
         self.pings_sent += 1
-        self.h2.ping(self.pings_sent.to_bytes(8, "big"))
+        self._emit(fr.encode_ping(self.pings_sent.to_bytes(8, "big")))
         return self.pings_sent
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the network, in order."""
-        data: bytes = self.h2.data_to_send()
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 and type(out[0]) is bytes else b"".join(out)
+        out.clear()
+        self._out_size = 0
         return data
 
     def has_output(self) -> bool:
         """Whether anything is waiting to be written (or reset)."""
-        return bool(self.h2.output_size()) or bool(self.abandoned)
+        return bool(self._out) or bool(self.abandoned)
 
     def output_size(self) -> int:
         """How many bytes :meth:`data_to_send` would return now."""
-        return self.h2.output_size()
+        return self._out_size
 
     def unsend(self, data: bytes) -> None:
         """Put back ``data`` (the unwritten end of what :meth:`data_to_send`
         returned) to be sent first."""
-        self.h2.unsend(data)
-
-    # -- receiving --------------------------------------------------------------
+        self._out.insert(0, data)
+        self._out_size += len(data)
 
     def consume(self, stream: H2StreamState) -> bytes:
         """Take the buffered body of ``stream`` and credit it to the peer."""
@@ -339,181 +325,8 @@ class H2State:
         if not size:
             chunks.clear()
             return b""
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         stream.buffered = 0
-        self.h2.acknowledge_received_data(size, stream.stream_id)
+        self._credit(stream, size)
         return data
-
-    def receive_data(self, data: bytes) -> set[H2StreamState] | None:
-        """Process bytes from the network.
-
-        Returns the streams that changed, or ``None`` when every waiter should
-        be woken (connection-level change: window, settings, failure).
-        """
-        if not self.settings_received:
-            # The server's first frame must be SETTINGS: anything else (an
-            # HTTP/1.1 answer to the preface) fails the connection now.
-            error = h2_preface_error(self.h2.unparsed() + bytes(data[:64]))
-            if error is not None:
-                self.fail(error)
-                return None
-        self.h2.replies_due = 0
-        events: list[Any] = self.h2.receive_data(data)
-        changed: set[H2StreamState] | None = set()
-        streams = self.streams
-        alive = False
-        for event in events:
-            kind = type(event)
-            if kind is h2.events.DataReceived:
-                alive = True
-                stream = streams.get(event.stream_id)
-                size = event.flow_controlled_length
-                payload = event.data
-                if stream is None or stream.reset_sent:
-                    self.h2.acknowledge_received_data(size, event.stream_id)
-                    continue
-                if payload:
-                    stream.chunks.append(payload)
-                    stream.buffered += len(payload)
-                padding = size - len(payload)
-                if padding:
-                    self.h2.acknowledge_received_data(padding, event.stream_id)
-                if changed is not None:
-                    changed.add(stream)
-            elif kind is h2.events.ResponseReceived:
-                alive = True
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.headers = event.headers
-                    stream.status = _status(event.headers)
-                    if changed is not None:
-                        changed.add(stream)
-            elif kind is h2.events.TrailersReceived:
-                alive = True
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.trailers = event.headers
-                    if changed is not None:
-                        changed.add(stream)
-            elif kind is h2.events.StreamEnded:
-                alive = True
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.ended = True
-                    if stream.headers is None and stream.error is None:
-                        stream.error = ConnectError(
-                            Code.INTERNAL, "protocol error: stream ended without response headers"
-                        )
-                    self._maybe_close(stream)
-                    if changed is not None:
-                        changed.add(stream)
-            elif kind is h2.events.StreamReset:
-                alive = True
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    self._peer_reset(stream, event.error_code)
-                    if changed is not None:
-                        changed.add(stream)
-            elif kind is h2.events.WindowUpdated:
-                if event.stream_id == 0:
-                    changed = None
-                else:
-                    alive = True
-                    stream = streams.get(event.stream_id)
-                    if stream is not None and changed is not None:
-                        changed.add(stream)
-            elif kind is h2.events.RemoteSettingsChanged:
-                self.settings_received = True
-                changed = None
-            elif kind is h2.events.ConnectionTerminated:
-                alive = True
-                self._goaway(event.error_code, event.last_stream_id)
-                changed = None
-            elif kind is h2.events.PingAckReceived:
-                alive = True
-                self.pings_acked += 1
-                changed = None
-            elif (
-                kind is h2.events.SettingsAcknowledged
-                or kind is h2.events.InformationalResponseReceived
-            ):
-                # Replies to what this side sent. (The server's own PINGs and
-                # SETTINGS show that it runs, not that it serves.)
-                alive = True
-        if alive:
-            self.signs_of_life += 1
-        if self.h2.replies_total > _REPLIES_PER_CONNECTION:
-            self.retired = True
-        if self.h2.flooded:
-            # After the events: streams that completed in this read keep
-            # their results.
-            self.fail(
-                ConnectError(
-                    Code.UNAVAILABLE,
-                    f"HTTP/2 connection failed: the server sent more than {REPLIES_PER_READ}"
-                    " PING/SETTINGS frames at once (a flood)",
-                )
-            )
-            return None
-        return changed
-
-    def _peer_reset(self, stream: H2StreamState, error_code: int) -> None:
-        if error_code == _NO_ERROR and stream.ended:
-            # The response is complete; the server only wants no more request
-            # body (RFC 9113 §8.1).
-            stream.send_closed = True
-        elif stream.error is None:
-            # Data that arrived before the reset is still delivered first.
-            stream.error = reset_with_hint(
-                reset_error(error_code), error_code, answered=stream.headers is not None
-            )
-            stream.refused = error_code == h2.errors.ErrorCodes.REFUSED_STREAM
-        self._close(stream)
-
-    def _goaway(self, error_code: int, last_stream_id: int) -> None:
-        self.goaway = True
-        for stream in list(self.streams.values()):
-            if stream.stream_id > last_stream_id:
-                stream.error = ConnectError(
-                    Code.UNAVAILABLE,
-                    "the server closed the connection before processing the stream (GOAWAY)",
-                )
-                stream.refused = True
-                self._discard_buffered(stream)
-                self._close(stream)
-        if error_code != _NO_ERROR:
-            self.fail(reset_error(error_code, "connection closed by the server"))
-
-    def fail(self, error: ConnectError) -> None:
-        """The connection is gone: every open stream fails with ``error``."""
-        if self.error is None:
-            self.error = error
-        for stream in list(self.streams.values()):
-            if stream.error is None and not stream.ended:
-                stream.error = error
-            self._close(stream)
-
-    def connection_lost(self) -> ConnectError:
-        """The error for streams still open when the server closed the connection."""
-        if not self.settings_received:
-            return h2_closed_before_settings()
-        return ConnectError(Code.UNAVAILABLE, "the server closed the connection")
-
-    def _maybe_close(self, stream: H2StreamState) -> None:
-        if stream.ended and stream.send_closed:
-            self._close(stream)
-
-    def _close(self, stream: H2StreamState) -> None:
-        stream.closed = True
-        self.streams.pop(stream.stream_id, None)
-
-
-def _status(headers: list[tuple[bytes, bytes]]) -> int:
-    for name, value in headers:
-        if name == b":status":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ssl
 
-import h2.exceptions
 import httpcore
 
 from .._code import Code
@@ -26,7 +25,6 @@ __all__ = [
 TRANSPORT_ERRORS = (
     httpcore.TimeoutException,
     httpcore.NetworkError,
-    h2.exceptions.H2Error,
     OSError,
     ssl.SSLError,
 )
@@ -46,7 +44,7 @@ def transport_error(exc: BaseException) -> ConnectError:
         code, what = Code.UNAVAILABLE, "connect failed"
     elif isinstance(exc, httpcore.TimeoutException):
         code, what = Code.DEADLINE_EXCEEDED, "I/O timed out"
-    elif isinstance(exc, (h2.exceptions.H2Error, HTTP1Error)):
+    elif isinstance(exc, HTTP1Error):
         code, what = Code.UNAVAILABLE, "protocol error from peer"
     else:
         code, what = Code.UNAVAILABLE, "connection failure"
