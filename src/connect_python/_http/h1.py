@@ -154,15 +154,7 @@ class ResponseParser:
             if mode == _LENGTH:
                 if self._left == 0:
                     return self._end([])
-                avail = len(self._buf) - self._pos
-                if not avail:
-                    self._need()
-                    return None
-                take = min(avail, self._left)
-                data = bytes(self._buf[self._pos : self._pos + take])
-                self._pos += take
-                self._left -= take
-                return data
+                return self._take()
             if mode == _CHUNK_SIZE:
                 line = self._line()
                 if line is None:
@@ -187,14 +179,7 @@ class ResponseParser:
                 self._mode = _CHUNK_DATA
                 continue
             if mode == _CHUNK_DATA:
-                avail = len(self._buf) - self._pos
-                if not avail:
-                    self._need()
-                    return None
-                take = min(avail, self._left)
-                data = bytes(self._buf[self._pos : self._pos + take])
-                self._pos += take
-                self._left -= take
+                data = self._take()
                 if self._left == 0:
                     self._mode = _CHUNK_CRLF
                 return data
@@ -224,6 +209,18 @@ class ResponseParser:
                     return self._end([])
                 return None
             raise HTTP1Error("no response expected")
+
+    def _take(self) -> bytes | None:
+        """Up to ``_left`` body bytes from the buffer; ``None`` if it is empty."""
+        avail = len(self._buf) - self._pos
+        if not avail:
+            self._need()
+            return None
+        take = min(avail, self._left)
+        data = bytes(self._buf[self._pos : self._pos + take])
+        self._pos += take
+        self._left -= take
+        return data
 
     def _need(self) -> None:
         """Raise if no more data can come (the caller then returns ``None``)."""
