@@ -345,11 +345,15 @@ class H2State:
         self.h2.acknowledge_received_data(size, stream.stream_id)
         return data
 
-    def receive_data(self, data: bytes) -> set[H2StreamState] | None:
+    def receive_data(
+        self, data: bytes | memoryview, new_read: bool = True
+    ) -> set[H2StreamState] | None:
         """Process bytes from the network.
 
         Returns the streams that changed, or ``None`` when every waiter should
         be woken (connection-level change: window, settings, failure).
+        ``new_read=False``: ``data`` goes on with the same network read (a
+        read parsed in pieces; the PING/SETTINGS flood limit is per read).
         """
         if not self.settings_received:
             # The server's first frame must be SETTINGS: anything else (an
@@ -358,7 +362,8 @@ class H2State:
             if error is not None:
                 self.fail(error)
                 return None
-        self.h2.replies_due = 0
+        if new_read:
+            self.h2.replies_due = 0
         events: list[Any] = self.h2.receive_data(data)
         changed: set[H2StreamState] | None = set()
         streams = self.streams
