@@ -47,6 +47,9 @@ __all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Exchange", "open_http11_exchange
 #: ``None`` (it needs more input).
 _Event = Response | bytes | EndOfBody | None
 _READ_SIZE = 256 * 1024
+#: The most body parts (chunks) one receive() parses: a read can hold
+#: thousands of tiny chunks, and parsing them takes no scheduling point.
+_PARTS_PER_RECEIVE = 128
 
 
 class AsyncHTTP11Connection:
@@ -273,8 +276,9 @@ class AsyncHTTP11Exchange:
         """The response body bytes received so far (waiting for some if there
         are none); ``b""`` once it ended.
 
-        Everything already buffered is returned at once, without I/O or a
-        cancel scope, so a burst of small messages costs one call, not one each.
+        What is already buffered is returned at once (up to
+        ``_PARTS_PER_RECEIVE`` chunks), without I/O or a cancel scope, so a
+        burst of small messages costs one call, not one each.
         """
         if self._done:
             return b""
@@ -284,11 +288,12 @@ class AsyncHTTP11Exchange:
                 event = self._parse()
                 if isinstance(event, bytes):
                     parts = [event]
-                    event = self._parse()
-                    while isinstance(event, bytes):
-                        parts.append(event)
+                    while len(parts) < _PARTS_PER_RECEIVE:
                         event = self._parse()
-                    self._end = event
+                        if not isinstance(event, bytes):
+                            self._end = event
+                            break
+                        parts.append(event)
                     return parts[0] if len(parts) == 1 else b"".join(parts)
                 if event is None:
                     event = await self._next_event(scope)

@@ -7,9 +7,11 @@ stream). There is no background reader: whichever stream needs input
 (response headers, data, or send window) while nobody else is reading
 becomes the reader. It reads, hands every frame to the stream it belongs to,
 wakes those streams' waiters, and keeps reading until its own stream is
-satisfied; then it passes the reader role to a waiting stream. Frames are
-parsed in bulk, one network read at a time, and a stream's buffered data is
-handed to its consumer in one piece.
+satisfied; then it passes the reader role to a waiting stream. A network
+read is parsed a few frames at a time (``_http.h2_pieces``), with a turn for
+the other tasks between two pieces when one is due (one read can hold
+thousands of tiny DATA frames), and a stream's buffered data is handed to
+its consumer in one piece.
 
 Every wait ends (DESIGN.md §3). A call's deadline on a connection that showed
 no sign of life since the call's stream opened retires the connection (new
@@ -27,11 +29,13 @@ finalizer queues the reset for the next I/O on the connection).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
+from connect_python._http.h2_pieces import InputPieces
 from connect_python._http.h2_state import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_FRAME_SIZE,
@@ -45,6 +49,7 @@ from connect_python._io.shim_async import (
     CallScope,
     Event,
     StateLock,
+    Turns,
     current_time,
     shield,
 )
@@ -55,6 +60,9 @@ from ._http2_writer import WRITE_PIECE, _AsyncHTTP2Writer, deadline_passed
 __all__ = ["AsyncHTTP2Connection", "ConnectionBusy"]
 
 _READ_SIZE = 256 * 1024
+#: The most pieces of a read (InputPieces) one _read parses.
+_PIECES_PER_CALL = 8
+_clock = time.perf_counter
 #: The scope of reads that belong to no call (an idle connection's input).
 _IDLE_SCOPE = CallScope(None, cancellable=False)
 
@@ -91,6 +99,10 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
         self._closed = False
         super().__init__(network_stream)
         self._reading = False
+        #: What was read and not parsed yet (see _read), and when the other
+        #: tasks get a turn between two of its pieces.
+        self._pieces = InputPieces()
+        self._turns = Turns()
         self._reader: H2StreamState | None = None
         self._waiting: dict[Any, None] = {}
         self._keepalive_expiry = keepalive_expiry
@@ -141,7 +153,9 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
 
     async def refresh(self) -> None:
         """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
-        if self._reading or self._state.streams or not socket_is_readable(self._sock):
+        if self._reading or self._state.streams:
+            return
+        if not self._pieces.pending and not socket_is_readable(self._sock):
             return
         with self._lock:
             # Decided under the lock: another thread may have become the
@@ -152,6 +166,9 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
             self._reading = True
         try:
             await self._read(_IDLE_SCOPE)
+            while self._pieces.pending:
+                await self._turn()
+                await self._read(_IDLE_SCOPE)
         finally:
             with self._lock:
                 self._reading = False
@@ -288,6 +305,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
                         # In sync code nothing interrupts a reader that input
                         # keeps arriving for (for other streams): check here.
                         scope.check()
+                        await self._turn()
                     reads += 1
                     await self._read(scope)
                     continue
@@ -315,46 +333,75 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
                     self._reader = None
                     self._handoff()
 
+    async def _turn(self) -> None:
+        """Before the reader parses the next piece of a read (no I/O, so no
+        scheduling point): a turn for the other tasks when one is due. A
+        reader cancelled here leaves the pieces to the next reader."""
+        turns = self._turns
+        if self._pieces.pending and _clock() >= turns.check_at and turns.due():
+            await turns.take()
+
     async def _read(self, scope: CallScope) -> None:
-        """One network read, dispatched to the streams (the reader's job).
+        """Network input, dispatched to the streams (the reader's job).
+
+        A network read is parsed a few frames at a time (``InputPieces``),
+        at most ``_PIECES_PER_CALL`` pieces per call, so the reader's stream
+        gets its first messages soon; the network is read again once all
+        pieces were parsed. Between two pieces the other tasks get a turn
+        when one is due (:meth:`_turn`).
 
         Replies the frames call for (PING and SETTINGS ACKs, window updates)
         are written by the reader, under its call's deadline; an idle
         connection's replies must go out at once, or the connection is given
         up (its peer is not reading).
         """
-        try:
-            data = await self._io.read(_READ_SIZE)
-        except InterruptedError:
-            scope.check()
-            return
-        except TRANSPORT_ERRORS as exc:
-            await self._fail(transport_error(exc))
-            return
+        pieces = self._pieces
+        new_read = not pieces.pending
+        if new_read:
+            try:
+                data = await self._io.read(_READ_SIZE)
+            except InterruptedError:
+                scope.check()
+                return
+            except TRANSPORT_ERRORS as exc:
+                await self._fail(transport_error(exc))
+                return
+            if data:
+                pieces.feed(data)
         state = self._state
-        with self._lock:
-            if not data:
-                state.fail(state.connection_lost())
-                self._wake(None)
-            else:
-                self._wake(state.receive_data(data))
-            failed = state.error is not None
-            if failed and not self._writing and state.has_output():
-                # The GOAWAY of a protocol error (best effort: the
-                # connection is closed next either way).
-                self._write_nowait()
-            pending = not failed and state.has_output()
-            if pending and scope is _IDLE_SCOPE:
-                # Idle: nobody waits for these replies. They go out now if the
-                # network takes them at once; else (a peer that stopped
-                # reading, or TLS, which cannot write without waiting) the
-                # background writer sends them within its budget and the
-                # connection is retired: new calls go to a new connection,
-                # and a stream another thread opened meanwhile may finish.
-                pending = False
-                if not self._writing and not self._write_nowait():
-                    state.retired = True
-                    self._start_leftover_writer()
+        parsed = 0
+        while True:
+            with self._lock:
+                if new_read and not data:
+                    state.fail(state.connection_lost())
+                    self._wake(None)
+                elif state.error is None:
+                    self._wake(state.receive_data(pieces.next(), new_read))
+                    new_read = False
+                    parsed += 1
+                failed = state.error is not None
+                if failed:
+                    pieces.clear()
+                    if not self._writing and state.has_output():
+                        # The GOAWAY of a protocol error (best effort: the
+                        # connection is closed next either way).
+                        self._write_nowait()
+                if failed or not pieces.pending or parsed == _PIECES_PER_CALL:
+                    pending = not failed and state.has_output()
+                    if pending and scope is _IDLE_SCOPE:
+                        # Idle: nobody waits for these replies. They go out now
+                        # if the network takes them at once; else (a peer that
+                        # stopped reading, or TLS, which cannot write without
+                        # waiting) the background writer sends them within its
+                        # budget and the connection is retired: new calls go to
+                        # a new connection, and a stream another thread opened
+                        # meanwhile may finish.
+                        pending = False
+                        if not self._writing and not self._write_nowait():
+                            state.retired = True
+                            self._start_leftover_writer()
+                    break
+            await self._turn()
         if pending:
             await self._flush(self._reader, scope)
         if failed:

@@ -98,6 +98,24 @@ def test_reader_against_hyperframe_at_every_split() -> None:
     assert reader.unparsed == b""
 
 
+def test_reader_takes_pieces_of_a_read_without_copying_them() -> None:
+    # The HTTP/2 connection hands a read over in pieces (memoryviews of it).
+    wire = _server_frames()
+    view = memoryview(wire)
+    for cut in range(1, len(wire)):
+        reader = FrameReader()
+        frames = reader.feed(view[:cut]) + reader.feed(view[cut:])
+        assert _simplify(frames) == EXPECTED, cut
+    (data,) = [f for f in FrameReader().feed(view) if f[0] == fr.DATA]
+    payload = data[3]
+    assert isinstance(payload, memoryview) and payload.obj is wire  # not copied
+    # A mutable buffer is copied: changing it later changes no frame.
+    buffer = bytearray(wire)
+    frames = FrameReader().feed(memoryview(buffer))
+    buffer[:] = bytes(len(buffer))
+    assert _simplify(frames) == EXPECTED
+
+
 def test_data_frame_flow_length_counts_padding() -> None:
     (frame,) = FrameReader().feed(DataFrame(1, data=b"abc", flags=["PADDED"]).serialize())
     assert bytes(frame[3]) == b"abc" and frame[4] == 4

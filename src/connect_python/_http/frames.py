@@ -11,8 +11,9 @@ types are dropped. Anything malformed raises :class:`FrameError` (and nothing
 else does), carrying the HTTP/2 error code for the GOAWAY and the frames parsed
 before it.
 
-DATA payloads are ``memoryview`` slices of the received bytes (no copy);
-other payloads are small and copied.
+DATA payloads are ``memoryview`` slices of the received bytes (no copy; nor
+is a ``memoryview`` of ``bytes`` copied, such as a piece of a read); other
+payloads are small and copied.
 
 The ``encode_*`` functions build the client's frames.
 """
@@ -166,7 +167,7 @@ class FrameReader:
         #: The start of a frame not complete yet.
         self._pending = bytearray()
         #: A header block in progress (HEADERS without END_HEADERS so far).
-        self._block: list[bytes] | None = None
+        self._block: list[bytes | memoryview] | None = None
         self._block_sid = 0
         self._block_flags = 0
         self._block_size = 0
@@ -180,8 +181,10 @@ class FrameReader:
         """The complete frames in what arrived so far (raises :class:`FrameError`)."""
         frames: list[Frame] = []
         try:
-            if type(data) is not bytes:
-                data = bytes(data)
+            if type(data) is not bytes and not (
+                type(data) is memoryview and type(data.obj) is bytes
+            ):
+                data = bytes(data)  # a mutable buffer: copied as it is now
             pos = 0
             pending = self._pending
             if pending:
@@ -220,7 +223,7 @@ class FrameReader:
                 f" {self.max_frame_size} allowed",
             )
 
-    def _parse(self, data: bytes, pos: int, end: int, frames: list[Frame]) -> int:
+    def _parse(self, data: bytes | memoryview, pos: int, end: int, frames: list[Frame]) -> int:
         """Parse the complete frames of ``data[pos:end]``; where the rest begins."""
         view = memoryview(data)
         unpack = _HEAD.unpack_from
@@ -252,7 +255,7 @@ class FrameReader:
         kind: int,
         flags: int,
         sid: int,
-        payload: bytes,
+        payload: bytes | memoryview,
         length: int,
         emit: _Emit,
     ) -> None:
@@ -321,7 +324,7 @@ class FrameReader:
         emit((kind, flags, sid, payload, length))
 
 
-def _unpad(data: bytes, start: int, stop: int, what: str) -> tuple[int, int]:
+def _unpad(data: bytes | memoryview, start: int, stop: int, what: str) -> tuple[int, int]:
     """The bounds of a padded frame's content (``start``: its pad length byte)."""
     if stop == start:
         raise FrameError(ErrorCode.FRAME_SIZE_ERROR, f"padded {what} frame without pad length")

@@ -52,6 +52,7 @@ class H2Receiver:
     pings_acked: int
     highest_stream_id: int
     replies_total: int
+    replies_in_read: int
     max_concurrent_streams: int
     max_outbound_frame_size: int
     initial_send_window: int
@@ -92,15 +93,21 @@ class H2Receiver:
 
     # -- receiving --------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> set[H2StreamState] | None:
+    def receive_data(
+        self, data: bytes | memoryview, new_read: bool = True
+    ) -> set[H2StreamState] | None:
         """Process bytes from the network.
 
         Returns the streams that changed, or ``None`` when every waiter should
         be woken (connection-level change: window, settings, failure). Never
         raises: a peer's protocol error fails the connection (:attr:`error`).
+        ``new_read=False``: ``data`` goes on with the same network read (a
+        read parsed in pieces; the PING/SETTINGS flood limit is per read).
         """
         if self.error is not None:
             return None
+        if new_read:
+            self.replies_in_read = 0
         if not self.settings_received:
             # The server's first frame must be SETTINGS: anything else (an
             # HTTP/1.1 answer to the preface) fails the connection now.
@@ -139,7 +146,7 @@ class H2Receiver:
         changed: set[H2StreamState] | None = set()
         streams = self.streams
         alive = False
-        replies = 0
+        replies = read_replies = self.replies_in_read
         for kind, flags, sid, payload, length in frames:
             if kind == fr.DATA:
                 stream = streams.get(sid)
@@ -228,8 +235,9 @@ class H2Receiver:
             elif kind == fr.PUSH_PROMISE:
                 raise _PeerError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE, but push is disabled")
             # PRIORITY (and anything else the reader let through) is ignored.
-        if replies:
-            self.replies_total += replies
+        if replies != read_replies:
+            self.replies_total += replies - read_replies
+            self.replies_in_read = replies
         if alive:
             self.signs_of_life += 1
         return changed

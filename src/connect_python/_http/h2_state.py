@@ -129,8 +129,10 @@ class H2State(H2Receiver):
         self.pings_acked = 0
         #: The highest stream id opened so far.
         self.highest_stream_id = 0
-        #: Frames needing a reply received so far (PING, SETTINGS).
+        #: Frames needing a reply received so far (PING, SETTINGS), and in
+        #: the current network read (see :meth:`receive_data`).
         self.replies_total = 0
+        self.replies_in_read = 0
         # The peer's settings.
         self.max_concurrent_streams = _UNLIMITED
         self.max_outbound_frame_size = fr.MIN_MAX_FRAME_SIZE
