@@ -33,9 +33,10 @@ from connect_python._http.request import Request
 from connect_python._io.shim_async import Background, CallScope, Turns, shield
 from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
-from ._exchange import AsyncExchange, await_scope_deadline, send_body
+from ._deadlines import await_scope_deadline, remote_error
+from ._exchange import AsyncExchange, send_body
 from ._transport import AsyncTransport
-from ._unary import ResponseMetadata, remote_error
+from ._unary import ResponseMetadata
 
 __all__ = [
     "AsyncBidiStreamCall",

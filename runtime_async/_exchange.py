@@ -2,10 +2,6 @@
 carry it (:class:`AsyncExchange`, implemented by ``_http11`` and
 ``_http2_exchange``), and sending a streamed request body over any exchange
 (:func:`send_body`).
-
-Also here, because unary and streaming calls both need it: the rule that a
-deadline of an enclosing cancel scope ends as that scope's cancellation
-(:func:`await_scope_deadline`).
 """
 
 from __future__ import annotations
@@ -13,16 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from typing import Protocol
 
-from connect_python._code import Code
-from connect_python._errors import ConnectError
-from connect_python._io.shim_async import CallScope, current_deadline, current_time, shield, sleep
-from connect_python.protocol.connect_response import HEADER_ROUNDING as _HEADER_ROUNDING
+from connect_python._io.shim_async import CallScope, shield
 
 __all__ = [
     "AsyncExchange",
     "RawHeaders",
     "ReleaseHook",
-    "await_scope_deadline",
     "send_body",
 ]
 
@@ -87,34 +79,6 @@ class AsyncExchange(Protocol):
     async def aclose(self) -> None:
         """End the exchange and give its connection back."""
         ...
-
-
-_DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
-#: How long past the scope's deadline the wait goes on before giving up on it.
-_SCOPE_SLACK = 0.05
-
-
-async def await_scope_deadline(error: ConnectError, outer: float) -> None:
-    """Before a server's deadline error is raised: let the enclosing cancel
-    scope whose deadline (``outer``) the call announced cancel the call instead.
-
-    The server enforces the announced ``Connect-Timeout-Ms``, rounded down to
-    whole milliseconds, so its deadline error may arrive a moment before the
-    scope's deadline. When it does, this waits until the scope fires (at most
-    the rounding away), so leaving the scope is a cancellation, never an error.
-    Returns at once (the error is the server's answer) for any other error, for
-    one that arrives well before the deadline, and when the scope's deadline
-    was moved away; returns after a short slack if the scope did not fire.
-    """
-    if not error.remote or error.code not in _DEADLINE_CODES:
-        return
-    now = current_time()
-    if now < outer - _HEADER_ROUNDING:
-        return
-    deadline = current_deadline()
-    if deadline is None or deadline > outer + _HEADER_ROUNDING:
-        return
-    await sleep(max(deadline - now, 0.0) + _SCOPE_SLACK)
 
 
 async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: CallScope) -> None:

@@ -4,7 +4,7 @@
 an exchange from the transport: the request goes out whole, the response body
 is fed to the protocol, and the protocol's :class:`~connect_python.protocol.End`
 gives the message or the server's error. Also here, shared with streaming
-calls: :class:`ResponseMetadata` and :func:`remote_error`.
+calls: :class:`ResponseMetadata`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from connect_python._cancel import CancelToken
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
 from connect_python._http.request import Request
-from connect_python._io.shim_async import CallScope, current_time
+from connect_python._io.shim_async import CallScope
 from connect_python.protocol import CallProtocol
-from connect_python.protocol.connect_response import local_deadline_error
 
-from ._exchange import await_scope_deadline
+from ._deadlines import await_scope_deadline, remote_error
 from ._transport import AsyncTransport
 
-__all__ = ["ResponseMetadata", "remote_error", "unary_call"]
+__all__ = ["ResponseMetadata", "unary_call"]
 
 Res = TypeVar("Res", bound=Message)
 
@@ -42,15 +41,6 @@ class ResponseMetadata:
         self.headers = Headers()
         self.trailers = Headers()
         self.http_status: int | None = None
-
-
-def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
-    """``error`` as the caller of a call with ``deadline`` should see it: a
-    server's deadline error once the call's own deadline passed is this
-    client's ``DEADLINE_EXCEEDED`` (see ``local_deadline_error``)."""
-    if deadline is None:
-        return error
-    return local_deadline_error(error, deadline, current_time())
 
 
 async def unary_call(

@@ -155,6 +155,7 @@ def record(kind: str, data: dict[str, Any]) -> None:
         "run": RUN_ID,
         "mode": mode(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "loadavg": round(os.getloadavg()[0], 1),
         **data,
     }
     RECORDED.append(entry)

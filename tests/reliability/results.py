@@ -64,7 +64,7 @@ def outcomes(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in ordered)
 
 
-def render(entries: list[dict[str, Any]]) -> str:
+def render(entries: list[dict[str, Any]], note: str = "") -> str:
     first = min(e["time"] for e in entries)
     runs = ", ".join(f"`{r}`" for r in sorted({e["run"] for e in entries}))
     mode = entries[0]["mode"]
@@ -77,6 +77,15 @@ def render(entries: list[dict[str, Any]]) -> str:
         "see the README's *Reliability* section for what each part does.",
         "",
     ]
+    loads_seen = sorted({e["loadavg"] for e in entries if "loadavg" in e})
+    if loads_seen:
+        out += [
+            f"Machine load average (1 min) when figures were recorded: "
+            f"{loads_seen[0]:g} to {loads_seen[-1]:g}.",
+            "",
+        ]
+    if note:
+        out += [note, ""]
     broken: list[str] = []
     known: set[str] = set()
     scenarios = [e for e in entries if e["kind"] == "scenario"]
@@ -155,6 +164,11 @@ def render(entries: list[dict[str, Any]]) -> str:
                 f"| {e['rss_growth_mb']} MiB | {len(e['failures'])} |"
             )
             broken += [f"load/{e['flavour']}: {f}" for f in e["failures"] + e["leaks"]]
+            if e.get("unfair_max_ms", 0) > 1000:
+                broken.append(
+                    f"load/{e['flavour']}: a stream's message came "
+                    f"{e['unfair_max_ms'] / 1000:.1f} s later than its peers' (bound: 1 s)"
+                )
         out.append("")
     fuzz = [e for e in entries if e["kind"] == "fuzz"]
     if fuzz:
@@ -185,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="release", choices=("release", "ci"))
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--jsonl", default=str(JSONL), help="the recorded figures")
+    parser.add_argument("--note", default="", help="a paragraph to add under the title")
     args = parser.parse_args(argv)
-    text = render(load(args.mode, Path(args.jsonl)))
+    text = render(load(args.mode, Path(args.jsonl)), args.note)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -1,0 +1,56 @@
+"""What a call's deadline means for the errors it sees, for unary and
+streaming calls alike.
+
+- :func:`remote_error`: a server's deadline error that arrives once the call's
+  own deadline passed is this client's ``DEADLINE_EXCEEDED``.
+- :func:`await_scope_deadline`: a deadline of an enclosing cancel scope that the
+  call announced to the server ends as that scope's cancellation, never as the
+  server's error (cancellation is never turned into an error).
+"""
+
+from __future__ import annotations
+
+from connect_python._code import Code
+from connect_python._errors import ConnectError
+from connect_python._io.shim_async import current_deadline, current_time, sleep
+from connect_python.protocol.connect_response import HEADER_ROUNDING as _HEADER_ROUNDING
+from connect_python.protocol.connect_response import local_deadline_error
+
+__all__ = ["await_scope_deadline", "remote_error"]
+
+
+def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
+    """``error`` as the caller of a call with ``deadline`` should see it: a
+    server's deadline error once the call's own deadline passed is this
+    client's ``DEADLINE_EXCEEDED`` (see ``local_deadline_error``)."""
+    if deadline is None:
+        return error
+    return local_deadline_error(error, deadline, current_time())
+
+
+_DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)
+#: How long past the scope's deadline the wait goes on before giving up on it.
+_SCOPE_SLACK = 0.05
+
+
+async def await_scope_deadline(error: ConnectError, outer: float) -> None:
+    """Before a server's deadline error is raised: let the enclosing cancel
+    scope whose deadline (``outer``) the call announced cancel the call instead.
+
+    The server enforces the announced ``Connect-Timeout-Ms``, rounded down to
+    whole milliseconds, so its deadline error may arrive a moment before the
+    scope's deadline. When it does, this waits until the scope fires (at most
+    the rounding away), so leaving the scope is a cancellation, never an error.
+    Returns at once (the error is the server's answer) for any other error, for
+    one that arrives well before the deadline, and when the scope's deadline
+    was moved away; returns after a short slack if the scope did not fire.
+    """
+    if not error.remote or error.code not in _DEADLINE_CODES:
+        return
+    now = current_time()
+    if now < outer - _HEADER_ROUNDING:
+        return
+    deadline = current_deadline()
+    if deadline is None or deadline > outer + _HEADER_ROUNDING:
+        return
+    await sleep(max(deadline - now, 0.0) + _SCOPE_SLACK)
