@@ -226,7 +226,7 @@ async def test_early_close_releases_connection(
 
 
 async def test_deadline_exceeded_and_header_sent(client: AsyncConnectClient) -> None:
-    from connect_python._io.shim_async import current_time
+    from _support.concurrency.shim_async import current_time
 
     start = current_time()
     with pytest.raises(ConnectError) as info:
@@ -336,7 +336,7 @@ async def test_request_stream_sends_each_message_before_waiting_for_the_next(
 ) -> None:
     # The request generator only produces message n+1 after the reply to message n
     # arrived: a pump that held a ready message back until the next one would hang.
-    from connect_python._io.shim_async import Event
+    from _support.concurrency.shim_async import Event
 
     from .conftest import make_transport
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import gc
 
 import pytest
+from _support.concurrency.shim_async import current_time, sleep
 from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
-from connect_python._io.shim_async import current_time, sleep
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from runtime.h1server import H1TestServer
 
