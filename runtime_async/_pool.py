@@ -249,7 +249,11 @@ class AsyncPool:
                     with self._lock:
                         if h2conn in pool.h2:
                             pool.h2.remove(h2conn)
-                    await self._discard(h2conn)
+                    # Retired while another call's stream is open on it (the
+                    # refresh above, another thread): that stream ends first,
+                    # and release() closes the connection then.
+                    if h2conn.is_idle() or h2conn.is_closed():
+                        await self._discard(h2conn)
                 # else another thread took its last free stream: look again
             elif kind == _H11:
                 h11conn: AsyncHTTP11Connection = conn
