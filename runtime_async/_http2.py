@@ -115,7 +115,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
 
     def is_available(self) -> bool:
         """Whether a new stream can be opened now."""
-        return not self._closed and not self._suspect and self._state.can_open()
+        return not self._closed and self._state.can_open()
 
     def is_usable(self) -> bool:
         """Whether new streams may ever be opened here (else: retire it)."""
@@ -285,7 +285,6 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
         """Return once ``ready()``, reading the network if nobody else is."""
         reader = False
         reads = 0
-        life_at_start = self._state.signs_of_life
         try:
             while True:
                 with self._lock:
@@ -322,15 +321,10 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
             with self._lock:
                 if not reader:
                     self._handoff()
-                if deadline_passed(scope):
-                    alive = self._state.signs_of_life
-                    if stream.life_seen == alive:
-                        # Nothing arrived since the stream opened: the peer
-                        # looks dead. New calls go to a new connection.
-                        self._state.retired = True
-                    elif life_at_start == alive and not self._closed:
-                        # It answered once, but not while this call waited.
-                        self._probe_peer()
+                if deadline_passed(scope) and stream.life_seen == self._state.signs_of_life:
+                    # Nothing arrived since the stream opened: the peer
+                    # looks dead. New calls go to a new connection.
+                    self._state.retired = True
             raise
         finally:
             if reader:

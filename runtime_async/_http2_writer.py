@@ -47,8 +47,6 @@ from connect_python._io.async_net import direct_stream, write_nowait
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.shim_async import Background, CallScope, Event, StateLock, current_time
 
-from ._exchange import ReleaseHook
-
 __all__ = ["WRITE_PIECE", "copy_error", "deadline_passed"]
 
 #: The largest piece of a batch handed to the network at once.
@@ -119,20 +117,15 @@ class _AsyncHTTP2Writer:
         #: Whether output of earlier writes waits in the network stream (the
         #: ciphertext of a cut-short TLS write, asyncio's transport buffer).
         self._backlog: Callable[[], bool] = getattr(self._io, "backlog", _no_backlog)
-        #: The PING whose ACK shows that the peer reads again (see _cut_short)
-        #: or is there at all (see _probe_peer), and whether a task waits for it.
+        #: The PING whose ACK shows that the peer reads again (see _cut_short),
+        #: and whether a task waits for it.
         self._ping_target = 0
         self._checking = False
-        #: No new stream goes here until that ACK came (see _probe_peer).
-        self._suspect = False
         #: A background writer is sending what closing streams and cut-short
         #: writes left behind.
         self._leftover_writer = False
 
     # -- the connection's (see ``_http2.AsyncHTTP2Connection``) ----------------
-
-    #: The pool's hook, awaited when the connection is free for more streams.
-    on_release: ReleaseHook | None
 
     def _wake(self, changed: set[H2StreamState] | None) -> None:
         raise NotImplementedError
@@ -282,23 +275,10 @@ class _AsyncHTTP2Writer:
             Background(self._check_peer)
         self._start_leftover_writer()
 
-    def _probe_peer(self) -> None:
-        """A call's deadline passed while nothing came from the peer: it may be
-        gone without a word (a half-open connection, a sandbox paused). No new
-        stream is opened here until the ACK of a PING comes back; without it
-        within the budget, the connection is given up. Locked."""
-        self._suspect = True
-        self._ping_target = self._state.ping()
-        self._write_soon()
-        if not self._checking:
-            self._checking = True
-            Background(self._check_peer)
-
     async def _check_peer(self) -> None:
-        """Wait for the ACK of the PING :meth:`_cut_short` or :meth:`_probe_peer`
-        sent, within the budget; without it, the connection is given up (its
-        peer stopped reading, or is gone). With it, new streams may come again
-        (the pool hears of it through the connection's hook)."""
+        """Wait for the ACK of the PING :meth:`_cut_short` sent, within the
+        budget; without it, the connection is given up (its peer stopped
+        reading)."""
         scope = CallScope(current_time() + _LEFTOVER_BUDGET, cancellable=False)
         state = self._state
         marker = H2StreamState(0)
@@ -311,10 +291,10 @@ class _AsyncHTTP2Writer:
             with scope.step():
                 await self._wait(marker, ready, scope)
         except BaseException:
-            why = "answer a PING" if self._suspect else "read what was written to it"
             await self._fail(
                 ConnectError(
-                    Code.UNAVAILABLE, "HTTP/2 connection given up: its peer does not " + why
+                    Code.UNAVAILABLE,
+                    "HTTP/2 connection given up: its peer does not read what was written to it",
                 )
             )
             raise
@@ -322,11 +302,6 @@ class _AsyncHTTP2Writer:
             with self._lock:
                 self._checking = False
             scope.close()
-        with self._lock:
-            self._suspect = False
-        hook = self.on_release
-        if hook is not None:
-            await hook()
 
     @staticmethod
     def _time_left(scope: CallScope) -> float | None:
