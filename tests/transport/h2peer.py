@@ -17,10 +17,24 @@ import h2.connection
 import h2.events
 import h2.settings
 
+from connect_python import Code, ConnectError
 from connect_python._http.h2_state import H2State, H2StreamState
 from transport.h2server import Frame, _FrameTap
 
-__all__ = ["HEADERS", "Peer", "raw_frame"]
+__all__ = [
+    "CANCEL",
+    "COMPRESSION_ERROR",
+    "FLOW_CONTROL_ERROR",
+    "FRAME_SIZE_ERROR",
+    "HEADERS",
+    "OK_HEADERS",
+    "PROTOCOL_ERROR",
+    "STREAM_CLOSED",
+    "Peer",
+    "assert_protocol_failure",
+    "completed",
+    "raw_frame",
+]
 
 HEADERS = H2State.request_headers(
     b"POST",
@@ -103,3 +117,31 @@ class Peer:
             **kwargs,
         )
         self.pump()
+
+
+# -- what the client-state tests share ---------------------------------------------
+
+PROTOCOL_ERROR = 0x1
+FLOW_CONTROL_ERROR = 0x3
+STREAM_CLOSED = 0x5
+FRAME_SIZE_ERROR = 0x6
+CANCEL = 0x8
+COMPRESSION_ERROR = 0x9
+OK_HEADERS = [(b":status", b"200"), (b"content-type", b"application/proto")]
+
+
+def completed(stream: H2StreamState) -> bool:
+    """Both directions of ``stream`` finished cleanly (no reset needed)."""
+    return stream.ended and stream.send_closed and stream.error is None
+
+
+def assert_protocol_failure(peer: Peer, code: int) -> ConnectError:
+    """The connection failed with a typed error and sent GOAWAY(``code``)."""
+    error = peer.client.error
+    assert isinstance(error, ConnectError)
+    assert error.code is Code.UNAVAILABLE
+    assert "protocol error" in error.message
+    goaways = peer.sent("GOAWAY")
+    assert [f.value for f in goaways] == [code]
+    assert not peer.client.usable
+    return error

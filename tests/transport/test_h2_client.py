@@ -13,38 +13,23 @@ from __future__ import annotations
 import hpack
 import pytest
 from h2.settings import SettingCodes
-from hyperframe.frame import HeadersFrame
 
-from connect_python import Code, ConnectError
+from connect_python import Code
 from connect_python._http import frames as fr
-from connect_python._http.h2_state import H2State, H2StreamState
-from transport.h2peer import HEADERS, Peer, raw_frame
-
-PROTOCOL_ERROR = 0x1
-FLOW_CONTROL_ERROR = 0x3
-STREAM_CLOSED = 0x5
-FRAME_SIZE_ERROR = 0x6
-CANCEL = 0x8
-COMPRESSION_ERROR = 0x9
-OK_HEADERS = [(b":status", b"200"), (b"content-type", b"application/proto")]
-
-
-def completed(stream: H2StreamState) -> bool:
-    """Both directions of ``stream`` finished cleanly (no reset needed)."""
-    return stream.ended and stream.send_closed and stream.error is None
-
-
-def assert_protocol_failure(peer: Peer, code: int) -> ConnectError:
-    """The connection failed with a typed error and sent GOAWAY(``code``)."""
-    error = peer.client.error
-    assert isinstance(error, ConnectError)
-    assert error.code is Code.UNAVAILABLE
-    assert "protocol error" in error.message
-    goaways = peer.sent("GOAWAY")
-    assert [f.value for f in goaways] == [code]
-    assert not peer.client.usable
-    return error
-
+from connect_python._http.h2_state import H2State
+from transport.h2peer import (
+    CANCEL,
+    FLOW_CONTROL_ERROR,
+    FRAME_SIZE_ERROR,
+    HEADERS,
+    OK_HEADERS,
+    PROTOCOL_ERROR,
+    STREAM_CLOSED,
+    Peer,
+    assert_protocol_failure,
+    completed,
+    raw_frame,
+)
 
 # -- connection start -----------------------------------------------------------------
 
@@ -352,164 +337,6 @@ def test_data_of_forgotten_streams_and_padding_credit_the_connection() -> None:
     assert client.recv.pending + client.recv.window == client.recv.maximum
     peer.pump()
     assert len(peer.sent("RST_STREAM")) == 1
-
-
-# -- HPACK --------------------------------------------------------------------------------
-
-
-def test_dynamic_table_and_memoized_blocks_follow_table_changes() -> None:
-    peer = Peer()
-    encoder = hpack.Encoder()
-    first = peer.open()
-    block = encoder.encode([(b":status", b"200"), (b"x-a", b"1")])  # inserts x-a: 1
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, first.stream_id, block))
-    assert first.headers == [(b":status", b"200"), (b"x-a", b"1")]
-    reference = bytes([0x88, 0x80 | 62])  # :status 200, dynamic entry 62
-    for value in (b"1", b"1"):
-        stream = peer.open()
-        peer.inject(
-            raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, reference)
-        )
-        assert stream.headers == [(b":status", b"200"), (b"x-a", value)]
-    stream = peer.open()
-    block = encoder.encode([(b":status", b"200"), (b"x-b", b"2")])  # now entry 62 is x-b: 2
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, block))
-    stream = peer.open()
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, reference))
-    assert stream.headers == [(b":status", b"200"), (b"x-b", b"2")]
-
-
-def test_dynamic_table_size_updates_from_the_server() -> None:
-    peer = Peer()
-    stream = peer.open()
-    # Size update to 0, then to 4096 (the default this client allows).
-    block = b"\x20\x3f\xe1\x1f\x88"
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, block))
-    assert stream.status == 200 and peer.client.error is None
-    stream = peer.open()
-    too_big = b"\x3f\xe2\x1f\x88"  # 4097: more than SETTINGS_HEADER_TABLE_SIZE
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, too_big))
-    assert_protocol_failure(peer, COMPRESSION_ERROR)
-
-
-def test_table_size_setting_from_the_server_is_announced_in_the_next_block() -> None:
-    peer = Peer()
-    client = peer.client
-    peer.server.update_settings({SettingCodes.HEADER_TABLE_SIZE: 0})
-    peer.pump()
-    blocks = []
-    for _ in range(2):
-        client.open_stream(HEADERS, end_stream=True)
-        out = client.data_to_send()
-        assert out[3] == fr.HEADERS
-        blocks.append(out[9:])
-        peer.events += peer.server.receive_data(out)
-        peer.pump()
-    # A size update to 0 starts the first block after the change only.
-    assert blocks[0] == b"\x20" + blocks[1]
-    requests = [e for e in peer.events if type(e).__name__ == "RequestReceived"]
-    assert [r.headers[:4] for r in requests] == [HEADERS[:4]] * 2
-
-
-def test_undecodable_header_block() -> None:
-    peer = Peer()
-    stream = peer.open()
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS, stream.stream_id, b"\xff\xff\xff\xff\x7f"))
-    assert_protocol_failure(peer, COMPRESSION_ERROR)
-
-
-def test_header_blocks_of_forgotten_streams_still_update_the_table() -> None:
-    peer = Peer()
-    client = peer.client
-    stream = peer.open()
-    client.reset(stream)
-    peer.pump()
-    encoder = hpack.Encoder()
-    block = encoder.encode([(b":status", b"200"), (b"x-late", b"yes")])
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS, stream.stream_id, block))
-    stream = peer.open()
-    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS, stream.stream_id, bytes([0x88, 0xBE])))
-    assert stream.headers == [(b":status", b"200"), (b"x-late", b"yes")]
-
-
-# -- CONTINUATION, padding, priority, unknown frames -----------------------------------------
-
-
-def test_continuation_from_the_server() -> None:
-    peer = Peer(H2State(max_frame_size=16384))
-    stream = peer.open()
-    trailer = [(b"x-huge", b"h" * 40000)]
-    peer.respond(stream)
-    peer.server.send_headers(stream.stream_id, trailer, end_stream=True)
-    peer.pump()
-    assert stream.trailers == trailer and completed(stream)
-
-
-def test_continuation_interrupted_or_alone() -> None:
-    peer = Peer()
-    stream = peer.open()
-    peer.inject(
-        raw_frame(fr.HEADERS, 0, stream.stream_id, b"\x88") + raw_frame(fr.PING, 0, 0, b"12345678")
-    )
-    assert_protocol_failure(peer, PROTOCOL_ERROR)
-    peer = Peer()
-    peer.inject(raw_frame(fr.CONTINUATION, fr.END_HEADERS, 1, b"\x88"))
-    assert_protocol_failure(peer, PROTOCOL_ERROR)
-
-
-def test_split_header_block_on_raw_frames() -> None:
-    peer = Peer()
-    stream = peer.open()
-    block = hpack.Encoder().encode([(b":status", b"200"), (b"x-split", b"s" * 100)])
-    sid = stream.stream_id
-    peer.inject(
-        raw_frame(fr.HEADERS, fr.END_STREAM, sid, block[:10])
-        + raw_frame(fr.CONTINUATION, 0, sid, block[10:50])
-        + raw_frame(fr.CONTINUATION, fr.END_HEADERS, sid, block[50:])
-    )
-    assert stream.headers == [(b":status", b"200"), (b"x-split", b"s" * 100)]
-    assert stream.ended
-
-
-def test_padded_and_prioritized_headers() -> None:
-    peer = Peer()
-    stream = peer.open()
-    frame = HeadersFrame(stream.stream_id)
-    frame.data = hpack.Encoder().encode([(b":status", b"200")])
-    frame.flags.add("END_HEADERS")
-    frame.flags.add("PADDED")
-    frame.flags.add("PRIORITY")
-    frame.pad_length = 17
-    frame.depends_on = 0
-    frame.stream_weight = 15
-    peer.inject(frame.serialize())
-    assert stream.status == 200 and peer.client.error is None
-
-
-@pytest.mark.parametrize("kind", [fr.DATA, fr.HEADERS])
-def test_padding_longer_than_the_frame(kind: int) -> None:
-    peer = Peer()
-    stream = peer.open()
-    if kind == fr.DATA:
-        peer.respond(stream)
-    peer.inject(raw_frame(kind, fr.PADDED | fr.END_HEADERS, stream.stream_id, b"\x05abc"))
-    assert_protocol_failure(peer, PROTOCOL_ERROR)
-
-
-def test_priority_unknown_frames_and_unknown_settings_are_ignored() -> None:
-    peer = Peer()
-    client = peer.client
-    stream = peer.open()
-    peer.inject(
-        raw_frame(fr.PRIORITY, 0, stream.stream_id, b"\0\0\0\0\x10")
-        + raw_frame(0x42, 0xFF, stream.stream_id, b"whatever")
-        + raw_frame(0x42, 0, 0, b"")
-        + raw_frame(fr.SETTINGS, 0, 0, b"\x00\x99\x00\x00\x00\x01")
-    )
-    assert client.error is None and stream.error is None
-    assert peer.sent("SETTINGS")[-1].flags == fr.ACK
-    peer.respond(stream, end=True)
-    assert completed(stream)
 
 
 # -- stream states the client reaches ------------------------------------------------------
