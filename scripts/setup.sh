@@ -14,8 +14,13 @@ fi
 stamp=".venv/.connect-python-installed"
 want="$(sha256sum pyproject.toml hatch_build.py | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "== installing connect-python[dev] (editable)" >&2
+  echo "== installing connect-python-client[dev] (editable)" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2
+  # Until 0.1.0 the distribution was called connect-python (a name taken on PyPI):
+  # an environment made then has it installed, editable, under the old name.
+  if .venv/bin/python -m pip show -q connect-python >/dev/null 2>&1; then
+    .venv/bin/python -m pip uninstall -q -y connect-python >&2
+  fi
   .venv/bin/python -m pip install -q -e ".[dev]" >&2
   echo "$want" > "$stamp"
 else

@@ -11,6 +11,7 @@ from ._code import Code
 from ._errors import ConnectError, ErrorDetail
 from ._headers import Headers
 from ._method import IdempotencyLevel, MethodInfo, StreamType
+from ._version import __version__ as __version__
 from .protocol.codec import Codec, JSONCodec, ProtoCodec
 from .protocol.compression import (
     BrotliCompression,
@@ -36,5 +37,3 @@ __all__ = [
     "StreamType",
     "ZstdCompression",
 ]
-
-__version__ = "0.1.0"

@@ -145,7 +145,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    (built,) = out.glob("connect_python-*.whl")
+    (built,) = out.glob("connect_python_client-*.whl")
     return built
 
 
@@ -185,7 +185,7 @@ def test_clean_venv_install_generate_and_call(tmp_path: Path, wheel: Path, demo_
     assert bare.returncode == 1
     assert bare.stderr.decode() == (
         "protoc-gen-connect-python: the code generator needs the codegen extra "
-        "(No module named 'mako'); install it with: pip install 'connect-python[codegen]'\n"
+        "(No module named 'mako'); install it with: pip install 'connect-python-client[codegen]'\n"
     )
 
     # 2. [codegen]: the installed plugin generates the client; asyncio and sync calls.

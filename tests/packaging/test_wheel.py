@@ -1,4 +1,5 @@
-"""The built distributions carry both runtimes and the templates."""
+"""The built distributions carry both runtimes and the templates, and the
+metadata a package index shows (checked by twine as an upload would be)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,32 @@ def test_sdist_and_wheel_from_sdist(tmp_path: Path) -> None:
         members = {m.name.split("/", 1)[1] for m in tar.getmembers() if "/" in m.name}
     assert "runtime_async/_client.py" in members
     assert "hatch_build.py" in members
+    assert {"LICENSE", "CHANGELOG.md", "README.md"} <= members
+
+    # What the index shows: checked as an upload checks it (the README renders).
+    twine = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    with zipfile.ZipFile(wheel) as whl:
+        (meta,) = (n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+        headers = whl.read(meta).decode().split("\n\n", 1)[0].splitlines()
+        assert any(n.endswith(".dist-info/licenses/LICENSE") for n in whl.namelist())
+    fields: dict[str, list[str]] = {}
+    for line in headers:
+        key, _, value = line.partition(": ")
+        fields.setdefault(key, []).append(value)
+    version: dict[str, str] = {}
+    exec((ROOT / "src/connect_python/_version.py").read_text(), version)
+    assert fields["Name"] == ["connect-python-client"]
+    assert fields["Version"] == [version["__version__"]]
+    assert wheel.name == f"connect_python_client-{version['__version__']}-py3-none-any.whl"
+    assert fields["License-Expression"] == ["Apache-2.0"]
+    assert "Typing :: Typed" in fields["Classifier"]
+    assert {u.split(",")[0] for u in fields["Project-URL"]} >= {"Source", "Issues", "Changelog"}
 
     # Import the wheel's code (not the source tree) with no event loop running.
     unpacked = tmp_path / "site"

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         sys.stderr.write(
             f"protoc-gen-connect-python: the code generator needs the codegen extra ({exc}); "
-            "install it with: pip install 'connect-python[codegen]'\n"
+            "install it with: pip install 'connect-python-client[codegen]'\n"
         )
         return 1
     data = sys.stdin.buffer.read()

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from .._headers import Headers, HeadersInput, merge_headers
+from .._version import __version__
 from .codec import Codec
 from .compression import Compression
 
@@ -24,7 +25,7 @@ __all__ = [
 
 PROTOCOL_VERSION = "1"
 _MAX_TIMEOUT_MS = 9_999_999_999
-USER_AGENT = "connect-python/0.1"
+USER_AGENT = f"connect-python/{__version__}"
 
 
 def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
