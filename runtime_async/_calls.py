@@ -23,14 +23,13 @@ from collections.abc import AsyncIterable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, NoReturn, TypeVar
 
-from google.protobuf.message import Message
-
 from connect_python._cancel import CancelToken
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
 from connect_python._http.request import Request
 from connect_python._io.shim_async import Background, CallScope, Turns, shield
+from connect_python._method import Message
 from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
 from ._deadlines import await_scope_deadline, remote_error

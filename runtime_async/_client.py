@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from google.protobuf.message import Message
-
 from connect_python._cancel import CancelToken
 from connect_python._headers import HeadersInput
 from connect_python._http.request import Request
 from connect_python._io.shim_async import current_deadline, current_time
-from connect_python._method import MethodInfo
+from connect_python._method import Message, MethodInfo
 from connect_python.protocol import DEFAULT_READ_MAX_BYTES, RequestHead
 from connect_python.protocol.codec import Codec
 from connect_python.protocol.connect import ConnectProtocol

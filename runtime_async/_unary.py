@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from google.protobuf.message import Message
-
 from connect_python._cancel import CancelToken
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
 from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope
+from connect_python._method import Message
 from connect_python.protocol import CallProtocol
 
 from ._deadlines import await_scope_deadline, remote_error

@@ -10,9 +10,10 @@ from ._cancel import CancelToken
 from ._code import Code
 from ._errors import ConnectError, ErrorDetail
 from ._headers import Headers
-from ._method import IdempotencyLevel, MethodInfo, StreamType
+from ._method import IdempotencyLevel, MessageRuntime, MethodInfo, StreamType
 from ._version import __version__ as __version__
 from .protocol.codec import Codec, JSONCodec, ProtoCodec
+from .protocol.codec_protobuf_py import ProtobufPyJSONCodec, ProtobufPyProtoCodec
 from .protocol.compression import (
     BrotliCompression,
     Compression,
@@ -32,8 +33,11 @@ __all__ = [
     "Headers",
     "IdempotencyLevel",
     "JSONCodec",
+    "MessageRuntime",
     "MethodInfo",
     "ProtoCodec",
+    "ProtobufPyJSONCodec",
+    "ProtobufPyProtoCodec",
     "StreamType",
     "ZstdCompression",
 ]

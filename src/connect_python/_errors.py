@@ -7,16 +7,13 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from google.protobuf import any_pb2
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._code import Code, code_from_http_status
 from ._headers import Headers
 
 if TYPE_CHECKING:
-    from google.protobuf.message import Message
+    from google.protobuf import any_pb2
 
 __all__ = [
     "ConnectError",
@@ -29,57 +26,92 @@ __all__ = [
 ]
 
 _TYPE_PREFIX = "type.googleapis.com/"
-_M = TypeVar("_M", bound="Message")
+_M = TypeVar("_M")
+
+
+def _type_name(message_type: Any) -> str:
+    """The full protobuf name of a message class of either message runtime."""
+    desc = getattr(message_type, "DESCRIPTOR", None)  # Google's protobuf
+    return str(desc.full_name) if desc is not None else str(message_type.desc().type_name)
 
 
 class ErrorDetail:
-    """One error detail: a protobuf message packed as ``google.protobuf.Any``."""
+    """One error detail: a protobuf message packed as ``google.protobuf.Any``.
 
-    __slots__ = ("_any", "debug")
+    It holds the type URL and the message's bytes, so it serves messages of
+    either message runtime (Google's ``protobuf`` or ``protobuf-py``):
+    :meth:`pack` and :meth:`unpack` take the classes of both.
+    """
 
-    def __init__(self, value: any_pb2.Any, debug: Any = None) -> None:
-        self._any = value
+    __slots__ = ("_type_url", "_value", "debug")
+
+    def __init__(self, value: Any, debug: Any = None) -> None:
+        """``value`` is a ``google.protobuf.Any`` of either runtime (anything
+        with ``type_url`` and ``value``)."""
+        self._type_url = str(value.type_url)
+        self._value = bytes(value.value)
         self.debug = debug
 
     @classmethod
-    def pack(cls, message: Message) -> ErrorDetail:
-        """Wrap ``message`` as a detail."""
-        value = any_pb2.Any()
-        value.Pack(message)
-        return cls(value)
+    def pack(cls, message: Any) -> ErrorDetail:
+        """Wrap ``message`` (of either message runtime) as a detail."""
+        to_binary = getattr(message, "to_binary", None)  # protobuf-py
+        data = to_binary() if to_binary is not None else message.SerializeToString()
+        return cls(_Packed(_TYPE_PREFIX + _type_name(type(message)), data))
 
     @property
     def type_name(self) -> str:
         """The fully-qualified protobuf type name of the detail."""
-        return self._any.type_url.rpartition("/")[2]
+        return self._type_url.rpartition("/")[2]
+
+    @property
+    def type_url(self) -> str:
+        """The detail's type URL (``type.googleapis.com/<type name>``)."""
+        return self._type_url
 
     @property
     def value(self) -> bytes:
         """The binary-encoded detail message."""
-        return self._any.value
+        return self._value
 
     @property
     def any(self) -> any_pb2.Any:
-        """The detail as ``google.protobuf.Any``."""
-        return self._any
+        """The detail as Google's ``google.protobuf.Any`` (needs that runtime)."""
+        from google.protobuf import any_pb2
+
+        return any_pb2.Any(type_url=self._type_url, value=self._value)
 
     def unpack(self, message_type: type[_M]) -> _M | None:
-        """The detail decoded as ``message_type``, or ``None`` if it is another type.
+        """The detail decoded as ``message_type`` (a message class of either
+        runtime), or ``None`` if it is another type.
 
         A detail of that type whose bytes do not decode (they came from the
         server) raises ``ConnectError(INTERNAL)``.
         """
-        message = message_type()
+        if self.type_name != _type_name(message_type):
+            return None
+        cls = cast(Any, message_type)
+        parse = getattr(cls, "from_binary", None) or cls.FromString
         try:
-            unpacked = self._any.Unpack(message)
-        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            return cast(_M, parse(self._value))
+        # Google's DecodeError is an Exception; naming it would import its package.
+        except Exception as exc:
             raise ConnectError(
                 Code.INTERNAL, f"failed to unmarshal error detail {self.type_name}: {exc}"
             ) from exc
-        return message if unpacked else None
 
     def __repr__(self) -> str:
         return f"ErrorDetail({self.type_name!r})"
+
+
+class _Packed:
+    """A packed detail before it is an :class:`ErrorDetail`: no runtime's ``Any`` needed."""
+
+    __slots__ = ("type_url", "value")
+
+    def __init__(self, type_url: str, value: bytes) -> None:
+        self.type_url = type_url
+        self.value = value
 
 
 class ConnectError(Exception):
@@ -157,10 +189,10 @@ def _details_from_json(raw: object) -> list[ErrorDetail]:
         try:
             data = _b64decode(value)
             # A type name that is not valid UTF-8 (a lone surrogate) is refused here.
-            packed = any_pb2.Any(type_url=_TYPE_PREFIX + type_name, value=data)
+            type_name.encode()
         except (binascii.Error, ValueError):
             continue  # a malformed detail is dropped; the error itself stands
-        details.append(ErrorDetail(packed, item.get("debug")))
+        details.append(ErrorDetail(_Packed(_TYPE_PREFIX + type_name, data), item.get("debug")))
     return details
 
 

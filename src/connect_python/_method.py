@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
-from google.protobuf.message import Message
+__all__ = ["IdempotencyLevel", "Message", "MessageRuntime", "MethodInfo", "StreamType"]
 
-__all__ = ["IdempotencyLevel", "MethodInfo", "StreamType"]
+#: A request or response message of either message runtime. The runtime's codec,
+#: chosen by :attr:`MethodInfo.messages`, is what knows how to handle it, so the
+#: runtime needs neither library for its own types.
+Message: TypeAlias = object
 
-Req = TypeVar("Req", bound=Message)
-Res = TypeVar("Res", bound=Message)
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
 
 class StreamType(enum.Enum):
@@ -31,9 +34,21 @@ class IdempotencyLevel(enum.Enum):
     IDEMPOTENT = 2
 
 
+class MessageRuntime(enum.Enum):
+    """The library a method's message classes come from (the generator's
+    ``messages`` option): it picks the codec implementation of the client's
+    ``proto`` or ``json`` codec for the method's calls."""
+
+    #: Google's ``protobuf`` package: ``_pb2`` modules.
+    GOOGLE = "google"
+    #: Buf's ``protobuf-py`` package: ``_pb`` modules.
+    PROTOBUF_PY = "protobuf-py"
+
+
 @dataclass(frozen=True)
 class MethodInfo(Generic[Req, Res]):
-    """A method: service, name, message types, shape and idempotency.
+    """A method: service, name, message types, shape, idempotency and the
+    runtime of its message types.
 
     ``path`` (``/package.Service/Method``) is computed once.
     """
@@ -44,6 +59,7 @@ class MethodInfo(Generic[Req, Res]):
     output: type[Res]
     stream_type: StreamType = StreamType.UNARY
     idempotency_level: IdempotencyLevel = IdempotencyLevel.UNKNOWN
+    messages: MessageRuntime = MessageRuntime.GOOGLE
     path: str = field(init=False)
 
     def __post_init__(self) -> None:

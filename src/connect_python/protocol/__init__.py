@@ -56,11 +56,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, Protocol, TypeVar
 
-from google.protobuf.message import Message
-
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
-from .._method import MethodInfo
+from .._method import Message, MethodInfo
 from .codec import Codec
 
 __all__ = [

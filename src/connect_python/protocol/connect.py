@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from google.protobuf.message import Message
-
 from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
-from .._method import IdempotencyLevel, MethodInfo, StreamType
+from .._method import IdempotencyLevel, Message, MethodInfo, StreamType
 from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
 from .compression import Compression
 from .connect_request import (
@@ -109,6 +107,7 @@ class ConnectCall(Generic[Req, Res]):
     __slots__ = (
         "_body",
         "_body_size",
+        "_codec",
         "_compression",
         "_count",
         "_decoder",
@@ -137,6 +136,7 @@ class ConnectCall(Generic[Req, Res]):
     ) -> None:
         self._protocol = protocol
         self._method = method
+        self._codec = protocol.codec_for(method)
         self._send_compression = send_compression
         kind = method.stream_type
         self._unary = kind is StreamType.UNARY
@@ -253,7 +253,7 @@ class ConnectCall(Generic[Req, Res]):
         if type(message) is not self._method.input:
             check_request(self._method, message)
         protocol = self._protocol
-        data = protocol.codec.encode(message)
+        data = self._codec.encode(message)
         comp = self._send_compression
         if self._unary:
             if comp is not None and len(data) < protocol.compress_min_bytes:
@@ -379,7 +379,7 @@ class ConnectCall(Generic[Req, Res]):
         """
         if flags:
             payload = self._decompress(payload)
-        return self._protocol.codec.decode(payload, self._method.output)
+        return self._codec.decode(payload, self._method.output)
 
     def _decompress(self, payload: bytes) -> bytes:
         compression = self._compression
@@ -527,7 +527,7 @@ class ConnectCall(Generic[Req, Res]):
             error = unary_content_type_error(status, headers, trailers, codec, label, payload, code)
             return End(trailers, error)
         try:
-            message = codec.decode(payload, self._method.output)
+            message = self._codec.decode(payload, self._method.output)
         except ConnectError as exc:
             exc.metadata = headers.copy()
             exc.metadata.extend(trailers)

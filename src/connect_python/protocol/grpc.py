@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Generic, TypeVar
 
-from google.protobuf.message import Message
-
 from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
-from .._method import MethodInfo, StreamType
+from .._method import Message, MethodInfo, StreamType
 from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
 from .compression import Compression
 from .envelope import FLAG_COMPRESSED, EnvelopeDecoder, encode_envelope
@@ -157,6 +155,7 @@ class GrpcCall(Generic[Req, Res]):
 
     __slots__ = (
         "_body_trailers",
+        "_codec",
         "_compression",
         "_count",
         "_decoder",
@@ -186,6 +185,7 @@ class GrpcCall(Generic[Req, Res]):
     ) -> None:
         self._protocol = protocol
         self._method = method
+        self._codec = protocol.codec_for(method)
         self._send_compression = compression
         self._request_body: bytes | None = None  # a unary call's (encode_request)
         self._unary = method.stream_type is StreamType.UNARY
@@ -260,7 +260,7 @@ class GrpcCall(Generic[Req, Res]):
         least ``compress_min_bytes`` (a unary call's is kept for :meth:`request_head`)."""
         if type(message) is not self._method.input:
             check_request(self._method, message)
-        data = self._protocol.codec.encode(message)
+        data = self._codec.encode(message)
         comp = self._send_compression
         if comp is None or len(data) < self._protocol.compress_min_bytes:
             frame = encode_envelope(0, data)
@@ -390,7 +390,7 @@ class GrpcCall(Generic[Req, Res]):
         ``grpc-encoding``, one that does not decompress (or exceeds
         ``read_max_bytes`` once decompressed), or does not decode.
         """
-        return self._protocol.codec.decode(self._inflate(flags, payload), self._method.output)
+        return self._codec.decode(self._inflate(flags, payload), self._method.output)
 
     def _inflate(self, flags: int, payload: bytes) -> bytes:
         if flags & FLAG_COMPRESSED:

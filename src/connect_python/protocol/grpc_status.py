@@ -11,28 +11,24 @@
   headers the protocol reserves are refused (:func:`request_metadata`);
 - ``grpc-timeout`` (:func:`encode_timeout`).
 
-``google.rpc.Status`` is decoded with a message class built here from a
-three-field descriptor in a private descriptor pool: no dependency on
-``googleapis-common-protos``, and no clash with it when it is installed.
+``google.rpc.Status`` is read and written by :mod:`.rpc_status`, with no
+protobuf runtime: details decode with either message runtime, and there is no
+dependency on (or clash with) ``googleapis-common-protos``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
-
-from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.message import Message
 
 from .._code import Code, code_from_http_status
 from .._errors import ConnectError, ErrorDetail, summarize_body
 from .._headers import Headers
-from .codec import ProtoCodec
+from .rpc_status import StatusError, decode_status_message, encode_status_message
 
 __all__ = [
     "STATUS_HEADERS",
@@ -57,46 +53,9 @@ STATUS_HEADERS = frozenset({"grpc-status", "grpc-message", "grpc-status-details-
 # -- google.rpc.Status -------------------------------------------------------------------
 
 
-@functools.cache
-def _status_class() -> type[Message]:
-    """``google.rpc.Status`` (code, message, details), built once on first use."""
-    pool = descriptor_pool.DescriptorPool()
-    any_file = descriptor_pb2.FileDescriptorProto()
-    any_pb2.DESCRIPTOR.CopyToProto(any_file)
-    pool.Add(any_file)
-    status_file = descriptor_pb2.FileDescriptorProto(
-        name="connect_python/google_rpc_status.proto",
-        package="google.rpc",
-        dependency=[any_file.name],
-        syntax="proto3",
-    )
-    fields = descriptor_pb2.FieldDescriptorProto
-    message = status_file.message_type.add(name="Status")
-    message.field.add(name="code", number=1, type=fields.TYPE_INT32, label=fields.LABEL_OPTIONAL)
-    message.field.add(
-        name="message", number=2, type=fields.TYPE_STRING, label=fields.LABEL_OPTIONAL
-    )
-    message.field.add(
-        name="details",
-        number=3,
-        type=fields.TYPE_MESSAGE,
-        label=fields.LABEL_REPEATED,
-        type_name=".google.protobuf.Any",
-    )
-    pool.Add(status_file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("google.rpc.Status"))
-
-
 def encode_status(code: int, message: str = "", details: Sequence[ErrorDetail] = ()) -> bytes:
     """A binary ``google.rpc.Status`` (what ``grpc-status-details-bin`` holds, unencoded)."""
-    status: Any = _status_class()()
-    status.code = code
-    status.message = message
-    for detail in details:
-        item = status.details.add()
-        item.type_url = detail.any.type_url
-        item.value = detail.value
-    return cast(bytes, status.SerializeToString())
+    return encode_status_message(code, message, ((d.type_url, d.value) for d in details))
 
 
 def decode_status(data: bytes) -> tuple[int, str, list[ErrorDetail]]:
@@ -105,16 +64,17 @@ def decode_status(data: bytes) -> tuple[int, str, list[ErrorDetail]]:
     Raises ``ConnectError(INTERNAL)`` when ``data`` is not one.
     """
     try:
-        status: Any = ProtoCodec().decode(data, _status_class())
-    except ConnectError as exc:
+        code, message, details = decode_status_message(data)
+    except StatusError as exc:
         raise ConnectError(
-            Code.INTERNAL, f"protocol error: invalid grpc-status-details-bin ({exc.message})"
+            Code.INTERNAL, f"protocol error: invalid grpc-status-details-bin ({exc})"
         ) from exc
-    details = [
-        ErrorDetail(any_pb2.Any(type_url=item.type_url, value=item.value))
-        for item in status.details
-    ]
-    return int(status.code), str(status.message), details
+    return code, message, [ErrorDetail(_Any(url, value)) for url, value in details]
+
+
+class _Any(NamedTuple):
+    type_url: str
+    value: bytes
 
 
 # -- grpc-message ------------------------------------------------------------------------

@@ -19,12 +19,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar, TypeVar
 
-from google.protobuf.message import Message
-
 from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers
-from .._method import MethodInfo
+from .._method import Message, MethodInfo
 from . import RawHeaders
 from .compression import Compression
 from .envelope import FLAG_COMPRESSED

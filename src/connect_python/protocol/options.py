@@ -8,16 +8,29 @@ so every protocol takes the same keywords and resolves them the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
+from .._method import MessageRuntime, MethodInfo
 from . import DEFAULT_READ_MAX_BYTES
-from .codec import Codec, codec_for_name
+from .codec import Codec, JSONCodec, ProtoCodec
+from .codec_protobuf_py import ProtobufPyJSONCodec, ProtobufPyProtoCodec
 from .compression import Compression, available_compressions, compression_for_name
 
-__all__ = ["ProtocolOptions", "request_compression"]
+__all__ = ["ProtocolOptions", "codec_for_name", "request_compression"]
+
+
+def codec_for_name(name: str, messages: MessageRuntime = MessageRuntime.GOOGLE) -> Codec:
+    """The built-in codec called ``name`` (``proto`` or ``json``) for messages of
+    the runtime ``messages``; ``ValueError`` for another name."""
+    if name == "proto":
+        return ProtobufPyProtoCodec() if messages is MessageRuntime.PROTOBUF_PY else ProtoCodec()
+    if name == "json":
+        return ProtobufPyJSONCodec() if messages is MessageRuntime.PROTOBUF_PY else JSONCodec()
+    raise ValueError(f"unknown codec {name!r} (expected 'proto' or 'json')")
 
 
 def request_compression(name: str | None) -> Compression | None:
@@ -47,6 +60,7 @@ class ProtocolOptions:
     """
 
     __slots__ = (
+        "_codecs",
         "_targets",
         "accept",
         "base_url",
@@ -71,6 +85,12 @@ class ProtocolOptions:
         base_url: str = "",
     ) -> None:
         self.codec: Codec = codec if not isinstance(codec, str) else codec_for_name(codec)
+        #: A named codec's implementation for each message runtime (a given
+        #: Codec serves every method as it is).
+        self._codecs: dict[MessageRuntime, Codec] = {
+            runtime: self.codec if not isinstance(codec, str) else codec_for_name(codec, runtime)
+            for runtime in MessageRuntime
+        }
         self.send_compression = request_compression(send_compression)
         offered = (
             available_compressions()
@@ -95,6 +115,11 @@ class ProtocolOptions:
     def _configured(self) -> None:
         """Called once the options are set: a protocol derives (and checks) what
         it needs from them here."""
+
+    def codec_for(self, method: MethodInfo[Any, Any]) -> Codec:
+        """The codec of ``method``'s messages: the client's codec, in the
+        implementation of the method's message runtime (looked up once per call)."""
+        return self._codecs[method.messages]
 
     def call_compression(self, name: str | None) -> Compression | None:
         """A call's request compression: the client's (``name`` is ``None``) or
