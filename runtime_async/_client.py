@@ -14,7 +14,7 @@ from connect_python._io.shim_async import current_deadline, current_time
 from connect_python._method import Message, MethodInfo
 from connect_python.protocol import DEFAULT_READ_MAX_BYTES, RequestHead
 from connect_python.protocol.codec import Codec
-from connect_python.protocol.connect import ConnectProtocol
+from connect_python.protocol.protocols import client_protocol
 
 from ._calls import (
     AsyncBidiStreamCall,
@@ -40,9 +40,12 @@ def _check_timeout(timeout: float | None) -> None:
 
 
 class AsyncConnectClient:
-    """A Connect client for one base URL.
+    """A client for one base URL.
 
-    ``codec`` is ``"proto"`` (default), ``"json"`` or a :class:`Codec`;
+    ``protocol`` is ``"connect"`` (default), ``"grpc"`` (needs HTTP/2: TLS
+    with ALPN ``h2``, or ``AsyncTransport(h2c=True)`` for ``http://`` URLs) or
+    ``"grpc-web"`` (HTTP/1.1 or HTTP/2). ``codec`` is ``"proto"`` (default),
+    ``"json"`` or a :class:`Codec`;
     ``timeout`` the default deadline of each call in seconds (``None``: none;
     ``0`` fails every call at once with ``DEADLINE_EXCEEDED``; negative or NaN
     raises ``ValueError``);
@@ -60,6 +63,7 @@ class AsyncConnectClient:
         base_url: str,
         *,
         transport: AsyncTransport | None = None,
+        protocol: str = "connect",
         codec: str | Codec = "proto",
         timeout: float | None = None,
         headers: HeadersInput = None,
@@ -80,7 +84,8 @@ class AsyncConnectClient:
         self.transport = transport if transport is not None else AsyncTransport()
         self.timeout = timeout
         #: The protocol: request heads from options, responses into messages.
-        self.protocol = ConnectProtocol(
+        self.protocol = client_protocol(
+            protocol,
             codec=codec,
             send_compression=send_compression,
             accept_compression=accept_compression,
@@ -89,6 +94,7 @@ class AsyncConnectClient:
             headers=headers,
             base_url=base_url,
         )
+        self._http2_only = f"the {protocol} protocol" if self.protocol.requires_http2 else ""
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -120,6 +126,7 @@ class AsyncConnectClient:
             head.headers,
             head.body if body is None else body,
             deadline,
+            self._http2_only,
         )
 
     # -- unary ----------------------------------------------------------------------

@@ -42,6 +42,7 @@ class AsyncServiceClient:
         base_url: str,
         *,
         transport: AsyncTransport | None = None,
+        protocol: str = "connect",
         codec: str | Codec = "proto",
         timeout: float | None = None,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
@@ -58,6 +59,9 @@ class AsyncServiceClient:
           path prefix.
         - ``transport``: a connection pool (``AsyncTransport``) to share with
           other clients; by default the client makes its own (and closes it).
+        - ``protocol``: ``"connect"`` (default), ``"grpc"`` (needs HTTP/2: an
+          ``https://`` server offering h2, or ``AsyncTransport(h2c=True)``) or
+          ``"grpc-web"``.
         - ``codec``: ``"proto"`` (default), ``"json"`` or a ``Codec``.
         - ``timeout``: default deadline of each call, in seconds (``None``: no
           deadline).
@@ -76,6 +80,7 @@ class AsyncServiceClient:
         self._client = AsyncConnectClient(
             base_url,
             transport=transport,
+            protocol=protocol,
             codec=codec,
             timeout=timeout,
             headers=headers,

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpcore
 
+from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._http.h2_state import DEFAULT_CONNECTION_WINDOW, DEFAULT_STREAM_WINDOW
 from connect_python._http.request import Request
@@ -35,6 +36,22 @@ __all__ = ["AsyncTransport"]
 
 #: Sends of a request the server refused unprocessed (GOAWAY, REFUSED_STREAM).
 _REFUSED_ATTEMPTS = 3
+
+
+def _needs_http2(request: Request) -> ConnectError:
+    """The error of a request that needs HTTP/2 given an HTTP/1.1 connection
+    (nothing was sent)."""
+    origin = request.authority.decode("ascii", "replace")
+    how = (
+        "for http:// URLs give the transport h2c=True (HTTP/2 with prior knowledge)"
+        if request.scheme == b"http"
+        else "the server must offer HTTP/2 (ALPN h2) and the transport allow it (http2=True)"
+    )
+    return ConnectError(
+        Code.UNAVAILABLE,
+        f"{request.http2_only} needs HTTP/2, but the connection to {origin} is HTTP/1.1: {how}",
+        remote=False,
+    )
 
 
 class AsyncTransport:
@@ -171,6 +188,8 @@ class AsyncTransport:
                             continue  # another call took its last stream: look again
                         conn = None  # the exchange gives it back
                     else:
+                        if request.http2_only:
+                            raise _needs_http2(request)  # the connection goes back idle
                         h11conn, conn = conn, None  # the exchange gives it back, even if this fails
                         exchange = await open_http11_exchange(
                             h11conn, request, pool.authority, scope

@@ -10,6 +10,15 @@ import pytest
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 MODES = ("h1", "h2c", "h2-tls")
+#: Every protocol with every mode it runs over (gRPC needs HTTP/2). A test
+#: module that sets ``PROTOCOL_MODES`` (this list, or part of it) runs each
+#: test using ``protocol`` or ``mode`` once per pair (``pytest_generate_tests``).
+PROTOCOL_MODES = [
+    *(("connect", mode) for mode in MODES),
+    ("grpc", "h2c"),
+    ("grpc", "h2-tls"),
+    *(("grpc-web", mode) for mode in MODES),
+]
 
 
 def make_transport(server: Any, mode: str, **kwargs: Any) -> tuple[str, AsyncTransport]:
@@ -21,10 +30,26 @@ def make_transport(server: Any, mode: str, **kwargs: Any) -> tuple[str, AsyncTra
     return server.https, AsyncTransport(ca_certs=server.ca_pem_text, **kwargs)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    pairs = getattr(metafunc.module, "PROTOCOL_MODES", None)
+    names = metafunc.fixturenames
+    if pairs is not None and "protocol" in names and "mode" in names:
+        ids = ["-".join(pair) for pair in pairs]
+        metafunc.parametrize(("protocol", "mode"), pairs, ids=ids)
+
+
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value
+
+
+@pytest.fixture
+def protocol() -> str:
+    """The client's protocol; a module whose tests hold for every protocol
+    overrides it and ``mode`` with ``protocol_mode`` (see ``helpers``)."""
+    return "connect"
 
 
 @pytest.fixture
@@ -40,8 +65,10 @@ def base_url(test_server: Any, mode: str) -> str:
 
 
 @pytest.fixture
-async def client(base_url: str, transport: AsyncTransport) -> AsyncIterator[AsyncConnectClient]:
-    async with AsyncConnectClient(base_url, transport=transport) as made:
+async def client(
+    base_url: str, transport: AsyncTransport, protocol: str
+) -> AsyncIterator[AsyncConnectClient]:
+    async with AsyncConnectClient(base_url, transport=transport, protocol=protocol) as made:
         yield made
 
 

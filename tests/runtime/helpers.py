@@ -57,3 +57,14 @@ def outcome(
         response_headers=list(headers),
         response_trailers=list(trailers),
     )
+
+
+def announced_timeout(seen: dict[str, list[str]]) -> float:
+    """The timeout (seconds) a request announced: ``connect-timeout-ms`` or
+    ``grpc-timeout`` (a number and a unit)."""
+    if "connect-timeout-ms" in seen:
+        (value,) = seen["connect-timeout-ms"]
+        return int(value) / 1000
+    (value,) = seen["grpc-timeout"]
+    per_second = {"H": 1 / 3600, "M": 1 / 60, "S": 1, "m": 1e3, "u": 1e6, "n": 1e9}
+    return int(value[:-1]) / per_second[value[-1]]

@@ -21,7 +21,9 @@ class Request(NamedTuple):
     known whole (``body is None``: the caller streams it over the exchange).
 
     ``deadline`` is the absolute time (the runtime's clock) by which the
-    exchange must be over, or ``None``. A tuple, so making one costs one
+    exchange must be over, or ``None``. ``http2_only`` names what needs
+    HTTP/2 (``"the gRPC protocol"``): the transport then refuses to send the
+    request over HTTP/1.1; empty, either version does. A tuple, so making one costs one
     allocation; never changed once made.
     """
 
@@ -34,6 +36,7 @@ class Request(NamedTuple):
     headers: Sequence[tuple[bytes, bytes]]
     body: bytes | None = None
     deadline: float | None = None
+    http2_only: str = ""
 
     @property
     def authority(self) -> bytes:

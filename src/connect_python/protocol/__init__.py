@@ -1,8 +1,9 @@
 """RPC protocols, sans-IO: what goes on the wire for a call, and what came back.
 
 A protocol has two levels, both described here as :class:`typing.Protocol`
-classes so that Connect (:mod:`.connect`), and later gRPC and gRPC-Web, are
-interchangeable under the call objects:
+classes so that Connect (:mod:`.connect`), gRPC (:mod:`.grpc`) and gRPC-Web
+(:mod:`.grpc_web`) are interchangeable under the call objects (a client picks
+one by name: :mod:`.protocols`):
 
 - a :class:`ClientProtocol` is built once per client from its options (codec,
   compressions, limits, default headers) and makes
@@ -252,12 +253,17 @@ class ClientProtocol(Protocol):
 
     @property
     def name(self) -> str:
-        """The protocol's name (``connect``)."""
+        """The protocol's name (``connect``, ``grpc``, ``grpc-web``)."""
         ...
 
     @property
     def codec(self) -> Codec:
         """The codec of messages."""
+        ...
+
+    @property
+    def requires_http2(self) -> bool:
+        """Whether calls need HTTP/2 (the client refuses an HTTP/1.1 exchange)."""
         ...
 
     @property

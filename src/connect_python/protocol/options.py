@@ -8,7 +8,7 @@ so every protocol takes the same keywords and resolves them the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from .._code import Code
@@ -71,6 +71,10 @@ class ProtocolOptions:
         "read_max_bytes",
         "send_compression",
     )
+
+    #: Whether the protocol needs HTTP/2 (gRPC: its status travels in HTTP/2
+    #: trailers); a client refuses an HTTP/1.1 exchange for it.
+    requires_http2: ClassVar[bool] = False
 
     def __init__(
         self,
