@@ -21,7 +21,7 @@ from pathlib import Path
 from connect_python.codegen.unasync import transform_source
 
 TESTS = Path(__file__).resolve().parent
-ASYNC_FOLDERS = ("runtime", "transport", "generator_e2e", "reliability")
+ASYNC_FOLDERS = ("runtime", "transport", "generator_e2e", "reliability", "testing_kit")
 OUT = TESTS / "_sync"
 HEADER = "# GENERATED from the async test of the same name by tests/twins.py -- do not edit.\n"
 

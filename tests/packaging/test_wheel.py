@@ -47,6 +47,11 @@ def test_sdist_and_wheel_from_sdist(tmp_path: Path) -> None:
         (meta,) = (n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
         headers = whl.read(meta).decode().split("\n\n", 1)[0].splitlines()
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in whl.namelist())
+        (entry_points,) = (n for n in whl.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        # The testing kit's fixtures reach a user's pytest through this entry point.
+        assert "[pytest11]\nconnect_python = connect_python.testing.pytest_plugin" in (
+            whl.read(entry_points).decode()
+        )
     fields: dict[str, list[str]] = {}
     for line in headers:
         key, _, value = line.partition(": ")
