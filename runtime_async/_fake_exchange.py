@@ -16,8 +16,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from google.protobuf.message import Message
-
 from connect_python._code import Code
 from connect_python._errors import ConnectError
 from connect_python._headers import Headers
@@ -387,7 +385,7 @@ class AsyncFakeExchange:
         self._responses.end()
 
     async def _send_all(
-        self, call: ServerCall, responses: AsyncIterator[Message], ctx: HandlerContext
+        self, call: ServerCall, responses: AsyncIterator[Any], ctx: HandlerContext
     ) -> None:
         """Send what a streaming handler yields, each message as it comes."""
         try:
@@ -398,7 +396,7 @@ class AsyncFakeExchange:
         finally:
             await _close(responses)
 
-    async def _receive_all(self, reader: RequestReader) -> AsyncIterator[Message]:
+    async def _receive_all(self, reader: RequestReader) -> AsyncIterator[Any]:
         """The request messages of a client or bidi stream, as they arrive."""
         while True:
             data = await self._requests.get()
@@ -417,7 +415,7 @@ def _check_output(method: MethodInfo[Any, Any], response: object) -> None:
         )
 
 
-async def _close(iterator: AsyncIterator[Message]) -> None:
+async def _close(iterator: AsyncIterator[Any]) -> None:
     """Close a generator a handler made or was given, rather than leave it to
     the garbage collector (an async generator would be finalized out of task)."""
     close = getattr(iterator, "aclose", None)

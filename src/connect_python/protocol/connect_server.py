@@ -19,15 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from google.protobuf.message import Message
-
 from .._code import Code, http_status_from_code
 from .._errors import ConnectError, error_to_json
 from .._headers import Headers
 from .._method import MethodInfo, StreamType
-from .codec import Codec, codec_for_name
+from .codec import Codec
 from .compression import Compression, compression_for_name
 from .envelope import FLAG_COMPRESSED, FLAG_END_STREAM, EnvelopeDecoder, encode_envelope
+from .options import codec_for_name
 
 __all__ = [
     "HandlerContext",
@@ -103,9 +102,9 @@ def _compression(name: str | None) -> Compression | None:
     return found
 
 
-def _codec(name: str) -> Codec:
+def _codec(name: str, method: MethodInfo[Any, Any]) -> Codec:
     try:
-        return codec_for_name(name)
+        return codec_for_name(name, method.messages)
     except ValueError:
         raise ConnectError(Code.INTERNAL, f"unsupported codec {name!r}") from None
 
@@ -135,7 +134,7 @@ def open_call(
                 raise _bad(f"invalid GET message: {exc}") from None
             return ServerCall(
                 method,
-                _codec(param("encoding") or "proto"),
+                _codec(param("encoding") or "proto", method),
                 _compression(param("compression")),
                 timeout,
                 message,
@@ -146,22 +145,22 @@ def open_call(
             raise ConnectError(Code.UNKNOWN, f"unsupported content-type {content_type!r}")
         name = content_type.removeprefix("application/")
         return ServerCall(
-            method, _codec(name), _compression(headers.get("content-encoding")), timeout
+            method, _codec(name, method), _compression(headers.get("content-encoding")), timeout
         )
     if not content_type.startswith("application/connect+"):
         raise ConnectError(Code.UNKNOWN, f"unsupported content-type {content_type!r}")
     name = content_type.removeprefix("application/connect+")
     return ServerCall(
-        method, _codec(name), _compression(headers.get("connect-content-encoding")), timeout
+        method, _codec(name, method), _compression(headers.get("connect-content-encoding")), timeout
     )
 
 
-def decode_unary(call: ServerCall, body: bytes) -> Message:
+def decode_unary(call: ServerCall, body: bytes) -> Any:
     """The request message of a unary call (``body``: a POST's body)."""
     data = call.query_message if call.query_message is not None else body
     if call.compression is not None:
         data = call.compression.decompress(data, None)
-    decoded: Message = call.codec.decode(data, call.method.input)
+    decoded: Any = call.codec.decode(data, call.method.input)
     return decoded
 
 
@@ -174,7 +173,7 @@ class RequestReader:
         self._call = call
         self._envelopes = EnvelopeDecoder(known_flags=FLAG_COMPRESSED)
 
-    def feed(self, data: bytes) -> Iterator[Message]:
+    def feed(self, data: bytes) -> Iterator[Any]:
         """The messages completed by ``data``."""
         envelopes = self._envelopes
         envelopes.feed(data)
@@ -187,7 +186,7 @@ class RequestReader:
                         Code.INTERNAL, "compressed message without connect-content-encoding"
                     )
                 payload = call.compression.decompress(payload, None)
-            decoded: Message = call.codec.decode(payload, call.method.input)
+            decoded: Any = call.codec.decode(payload, call.method.input)
             yield decoded
 
     def end(self) -> None:
@@ -201,7 +200,7 @@ def _raw(headers: Headers) -> RawHeaders:
 
 
 def unary_response(
-    call: ServerCall, message: Message, headers: Headers, trailers: Headers
+    call: ServerCall, message: Any, headers: Headers, trailers: Headers
 ) -> tuple[int, RawHeaders, bytes]:
     """(status, headers, body) of a unary call's success."""
     raw = [(b"content-type", f"application/{call.codec.name}".encode())]
@@ -228,7 +227,7 @@ def stream_response_head(call: ServerCall, headers: Headers) -> tuple[int, RawHe
     return 200, raw + _raw(headers)
 
 
-def stream_message(call: ServerCall, message: Message) -> bytes:
+def stream_message(call: ServerCall, message: Any) -> bytes:
     """One response message of a streaming call, enveloped."""
     return encode_envelope(0, call.codec.encode(message))
 
