@@ -33,7 +33,8 @@ from connect_python._method import Message
 from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
 from ._deadlines import await_scope_deadline, remote_error
-from ._exchange import AsyncExchange, send_body
+from ._exchange import AsyncExchange
+from ._sender import BATCH_BYTES, send_body
 from ._transport import AsyncTransport
 from ._unary import ResponseMetadata
 
@@ -50,8 +51,6 @@ Res = TypeVar("Res", bound=Message)
 RequestStream = AsyncIterable[Req] | Iterable[Req]
 
 _clock = time.perf_counter
-#: A list or tuple of requests goes out in writes of up to this many bytes.
-_BATCH_BYTES = 64 * 1024
 
 _HALF_DUPLEX = (
     "send after the response was read: this call runs over HTTP/1.1, which is half duplex"
@@ -467,14 +466,28 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
 async def request_body(
     proto: CallProtocol[Req, Message], requests: RequestStream[Req]
 ) -> AsyncIterable[bytes]:
-    """Request messages as the protocol frames them, each sent as soon as it
-    is produced.
+    """Request messages as the protocol frames them, each handed on as soon
+    as it is produced (``_sender.send_body`` batches what comes faster than
+    it is written).
 
-    A list or tuple is all there up front: its messages go out in writes of
-    up to 64 KiB instead of one write per message.
+    A list or tuple is all there up front: its messages are joined into
+    pieces of up to 64 KiB here.
     """
     encode = proto.encode_request
-    if isinstance(requests, AsyncIterable):
+    if isinstance(requests, Sequence):
+        batch: list[bytes] = []
+        size = 0
+        for message in requests:
+            data = encode(message)
+            batch.append(data)
+            size += len(data)
+            if size >= BATCH_BYTES:
+                yield b"".join(batch)
+                batch.clear()
+                size = 0
+        if batch:
+            yield b"".join(batch)
+    elif isinstance(requests, AsyncIterable):
         iterator = requests.__aiter__()
         try:
             async for message in iterator:
@@ -485,19 +498,6 @@ async def request_body(
             close = getattr(iterator, "aclose", None)
             if close is not None:
                 await close()
-    elif isinstance(requests, Sequence):
-        batch: list[bytes] = []
-        size = 0
-        for message in requests:
-            data = encode(message)
-            batch.append(data)
-            size += len(data)
-            if size >= _BATCH_BYTES:
-                yield b"".join(batch)
-                batch.clear()
-                size = 0
-        if batch:
-            yield b"".join(batch)
     else:
         for message in requests:
             yield encode(message)

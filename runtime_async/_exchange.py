@@ -1,21 +1,19 @@
 """The exchange: one HTTP request and its response, as both HTTP versions
 carry it (:class:`AsyncExchange`, implemented by ``_http11`` and
-``_http2_exchange``), and sending a streamed request body over any exchange
-(:func:`send_body`).
+``_http2_exchange``). A streamed request body is sent over any exchange by
+``_sender.send_body``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
 from typing import Protocol
 
-from connect_python._io.shim_async import CallScope, shield
+from connect_python._io.shim_async import CallScope
 
 __all__ = [
     "AsyncExchange",
     "RawHeaders",
     "ReleaseHook",
-    "send_body",
 ]
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -79,24 +77,3 @@ class AsyncExchange(Protocol):
     async def aclose(self) -> None:
         """End the exchange and give its connection back."""
         ...
-
-
-async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: CallScope) -> None:
-    """Send a streamed request body, then finish it (stops early if the
-    server already answered). The body iterator is closed in any case.
-
-    Each message is written as soon as the iterator produces it: a slow
-    producer (stdin) is never delayed. (A list or tuple of requests arrives
-    here already packed into 64 KiB writes.)
-    """
-    try:
-        async for chunk in body:
-            if not stream.request_open:
-                break
-            await stream.send(chunk, scope)
-        await stream.end_request(scope)
-    finally:
-        close = getattr(body, "aclose", None)
-        if close is not None:
-            with shield():
-                await close()

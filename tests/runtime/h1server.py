@@ -10,6 +10,9 @@ request's ``x-scenario`` header:
 - ``half_duplex_chat``: reads the whole (chunked) request, then answers each
   ``ChatRequest`` with a ``ChatResponse`` (bidi as a half-duplex HTTP/1.1
   server such as an ASGI one does it).
+- ``upload``: reads the whole (chunked) request, then answers with one
+  ``UploadResponse`` (messages and chunk bytes of its ``UploadRequest``
+  messages), as a Connect client stream.
 - ``deadline_answer``: reads the request, waits until :attr:`answer_at`
   (``time.monotonic()``), then answers with a Connect ``deadline_exceeded``
   error, as a server timing out the announced deadline does.
@@ -61,6 +64,8 @@ class H1TestServer:
         #: Messages ``stream_forever`` sent.
         self.sent = 0
         self.accepted = 0
+        #: Chunks of the last chunked request body read.
+        self.chunks = 0
         #: When ``deadline_answer`` answers (a ``time.monotonic()`` value).
         self.answer_at = 0.0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -154,6 +159,7 @@ class H1TestServer:
                 more()
             return data[: int(length)]
         body = b""
+        chunks = 0
         while True:
             while b"\r\n" not in data:
                 more()
@@ -164,7 +170,9 @@ class H1TestServer:
             body += data[:size]
             data = data[size + 2 :]
             if size == 0:
+                self.chunks = chunks
                 return body
+            chunks += 1
 
     def _serve(self, sock: socket.socket) -> None:
         try:
@@ -229,6 +237,22 @@ class H1TestServer:
         sock.sendall(
             b"HTTP/1.1 504 Gateway Timeout\r\ncontent-type: application/json\r\n"
             b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        return True
+
+    def _upload(self, sock: socket.socket, request: _Request) -> bool:
+        body = self._read_body(sock, request)
+        pos = messages = size = 0
+        while pos + 5 <= len(body):
+            length = int.from_bytes(body[pos + 1 : pos + 5], "big")
+            size += len(pb.UploadRequest.FromString(body[pos + 5 : pos + 5 + length]).chunk)
+            pos += 5 + length
+            messages += 1
+        reply = pb.UploadResponse(messages=messages, bytes=size)
+        out = chunk(envelope(0, reply.SerializeToString())) + chunk(envelope(2, b"{}"))
+        sock.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/connect+proto\r\n"
+            b"transfer-encoding: chunked\r\n\r\n" + out + b"0\r\n\r\n"
         )
         return True
 

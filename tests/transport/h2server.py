@@ -24,6 +24,10 @@ used where the client is a Connect call):
 ``echo``
     Every DATA chunk is sent back as it arrives; the response ends when the
     request does.
+``upload``
+    A Connect client stream: the request's ``UploadRequest`` messages are
+    counted, and once the request ended one ``UploadResponse`` (messages,
+    chunk bytes) answers, then the end-stream message.
 ``chat``
     A Connect bidi stream: each complete request envelope is answered with
     one ``ChatResponse`` envelope (its ``text`` echoed, ``index`` counting);
@@ -185,6 +189,8 @@ class _Stream:
     source: Iterator[bytes] | None = None
     closed: bool = False
     sent: int = 0
+    #: Chunk bytes of the ``UploadRequest`` messages received (``upload``).
+    received: int = 0
     decoder: EnvelopeDecoder | None = None
     index: int = 0
     wake_at: float = 0.0
@@ -492,7 +498,7 @@ class ServerConnection:
             stream.out.append(("end", None))
         elif scenario == "echo":
             self._respond(stream, "application/octet-stream")
-        elif scenario == "chat":
+        elif scenario in ("chat", "upload"):
             stream.decoder = EnvelopeDecoder()
         else:
             self._reset(stream, int(h2.errors.ErrorCodes.INTERNAL_ERROR))
@@ -530,6 +536,14 @@ class ServerConnection:
                 reply = pb.ChatResponse(text=request.text, index=stream.index)
                 stream.index += 1
                 stream.out.append(("data", _envelope_message(reply)))
+        elif scenario == "upload" and stream.decoder is not None:
+            stream.decoder.feed(data)
+            while True:
+                envelope = stream.decoder.next()
+                if envelope is None:
+                    break
+                stream.index += 1
+                stream.received += len(pb.UploadRequest.FromString(envelope[1]).chunk)
 
     def _on_request_end(self, stream: _Stream) -> None:
         scenario = stream.headers.get("x-scenario", "stream")
@@ -538,6 +552,11 @@ class ServerConnection:
         elif scenario == "chat":
             if stream.index == 0:
                 self._respond(stream)
+            stream.out.append(("data_end", _END_OK))
+        elif scenario == "upload":
+            self._respond(stream)
+            total = pb.UploadResponse(messages=stream.index, bytes=stream.received)
+            stream.out.append(("data", _envelope_message(total)))
             stream.out.append(("data_end", _END_OK))
 
     def _goaway(self, last_stream_id: int) -> None:
