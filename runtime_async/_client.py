@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from connect_python._cancel import CancelToken
+from connect_python._code import Code
 from connect_python._headers import HeadersInput
 from connect_python._http.request import Request
 from connect_python._io.shim_async import current_deadline, current_time
 from connect_python._method import Message, MethodInfo
+from connect_python.interceptors import ClientHooks, Interceptor
 from connect_python.protocol import DEFAULT_READ_MAX_BYTES, RequestHead
 from connect_python.protocol.codec import Codec
 from connect_python.protocol.protocols import client_protocol
@@ -23,6 +25,12 @@ from ._calls import (
     RequestStream,
     client_stream_result,
     request_body,
+)
+from ._interceptors import (
+    hooked_bidi_stream,
+    hooked_client_stream,
+    hooked_server_stream,
+    hooked_unary,
 )
 from ._transport import AsyncTransport
 from ._unary import ResponseMetadata, unary_call
@@ -56,6 +64,12 @@ class AsyncConnectClient:
     ``read_max_bytes`` the largest response message accepted. A ``transport``
     (connection pool) may be shared by many clients; without one the client
     makes its own and closes it with :meth:`aclose`.
+
+    ``interceptors`` run for every call, the first given outermost (see
+    ``connect_python.interceptors``); ``http_status_codes`` gives the code of
+    an error response that carries no error of the protocol (a proxy's page)
+    by its HTTP status, in place of the spec's mapping (e.g.
+    ``{404: Code.NOT_FOUND}``). Without either, calls run no hook at all.
     """
 
     def __init__(
@@ -71,6 +85,8 @@ class AsyncConnectClient:
         accept_compression: Sequence[str] | None = None,
         compress_min_bytes: int = 1024,
         read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
+        interceptors: Sequence[Interceptor] = (),
+        http_status_codes: Mapping[int, Code] | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -95,6 +111,8 @@ class AsyncConnectClient:
             base_url=base_url,
         )
         self._http2_only = f"the {protocol} protocol" if self.protocol.requires_http2 else ""
+        #: Interceptors and status map; ``None`` when there are neither.
+        self._hooks = ClientHooks.make(interceptors, http_status_codes, base_url)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -152,6 +170,11 @@ class AsyncConnectClient:
         ``send_compression`` overrides the client's request compression
         (``"identity"``: none).
         """
+        if self._hooks is not None:
+            return await hooked_unary(
+                self, self._hooks, method, request, headers, timeout, use_get, metadata,
+                send_compression, cancel,
+            )  # fmt: skip
         own, left, outer = self._deadline(timeout)
         proto = self.protocol.call(method, send_compression=send_compression)
         proto.encode_request(request)  # the body, which the head announces
@@ -173,6 +196,10 @@ class AsyncConnectClient:
         cancel: CancelToken | None = None,
     ) -> AsyncServerStreamCall[Res]:
         """Start a server-streaming call; nothing is sent until it is entered or iterated."""
+        if self._hooks is not None:
+            return hooked_server_stream(
+                self, self._hooks, method, request, headers, timeout, send_compression, cancel
+            )
         own, left, outer = self._deadline(timeout)
         proto = self.protocol.call(method, send_compression=send_compression)
         body = proto.encode_request(request)
@@ -196,6 +223,11 @@ class AsyncConnectClient:
         cancel: CancelToken | None = None,
     ) -> Res:
         """Send a stream of requests and return the single response message."""
+        if self._hooks is not None:
+            return await hooked_client_stream(
+                self, self._hooks, method, requests, headers, timeout, metadata,
+                send_compression, cancel,
+            )  # fmt: skip
         own, left, outer = self._deadline(timeout)
         proto = self.protocol.call(method, send_compression=send_compression)
         head = proto.request_head(left, headers=headers)
@@ -222,6 +254,10 @@ class AsyncConnectClient:
         With ``requests`` the request stream is taken from that iterable;
         without, use ``send()`` and ``close_send()`` on the returned call.
         """
+        if self._hooks is not None:
+            return hooked_bidi_stream(
+                self, self._hooks, method, requests, headers, timeout, send_compression, cancel
+            )
         own, left, outer = self._deadline(timeout)
         proto = self.protocol.call(method, send_compression=send_compression)
         head = proto.request_head(left, headers=headers)

@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, TypeVar
 
+from connect_python._code import Code
+from connect_python.interceptors import Interceptor
 from connect_python.protocol import DEFAULT_READ_MAX_BYTES
 from connect_python.protocol.codec import Codec
 
@@ -50,6 +52,8 @@ class AsyncServiceClient:
         accept_compression: Sequence[str] | None = None,
         compress_min_bytes: int = 1024,
         read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
+        interceptors: Sequence[Interceptor] = (),
+        http_status_codes: Mapping[int, Code] | None = None,
     ) -> None:
         """Create a client of the service at ``base_url``.
 
@@ -74,6 +78,11 @@ class AsyncServiceClient:
         - ``compress_min_bytes``: smaller messages are sent uncompressed.
         - ``read_max_bytes``: largest response message accepted (``None``: no
           limit).
+        - ``interceptors``: run for every call, the first outermost (see
+          ``connect_python.interceptors``).
+        - ``http_status_codes``: codes for HTTP statuses of error responses
+          that are not RPC responses (a proxy's ``{404: Code.NOT_FOUND}``), in
+          place of the spec's mapping.
         """
         if self._deprecated is not None:
             self._warn_deprecated(self._deprecated)
@@ -88,6 +97,8 @@ class AsyncServiceClient:
             accept_compression=accept_compression,
             compress_min_bytes=compress_min_bytes,
             read_max_bytes=read_max_bytes,
+            interceptors=interceptors,
+            http_status_codes=http_status_codes,
         )
 
     @staticmethod

@@ -21,7 +21,14 @@ from pathlib import Path
 from connect_python.codegen.unasync import transform_source
 
 TESTS = Path(__file__).resolve().parent
-ASYNC_FOLDERS = ("runtime", "transport", "generator_e2e", "reliability", "testing_kit")
+ASYNC_FOLDERS = (
+    "runtime",
+    "transport",
+    "generator_e2e",
+    "reliability",
+    "testing_kit",
+    "hooks",
+)
 OUT = TESTS / "_sync"
 HEADER = "# GENERATED from the async test of the same name by tests/twins.py -- do not edit.\n"
 

@@ -140,6 +140,7 @@ class ConnectError(Exception):
         http_status: int | None = None,
         remote: bool = False,
         http_body: bytes | None = None,
+        from_http_status: bool = False,
     ) -> None:
         super().__init__(f"[{code.value}] {message}" if message else f"[{code.value}]")
         self.code = code
@@ -149,6 +150,7 @@ class ConnectError(Exception):
         self.http_status = http_status
         self.remote = remote
         self.http_body = http_body
+        self.from_http_status = from_http_status
 
     def __repr__(self) -> str:
         return f"ConnectError({self.code!r}, {self.message!r})"
@@ -208,16 +210,24 @@ def error_from_json(
     A missing, null or unknown code gives ``fallback``.
     """
     if not isinstance(obj, dict):
-        return ConnectError(fallback, "", metadata=metadata, http_status=http_status, remote=True)
-    code = Code.from_string(obj.get("code")) or fallback
+        return ConnectError(
+            fallback,
+            "",
+            metadata=metadata,
+            http_status=http_status,
+            remote=True,
+            from_http_status=http_status not in (None, 200),
+        )
+    code = Code.from_string(obj.get("code"))
     message = obj.get("message")
     return ConnectError(
-        code,
+        code or fallback,
         message if isinstance(message, str) else "",
         details=_details_from_json(obj.get("details")),
         metadata=metadata,
         http_status=http_status,
         remote=True,
+        from_http_status=code is None and http_status not in (None, 200),
     )
 
 
@@ -278,6 +288,7 @@ def not_connect_error(
     a wrong path). The whole body stays on the error as ``http_body``.
     """
     media = _media_type(content_type)
+    derived = code is None
     if code is None:
         code = code_from_http_status(status)
     if status == 200:
@@ -299,6 +310,7 @@ def not_connect_error(
         http_status=status,
         remote=True,
         http_body=body if body else None,
+        from_http_status=derived,
     )
 
 
