@@ -15,7 +15,9 @@ its consumer in one piece.
 
 Every wait ends (DESIGN.md §3). A call's deadline on a connection that showed
 no sign of life since the call's stream opened retires the connection (new
-calls go to a new one).
+calls go to a new one); one that passes while the peer said nothing during
+the call's last wait sends a PING, whose ACK the next call waits for briefly
+(``_http2_liveness``: that probe, and keepalive PINGs).
 
 An idle connection first takes in whatever arrived while no stream was open
 (GOAWAY, EOF, PING) before it carries a new stream; if the replies that
@@ -55,7 +57,8 @@ from connect_python._io.shim_async import (
 )
 
 from ._exchange import ReleaseHook
-from ._http2_writer import WRITE_PIECE, _AsyncHTTP2Writer, deadline_passed
+from ._http2_liveness import _AsyncHTTP2Liveness
+from ._http2_writer import WRITE_PIECE, deadline_passed
 
 __all__ = ["AsyncHTTP2Connection", "ConnectionBusy"]
 
@@ -71,13 +74,15 @@ class ConnectionBusy(Exception):
     """The connection cannot take another stream now; use another one."""
 
 
-class AsyncHTTP2Connection(_AsyncHTTP2Writer):
+class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
     """One HTTP/2 connection over an httpcore network stream.
 
     ``stream_window`` is each stream's receive window and
     ``connection_window`` the connection's; both are credited as the
     application consumes data. ``keepalive_expiry`` is how long an idle
-    connection is kept. ``on_release`` (the pool's hook) is awaited whenever
+    connection is kept. ``ping_interval``, ``ping_timeout`` and
+    ``ping_while_idle`` configure keepalive PINGs (``_http2_liveness``).
+    ``on_release`` (the pool's hook) is awaited whenever
     one of its exchanges ended.
     """
 
@@ -89,6 +94,9 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
         stream_window: int = DEFAULT_STREAM_WINDOW,
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        ping_interval: float | None = None,
+        ping_timeout: float = 20.0,
+        ping_while_idle: bool = False,
     ) -> None:
         self._state = H2State(
             stream_window=stream_window,
@@ -97,7 +105,12 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
         )
         self._lock = StateLock()
         self._closed = False
-        super().__init__(network_stream)
+        super().__init__(
+            network_stream,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            ping_while_idle=ping_while_idle,
+        )
         self._reading = False
         #: What was read and not parsed yet (see _read), and when the other
         #: tasks get a turn between two of its pieces.
@@ -181,6 +194,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
                 return
             self._closed = True
             self._state.fail(ConnectError(Code.UNAVAILABLE, "connection closed"))
+            self._closing.set()
             self._wake(None)
             self._wake_writers()
             interrupt = self._interrupt_read if self._reading else None
@@ -285,6 +299,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
         """Return once ``ready()``, reading the network if nobody else is."""
         reader = False
         reads = 0
+        life_at_start = self._state.signs_of_life
         try:
             while True:
                 with self._lock:
@@ -321,10 +336,16 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
             with self._lock:
                 if not reader:
                     self._handoff()
-                if deadline_passed(scope) and stream.life_seen == self._state.signs_of_life:
-                    # Nothing arrived since the stream opened: the peer
-                    # looks dead. New calls go to a new connection.
-                    self._state.retired = True
+                if deadline_passed(scope):
+                    alive = self._state.signs_of_life
+                    if stream.life_seen == alive:
+                        # Nothing arrived since the stream opened: the peer
+                        # looks dead. New calls go to a new connection.
+                        self._state.retired = True
+                    elif life_at_start == alive and stream.stream_id:
+                        # It answered before, not while this call waited:
+                        # slow, or gone? A PING tells the next call.
+                        self._probe()
             raise
         finally:
             if reader:
@@ -368,6 +389,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Writer):
                 return
             if data:
                 pieces.feed(data)
+                self.read_at = _clock()
         state = self._state
         parsed = 0
         while True:

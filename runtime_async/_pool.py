@@ -117,8 +117,13 @@ class AsyncPool:
 
     @property
     def num_connections(self) -> int:
-        """Open connections (idle or busy)."""
-        return len(self._conns)
+        """Open connections (idle or busy; one that failed or was closed,
+        such as by its keepalive, no longer counts)."""
+        return sum(
+            1
+            for conn in list(self._conns)
+            if not (isinstance(conn, AsyncHTTP2Connection) and conn.is_closed())
+        )
 
     @property
     def num_idle(self) -> int:
@@ -239,6 +244,10 @@ class AsyncPool:
                 if h2conn.is_idle():
                     # Take in what arrived while it was idle (a GOAWAY, EOF).
                     await h2conn.refresh()
+                if h2conn.probe_pending() and h2conn.is_available():
+                    # A call's deadline found the peer silent: is it there?
+                    # Without the PING's ACK soon, the connection is retired.
+                    await h2conn.await_probe(scope)
                 if h2conn.is_available() and not h2conn.has_expired():
                     if pool.waiters:
                         with self._lock:

@@ -80,6 +80,16 @@ class AsyncTransport:
     idle connection is closed. ``http2_stream_window`` and
     ``http2_connection_window`` are the receive windows, credited as the
     application reads.
+
+    HTTP/2 keepalive: with ``http2_ping_interval`` (seconds), a connection
+    that received nothing for that long sends a PING, while calls are open on
+    it (also while it is idle with ``http2_ping_while_idle=True``, which keeps
+    middleboxes that drop idle flows from dropping it); without an answer
+    within ``http2_ping_timeout`` seconds the connection is closed and its
+    calls fail with ``UNAVAILABLE``. Independently, a call's deadline that
+    passes while the server said nothing makes the connection send a PING,
+    and the next call waits briefly for its answer before it uses that
+    connection (else it dials a new one).
     """
 
     def __init__(
@@ -102,6 +112,9 @@ class AsyncTransport:
         network_backend: Any = None,
         http2_stream_window: int = DEFAULT_STREAM_WINDOW,
         http2_connection_window: int = DEFAULT_CONNECTION_WINDOW,
+        http2_ping_interval: float | None = None,
+        http2_ping_timeout: float = 20.0,
+        http2_ping_while_idle: bool = False,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -131,6 +144,13 @@ class AsyncTransport:
         self._backend = network_backend or AnyIOBackend()
         self.http2_stream_window = http2_stream_window
         self.http2_connection_window = http2_connection_window
+        if http2_ping_interval is not None and http2_ping_interval <= 0:
+            raise ValueError("http2_ping_interval must be positive (or None: no keepalive)")
+        if http2_ping_timeout <= 0:
+            raise ValueError("http2_ping_timeout must be positive")
+        self.http2_ping_interval = http2_ping_interval
+        self.http2_ping_timeout = http2_ping_timeout
+        self.http2_ping_while_idle = http2_ping_while_idle
         self._pool = AsyncPool(
             self._dial, max_connections=max_connections, h2_http=h2c, h2_https=http2
         )
@@ -263,6 +283,9 @@ class AsyncTransport:
                     keepalive_expiry=self.keepalive_expiry,
                     stream_window=self.http2_stream_window,
                     connection_window=self.http2_connection_window,
+                    ping_interval=self.http2_ping_interval,
+                    ping_timeout=self.http2_ping_timeout,
+                    ping_while_idle=self.http2_ping_while_idle,
                 )
             else:
                 conn = AsyncHTTP11Connection(net, self.keepalive_expiry)

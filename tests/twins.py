@@ -28,6 +28,7 @@ ASYNC_FOLDERS = (
     "reliability",
     "testing_kit",
     "hooks",
+    "network",
 )
 OUT = TESTS / "_sync"
 HEADER = "# GENERATED from the async test of the same name by tests/twins.py -- do not edit.\n"

@@ -20,15 +20,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 JSONL = ROOT / ".cache" / "reliability" / "results.jsonl"
 FLAVOURS = ("asyncio", "trio", "sync")
-KNOWN_BUGS = {
-    "R1": "R1: an HTTP/2 connection that went silent (the peer gone without FIN or RST) "
-    "while a stream was receiving on it stays in the pool: the stream ends at its "
-    "deadline, and the next call is sent on the same dead connection and times out too. "
-    "The dead-connection rule only fires when nothing at all arrived since the stream "
-    "opened.",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 FIXED_BUGS = {
+    "R1": "R1 (HTTP/2, every flavour, fixed with the liveness probe PING): an "
+    "HTTP/2 connection that went silent (the peer gone without FIN or RST) while a stream "
+    "was receiving on it stayed in the pool: the stream ended at its deadline, and the "
+    "next call was sent on the same dead connection and timed out too. Now a deadline "
+    "that passes while nothing came from the peer makes the connection send a PING; the "
+    "next call waits briefly for its ACK, else the connection is retired.",
     "R2": "R2 (sync, fixed in 3ff804a): the wake descriptor (eventfd) of a thread whose "
     "call ended at its deadline outlived the thread until the cyclic garbage collector "
     "ran (a reference cycle through the waker's own bound method).",
@@ -133,8 +133,10 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
             faults = sum(e["faults_injected"].values())
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(e["faults_injected"].items()))
             server = e["server"]
-            known_here = ", ".join(f"{k}: {v}" for k, v in e["known_bugs"].items()) or "none"
-            known.update(k.split(" ")[0] for k in e["known_bugs"])
+            known_here = (
+                ", ".join(f"{k}: {v}" for k, v in e.get("known_bugs", {}).items()) or "none"
+            )
+            known.update(k.split(" ")[0] for k in e.get("known_bugs", {}))
             broken += [f"soak/{e['flavour']}: {b}" for b in e["broken"]]
             out.append(
                 f"| {e['flavour']} | {e['seed']} | {e['seconds']:g} | {e['rounds']} "

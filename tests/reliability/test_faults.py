@@ -59,13 +59,7 @@ async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: A
     report = await run_scenario(
         fault, route, proxy, test_server.http, faults, expect_ok=expect_ok, timeout=1.0
     )
-    broken, known = report.broken, []
-    if fault == "half_open" and route.duplex:
-        # Bug R1 (test_regressions.py, strict xfail there): the first healthy call
-        # may be lost on the silent HTTP/2 connection (whether it is depends on
-        # which calls were in flight when it went silent).
-        known = [b for b in broken if b.startswith("the first healthy call")]
-        broken = [b for b in broken if b not in known]
+    broken = report.broken
     record(
         "scenario",
         {
@@ -76,7 +70,6 @@ async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: A
             "outcomes": dict(report.codes()),
             "server": vars(report.server) if report.server else None,
             "broken": broken,
-            "known_bugs": ["R1: " + k for k in known],
         },
     )
     assert not broken, "\n".join(broken)

@@ -1,8 +1,6 @@
 """Focused regression tests for what the reliability scenarios found.
 
-Each test names the scenario that found it. A test marked ``xfail(strict=True)``
-shows a bug reported to the runtime's owners and not fixed yet: it fails the
-suite as soon as the bug is fixed, so the marker goes with the fix.
+Each test names the scenario that found it.
 """
 
 from __future__ import annotations
@@ -21,19 +19,15 @@ from reliability.faultproxy import Blackhole, FaultProxy, HalfOpen
 
 from .helpers import Route, prime, wait_resources
 
-SILENT_H2_BUG = (
-    "R1: an HTTP/2 connection that went silent (peer gone without FIN or RST) while "
-    "a stream was receiving on it stays in the pool: the stream ends at its deadline, "
-    "and the next call is sent on the same dead connection and times out too"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=SILENT_H2_BUG)
 @pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
 async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
     route: Route, proxy: FaultProxy, test_server: Any
 ) -> None:
-    # found by test_faults.py::test_fault[half_open] (its first healthy call failed)
+    # found by test_faults.py::test_fault[half_open] (its first healthy call failed):
+    # R1, fixed: a deadline that passes while nothing came from the peer makes the
+    # connection send a PING; the next call waits briefly for its ACK, else the
+    # connection is retired and the call goes to a new one.
     transport = AsyncTransport(**route.transport_kwargs)
     async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
         request = pb.StreamRequest(count=1000, size=16, outcome=pb.Outcome(delay_ms=20))
