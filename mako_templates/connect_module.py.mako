@@ -72,6 +72,9 @@ ${m.constant}: MethodInfo[
     output=${ph.ref(m.output)},
     stream_type=StreamType.${m.kind},
     idempotency_level=IdempotencyLevel.${m.idempotency},
+% if file.options.messages == "protobuf-py":
+    messages=MessageRuntime.PROTOBUF_PY,
+% endif
 )
 % endfor
 % endfor

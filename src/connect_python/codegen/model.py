@@ -1,8 +1,10 @@
 """The generator's model, built once from a whole ``CodeGeneratorRequest``.
 
 One symbol table covers every message of every ``proto_file`` (nested types
-included), so a method's input and output resolve to the ``_pb2`` module that
-defines them wherever they live. Everything the templates need is decided here
+included), so a method's input and output resolve to the message module that
+defines them wherever they live: the ``_pb2`` module of Google's ``protobuf``
+or, with ``messages=protobuf-py``, the ``_pb`` module of ``protoc-gen-py``
+(:mod:`.naming_pb`). Everything the templates need is decided here
 (names, imports and their order, docstring text); the templates only loop and
 branch. All classes are frozen dataclasses; descriptors are read, never changed.
 """
@@ -17,7 +19,7 @@ from typing import Literal
 from google.protobuf import descriptor_pb2
 from google.protobuf.compiler import plugin_pb2
 
-from connect_python.codegen import naming
+from connect_python.codegen import naming, naming_pb
 from connect_python.codegen.options import Options
 from connect_python.codegen.order import Natural, ruff_order
 from connect_python.codegen.text import comment_lines
@@ -40,7 +42,7 @@ __all__ = [
 
 StreamKind = Literal["UNARY", "CLIENT_STREAM", "SERVER_STREAM", "BIDI_STREAM"]
 Idempotency = Literal["UNKNOWN", "NO_SIDE_EFFECTS", "IDEMPOTENT"]
-Section = Literal["stdlib", "thirdparty", "firstparty"]
+Section = Literal["stdlib", "thirdparty", "firstparty", "localfolder"]
 
 _IDEMPOTENCY: Mapping[int, Idempotency] = {
     descriptor_pb2.MethodOptions.IDEMPOTENCY_UNKNOWN: "UNKNOWN",
@@ -65,7 +67,7 @@ FIXED_MODULE_NAMES: frozenset[str] = frozenset(
         "IdempotencyLevel", "MethodInfo", "StreamType", "runtime_async", "runtime_sync",
         "deprecated", "_T", "_Headers", "_AsyncRequests", "_Requests", "_AsyncRequestsOrNone",
         "_RequestsOrNone", "_AsyncMetadata", "_Metadata", "__all__", "connect_python", "google",
-        "typing_extensions", "collections", "typing",
+        "typing_extensions", "collections", "typing", "MessageRuntime",
     }
 )  # fmt: skip
 
@@ -85,14 +87,16 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Pb2Module:
-    """A ``_pb2`` module the generated code imports, and the name it is bound to."""
+    """A message module the generated code imports, and the name it is bound to."""
 
-    module: str  # "connectpy.testing.v1.testing_pb2"
+    module: str  # "connectpy.testing.v1.testing_pb2"; relative: "..common.v1.common_pb"
     alias: str
 
     @property
     def parent(self) -> str:
-        return self.module.rpartition(".")[0]
+        """What ``from`` names: ``connectpy.testing.v1``, ``..common.v1`` or ``.``."""
+        rest = self.module.lstrip(".")
+        return self.module[: len(self.module) - len(rest)] + rest.rpartition(".")[0]
 
     @property
     def basename(self) -> str:
@@ -105,10 +109,11 @@ class TypeRef:
 
     symbol: Symbol
     module: Pb2Module
+    path: tuple[str, ...]  # the Python class names, outermost first
 
     @property
     def expr(self) -> str:
-        return ".".join((self.module.alias, *self.symbol.path))
+        return ".".join((self.module.alias, *self.path))
 
 
 @dataclass(frozen=True)
@@ -286,7 +291,7 @@ def _order_imports(imports: Iterable[Import]) -> tuple[Import, ...]:
             if bare:
                 statements.append(Import(section, module, bare))
             statements += [Import(section, module, (n,)) for n in names if n[1] is not None]
-        statements.sort(key=lambda i: (*ruff_order(i.module, typed=False), _name_order(i.names[0])))
+        statements.sort(key=lambda i: (*_module_key(i.module), _name_order(i.names[0])))
         out += plain + statements
     return tuple(out)
 
@@ -319,6 +324,26 @@ def _syntax(fd: descriptor_pb2.FileDescriptorProto) -> str:
     if fd.syntax == "editions":
         return "editions"
     return "proto3" if fd.syntax == "proto3" else "proto2"
+
+
+def _pb_module_name(
+    proto_file: str, importer: str, generated: frozenset[str], options: Options
+) -> tuple[str, str]:
+    """protobuf-py: ``(module as imported, its path from the output root)`` for
+    the ``_pb`` module of ``proto_file``, imported by the module of ``importer``."""
+    mapped = options.module_map.get(proto_file)
+    if mapped:
+        return mapped, mapped
+    parts = naming_pb.module_parts(proto_file)
+    if naming_pb.is_wkt(proto_file) and proto_file not in generated:
+        module = ".".join((naming_pb.WKT_PACKAGE, *parts))
+        return module, module
+    logical = ".".join(parts)
+    if options.import_prefix:
+        module = f"{options.import_prefix}.{logical}"
+        return module, module
+    source, name = naming_pb.relative_import(naming_pb.module_parts(importer, "_connect"), parts)
+    return (source + name if source.endswith(".") else f"{source}.{name}"), logical
 
 
 def _pb2_module_name(proto_file: str, options: Options) -> str:
@@ -364,11 +389,22 @@ def _kind(method: descriptor_pb2.MethodDescriptorProto) -> StreamKind:
     return "UNARY"
 
 
-_SECTIONS: tuple[Section, ...] = ("stdlib", "thirdparty", "firstparty")
+_SECTIONS: tuple[Section, ...] = ("stdlib", "thirdparty", "firstparty", "localfolder")
 
 
-def _section(module: str) -> Section:
-    return "thirdparty" if module.split(".")[0] == "google" else "firstparty"
+def _section(module: str, options: Options) -> Section:
+    if module.startswith("."):
+        return "localfolder"
+    top = module.split(".")[0]
+    runtime = "protobuf" if options.messages == "protobuf-py" else "google"
+    return "thirdparty" if top == runtime else "firstparty"
+
+
+def _module_key(module: str) -> tuple[object, ...]:
+    """ruff's order of ``from`` modules: relative ones furthest first (more
+    dots), ``from . import`` before ``from .x import``."""
+    rest = module.lstrip(".")
+    return (len(rest) - len(module), *ruff_order(rest, typed=False))
 
 
 def _imports(
@@ -390,6 +426,8 @@ def _imports(
     if streams_in:
         out.append(Import("stdlib", "typing", (("TypeVar", None),)))
     core = ["CancelToken", "IdempotencyLevel", "MethodInfo", "StreamType"] if methods else []
+    if methods and options.messages == "protobuf-py":
+        core.append("MessageRuntime")
     if options.emit_async:
         core.append("runtime_async")
     if options.emit_sync:
@@ -401,9 +439,9 @@ def _imports(
         parent, base = mod.parent, mod.basename
         alias = None if mod.alias == base else mod.alias
         if parent:
-            out.append(Import(_section(mod.module), parent, ((base, alias),)))
+            out.append(Import(_section(mod.module, options), parent, ((base, alias),)))
         else:
-            out.append(Import(_section(mod.module), base, (), alias))
+            out.append(Import(_section(mod.module, options), base, (), alias))
     return _order_imports(out)
 
 
@@ -411,7 +449,9 @@ def _build_file(
     fd: descriptor_pb2.FileDescriptorProto,
     symbols: Mapping[str, Symbol],
     options: Options,
+    generated: frozenset[str],
 ) -> FileModel:
+    pb = options.messages == "protobuf-py"
     if _syntax(fd) == "editions" and fd.edition > MAXIMUM_EDITION:
         edition = descriptor_pb2.Edition.Name(fd.edition) if fd.edition in _EDITIONS else fd.edition
         raise ModelError(
@@ -430,12 +470,20 @@ def _build_file(
                         f"{fd.name}: {svc.name}.{m.name} uses {type_name!r}, "
                         "which no file in the request defines"
                     )
-                _python_path(symbol, f"{fd.name}: {svc.name}.{m.name}")
+                if not pb:  # protoc-gen-py escapes the names instead
+                    _python_path(symbol, f"{fd.name}: {svc.name}.{m.name}")
                 needed[symbol.full_name] = symbol
-    # 2. The _pb2 modules to import and the names they are bound to.
-    module_of_file = {
-        s.proto_file: _pb2_module_name(s.proto_file, options) for s in needed.values()
-    }
+    # 2. The message modules to import and the names they are bound to (an
+    # ambiguous one by its path from the root, which a relative module lacks).
+    logical: dict[str, str] = {}
+    module_of_file: dict[str, str] = {}
+    for s in needed.values():
+        if pb:
+            module, logical_name = _pb_module_name(s.proto_file, fd.name, generated, options)
+        else:
+            module = logical_name = _pb2_module_name(s.proto_file, options)
+        module_of_file[s.proto_file] = module
+        logical[module] = logical_name
     modules = sorted(set(module_of_file.values()))
     basenames: dict[str, int] = {}
     for module in modules:
@@ -447,7 +495,7 @@ def _build_file(
     pb2_by_module: dict[str, Pb2Module] = {}
     for module in modules:
         base = module.rpartition(".")[2]
-        wanted = naming.pb2_alias(module, qualified=basenames[base] > 1 or base in table)
+        wanted = naming.pb2_alias(logical[module], qualified=basenames[base] > 1 or base in table)
         pb2_by_module[module] = Pb2Module(module, table.claim(wanted))
     # 3. Client classes first (the main API keeps the plainest names), then constants.
     class_pairs = [table.claim_pair(naming.class_base(svc.name)) for svc in fd.service]
@@ -479,7 +527,8 @@ def _build_file(
             refs = []
             for type_name in (m.input_type, m.output_type):
                 symbol = symbols[type_name.lstrip(".")]
-                refs.append(TypeRef(symbol, pb2_by_module[module_of_file[symbol.proto_file]]))
+                path = tuple(map(naming_pb.class_name, symbol.path)) if pb else symbol.path
+                refs.append(TypeRef(symbol, pb2_by_module[module_of_file[symbol.proto_file]], path))
             methods.append(
                 Method(
                     proto_name=m.name,
@@ -513,7 +562,7 @@ def _build_file(
     return FileModel(
         proto_file=fd.name,
         package=fd.package,
-        output_path=naming.connect_path(fd.name),
+        output_path=(naming_pb.connect_path if pb else naming.connect_path)(fd.name),
         syntax=_syntax(fd),
         pb2_modules=pb2_modules,
         services=tuple(services),
@@ -527,10 +576,11 @@ def build_model(request: plugin_pb2.CodeGeneratorRequest, options: Options) -> M
     symbols = symbol_table(request.proto_file)
     by_name = {fd.name: fd for fd in request.proto_file}
     files: list[FileModel] = []
+    generated = frozenset(request.file_to_generate)
     for name in request.file_to_generate:
         fd = by_name.get(name)
         if fd is None:
             raise ModelError(f"{name}: asked to generate a file the request does not contain")
         if fd.service:
-            files.append(_build_file(fd, symbols, options))
+            files.append(_build_file(fd, symbols, options, generated))
     return Model(tuple(files), symbols)

@@ -3,13 +3,20 @@
 =========================  ===================================================
 ``clients=both``           ``async``, ``sync`` or ``both`` (default): which
                            client classes each module holds.
-``import_prefix=PKG``      Import the ``_pb2`` modules from under the package
+``messages=google``        The message runtime: ``google`` (default; Google's
+                           ``protobuf``, ``_pb2`` modules from protoc's
+                           ``python_out``) or ``protobuf-py`` (Buf's
+                           ``protobuf-py``, ``_pb`` modules from
+                           ``protoc-gen-py``, imported relatively as that
+                           generator's own modules import each other).
+``import_prefix=PKG``      Import the message modules from under the package
                            ``PKG`` (``from PKG.foo.v1 import foo_pb2``). The
                            well-known types (``google/protobuf/*.proto``) are
-                           left alone: they come with the ``protobuf`` package.
-``M<file.proto>=MODULE``   Import the ``_pb2`` module of ``file.proto`` as
-                           ``MODULE`` (full dotted name, ``..._pb2`` included);
-                           wins over ``import_prefix``. Repeatable.
+                           left alone: they come with the runtime package.
+``M<file.proto>=MODULE``   Import the message module of ``file.proto`` as
+                           ``MODULE`` (full dotted name, ``..._pb2`` or
+                           ``..._pb`` included); wins over ``import_prefix``.
+                           Repeatable.
 ``line_length=88``         The line length the output is laid out for (match
                            your formatter's; at least 60).
 ``deprecation=warn``       ``warn`` (default): deprecated services and methods
@@ -33,7 +40,14 @@ from typing import Literal
 __all__ = ["OptionError", "Options", "parse_options"]
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_KNOWN = ("clients", "import_prefix", "M<file.proto>", "line_length", "deprecation")
+_KNOWN = (
+    "clients",
+    "messages",
+    "import_prefix",
+    "M<file.proto>",
+    "line_length",
+    "deprecation",
+)
 
 
 class OptionError(ValueError):
@@ -49,6 +63,7 @@ class Options:
     module_map: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     line_length: int = 88
     deprecation: Literal["warn", "decorator"] = "warn"
+    messages: Literal["google", "protobuf-py"] = "google"
 
     @property
     def emit_async(self) -> bool:
@@ -70,6 +85,7 @@ def parse_options(parameter: str) -> Options:
     seen: set[str] = set()
     clients: Literal["both", "async", "sync"] = "both"
     deprecation: Literal["warn", "decorator"] = "warn"
+    messages: Literal["google", "protobuf-py"] = "google"
     prefix = ""
     line_length = 88
     module_map: dict[str, str] = {}
@@ -99,6 +115,13 @@ def parse_options(parameter: str) -> Options:
                 clients = "sync"
             else:
                 raise OptionError(f"clients={value!r}: expected 'async', 'sync' or 'both'")
+        elif key == "messages":
+            if value == "google":
+                messages = "google"
+            elif value == "protobuf-py":
+                messages = "protobuf-py"
+            else:
+                raise OptionError(f"messages={value!r}: expected 'google' or 'protobuf-py'")
         elif key == "import_prefix":
             prefix = _module_name(value, "import_prefix") if value else ""
         elif key == "line_length":
@@ -120,4 +143,5 @@ def parse_options(parameter: str) -> Options:
         module_map=MappingProxyType(module_map),
         line_length=line_length,
         deprecation=deprecation,
+        messages=messages,
     )
