@@ -26,6 +26,8 @@ PEER = {
 }
 GOOD = ("ok", "truncated")
 FLAVOUR_LABEL = {"http1": "HTTP/1.1", "h2c": "h2c"}
+#: Unary client CPU over h2c may be at most this many times that over HTTP/1.1.
+H2_COST_TARGET = 1.3
 
 
 def _metrics(run: dict[str, Any]) -> dict[str, float] | None:
@@ -119,6 +121,16 @@ def summarize(document: dict[str, Any]) -> dict[str, Any]:
                 series_t.append(_headline(workload, t, a))
         if series_t:
             ratios[f"{workload}/{flavour}/trio-vs-asyncio"] = {"headline": _spread(series_t)}
+    # The cost of HTTP/2 itself: unary client CPU over h2c ÷ over HTTP/1.1, same client.
+    for client in OURS:
+        series_h: list[float] = []
+        for r in rounds:
+            h1 = per_round.get(("unary_seq", "http1", client, r))
+            h2 = per_round.get(("unary_seq", "h2c", client, r))
+            if h1 is not None and h2 is not None:
+                series_h.append(h2["cpu_per_1k"] / h1["cpu_per_1k"])
+        if series_h:
+            ratios[f"unary_seq/h2c-vs-http1/{client}"] = {"cpu_per_1k": _spread(series_h)}
     return {"figures": figures, "ratios": ratios}
 
 
@@ -271,6 +283,27 @@ def render_markdown(document: dict[str, Any]) -> str:
                 _cell(summary, name, flavour, "ours-sync", "peak_rss_mb"),
             ]
             lines.append("| " + " | ".join(row) + " |")
+    h2_cost = [
+        summary["ratios"].get(f"unary_seq/h2c-vs-http1/{client}", {}).get("cpu_per_1k")
+        for client in OURS
+    ]
+    if any(h2_cost):
+        cells = []
+        for spread in h2_cost:
+            text = _fmt_ratio(spread) or "n/a"
+            if spread and spread.get("n"):
+                text += " ✓" if spread["median"] <= H2_COST_TARGET else " ✗"
+            cells.append(text)
+        lines += [
+            "",
+            "## The cost of HTTP/2: unary client CPU over h2c ÷ over HTTP/1.1 (lower is better)",
+            "",
+            f"Same client, paired within a round. Target: at most {H2_COST_TARGET:.1f}.",
+            "",
+            "| asyncio | trio | sync |",
+            "|---|---|---|",
+            "| " + " | ".join(cells) + " |",
+        ]
     lines += [
         "",
         "## Absolute figures",

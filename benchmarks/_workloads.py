@@ -56,7 +56,7 @@ WORKLOADS: tuple[Workload, ...] = (
         flavours=FLAVOURS,
         full={"count": 2000, "size": 64},
         smoke={"count": 200, "size": 64},
-        targets={"http1": 1.0, "h2c": 1.0},
+        targets={"http1": 1.0, "h2c": 1.3},
     ),
     Workload(
         name="unary_conc",
@@ -67,7 +67,7 @@ WORKLOADS: tuple[Workload, ...] = (
         full={"count": 5000, "size": 64, "concurrency": 50},
         smoke={"count": 300, "size": 64, "concurrency": 50},
         shapes=("async",),
-        targets={"http1": 1.0, "h2c": 1.0},
+        targets={"http1": 1.0, "h2c": 1.3},
     ),
     Workload(
         name="stream_small",
@@ -77,7 +77,7 @@ WORKLOADS: tuple[Workload, ...] = (
         flavours=FLAVOURS,
         full={"count": 100_000, "size": 64},
         smoke={"count": 2000, "size": 64},
-        targets={"http1": 3.0, "h2c": 1.0},
+        targets={"http1": 3.0, "h2c": 1.3},
     ),
     Workload(
         name="stream_large",
@@ -106,7 +106,7 @@ WORKLOADS: tuple[Workload, ...] = (
         flavours=FLAVOURS,
         full={"count": 10_000, "size": 64},
         smoke={"count": 300, "size": 64},
-        targets={"http1": 1.0, "h2c": 1.0},
+        targets={"http1": 1.5, "h2c": 1.5},
     ),
     Workload(
         name="bidi",
@@ -116,7 +116,7 @@ WORKLOADS: tuple[Workload, ...] = (
         flavours=("h2c",),
         full={"count": 2000, "size": 64},
         smoke={"count": 100, "size": 64},
-        targets={"h2c": 1.0},
+        targets={"h2c": 1.3},
     ),
 )
 
