@@ -1,13 +1,30 @@
-"""What the demo does with the generated clients (imported after generation)."""
+"""What the demo does with the generated clients (imported after generation).
+
+It uses them the way an SDK for the envd-like Process service would: one list
+of interceptors for every client, async and sync alike, adding the SDK's
+headers to every call (a call's own header of the same name wins) and logging
+each call (start, end with its code and duration) to the SDK's logger; an
+application turns that on with ``logging.basicConfig(level=logging.INFO)``
+(``DEBUG`` adds a record per message).
+"""
 
 from __future__ import annotations
+
+import logging
 
 from demo.process.v1 import process_pb2 as pb
 from demo.process.v1.process_connect import AsyncProcessClient, ProcessClient
 
 from connect_python import ConnectError
+from connect_python.interceptors import DefaultHeaders, Interceptor, LoggingInterceptor
 from connect_python.runtime_async import AsyncTransport
 from connect_python.runtime_sync import Transport
+
+#: The SDK's interceptors: plain objects, shared by its async and sync clients.
+SDK_INTERCEPTORS: list[Interceptor] = [
+    DefaultHeaders({"user-agent": "demo-sdk/1.0", "x-access-token": "demo-token"}),
+    LoggingInterceptor(logging.getLogger("demo_sdk.rpc")),
+]
 
 
 def _show(response: pb.StartResponse) -> None:
@@ -26,7 +43,9 @@ def _show(response: pb.StartResponse) -> None:
 async def run_async(url: str) -> None:
     """List, start a command and stream its output, feed stdin: async client."""
     transport = AsyncTransport(h2c=True)
-    async with AsyncProcessClient(url, transport=transport, codec="json", timeout=10) as client:
+    async with AsyncProcessClient(
+        url, transport=transport, codec="json", timeout=10, interceptors=SDK_INTERCEPTORS
+    ) as client:
         request = pb.StartRequest(process=pb.ProcessConfig(cmd="echo", args=["hello", "async"]))
         async with client.start(request, headers={"keepalive-ping-interval": "50"}) as call:
             async for response in call:
@@ -49,7 +68,12 @@ async def run_async(url: str) -> None:
 
 def run_sync(url: str) -> None:
     """The same with the sync client, over HTTP/1.1."""
-    with ProcessClient(url, transport=Transport(http2=False), timeout=10) as client:
+    with (
+        Transport(http2=False) as transport,
+        ProcessClient(
+            url, transport=transport, timeout=10, interceptors=SDK_INTERCEPTORS
+        ) as client,
+    ):
         request = pb.StartRequest(process=pb.ProcessConfig(cmd="echo", args=["hello", "sync"]))
         with client.start(request) as call:
             for response in call:

@@ -37,3 +37,7 @@ def h2_server() -> Iterator[Any]:
         yield server
     finally:
         server.close()
+
+
+# The generated client of the test service (made once per session by the plugin).
+from generator_e2e.conftest import testing_connect  # noqa: E402, F401

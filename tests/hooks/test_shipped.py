@@ -16,6 +16,7 @@ from connect_python.interceptors import DefaultHeaders, LoggingInterceptor
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 from .conftest import make_transport
+from .helpers import Event, Recorder
 
 LOGGER = "connect_python.calls"
 SECRET = b"secret-payload"
@@ -141,3 +142,24 @@ async def test_logging_a_cancelled_stream(
     async with client.server_stream(STREAM, pb.StreamRequest(count=50)) as call:
         await call.receive()
     assert records(caplog)[-1].rpc_code == Code.CANCELED.value  # type: ignore[attr-defined]
+
+
+async def test_generated_client_takes_interceptors_and_status_map(
+    transport: tuple[str, AsyncTransport], testing_connect: Any
+) -> None:
+    base_url, pool = transport
+    log: list[Event] = []
+    async with testing_connect.AsyncTestServiceClient(
+        base_url,
+        transport=pool,
+        interceptors=[DefaultHeaders({"x-sdk": "1"}), Recorder("r", log)],
+        http_status_codes={502: Code.UNAVAILABLE, 404: Code.NOT_FOUND},
+    ) as client:
+        reply = await client.echo(pb.EchoRequest())
+        assert seen_headers(reply)["x-sdk"] == ["1"]
+        async with client.stream(pb.StreamRequest(count=2)) as call:
+            assert len([m async for m in call]) == 2
+        with pytest.raises(ConnectError) as info:
+            await client.echo(pb.EchoRequest(), headers={"x-test-raw": "http_404"})
+        assert info.value.code is Code.NOT_FOUND
+    assert [value[0] for _, event, value in log if event == "end"][:2] == [None, None]
