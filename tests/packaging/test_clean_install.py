@@ -259,8 +259,30 @@ def _declared(wheel: Path) -> dict[str, set[str]]:
     return declared
 
 
+def _requirements_of(dist: str) -> set[str]:
+    """The distributions ``dist`` (installed here) requires, without extras."""
+    from packaging.requirements import Requirement
+
+    try:
+        lines = importlib.metadata.requires(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        return set()
+    found = set()
+    for line in lines:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            found.add(req.name.lower())
+    return found
+
+
 def test_every_import_is_declared(wheel: Path) -> None:
     declared = _declared(wheel)
+    for extra, names in declared.items():
+        if extra not in ("", "dev"):
+            # An extra may name a distribution that installs its module through
+            # another one (protobuf-py's `protobuf` module comes with
+            # protobuf-py-pure or protobuf-py-ext).
+            declared[extra] = names | {d for n in names for d in _requirements_of(n)}
     base = declared[""]
     providers = importlib.metadata.packages_distributions()
     problems: list[str] = []
@@ -284,3 +306,47 @@ def test_every_import_is_declared(wheel: Path) -> None:
     assert not problems, "\n".join(problems)
     # The extras this project documents.
     assert {"mako"} <= declared["codegen"] and {"trio"} <= declared["trio"]
+
+
+def test_readme_quick_start_from_the_wheel(tmp_path: Path, wheel: Path) -> None:
+    """The README's quick start, run as written in an empty directory (it makes
+    its own virtual environment), with the built wheel in place of the index's
+    package: it generates a client with the installed plugin and calls it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quick start") :]
+    script = section[section.index("```bash\n") + len("```bash\n") :]
+    script = script[: script.index("```")]
+    published = '"connect-python-client[codegen]"'
+    assert script.count(published) == 1
+    script = script.replace(published, f'"{wheel}[codegen]"')
+    env = _clean_env()
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-4:] == [
+        "Hello, Ada!",
+        "Hello #1, Ada!",
+        "Hello #2, Ada!",
+        "Hello #3, Ada!",
+    ]
+    assert (tmp_path / "gen" / "greet" / "v1" / "greet_connect.py").is_file()
+    # The client ran from the quick start's own environment, not the source tree.
+    site = subprocess.run(
+        [
+            str(tmp_path / ".venv" / "bin" / "python"),
+            "-c",
+            "import connect_python as c; print(c.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert site.startswith(str(tmp_path / ".venv")), site
