@@ -27,6 +27,7 @@ __all__ = [
     "mode",
     "record",
     "resources",
+    "server_cpu_seconds",
     "server_stats",
 ]
 
@@ -126,12 +127,21 @@ class ServerStats:
     replayed: int
 
 
-def server_stats(http_url: str, tag: str, *, forget: bool = False) -> ServerStats:
-    """The server's counters for ``tag`` (asked directly, not through the proxy)."""
-    query = f"tag={tag}" + ("&forget=1" if forget else "")
+def _ask_stats(http_url: str, query: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{http_url}/_reliability/stats?{query}", timeout=5) as r:
         data: dict[str, Any] = json.loads(r.read())
+    return data
+
+
+def server_stats(http_url: str, tag: str, *, forget: bool = False) -> ServerStats:
+    """The server's counters for ``tag`` (asked directly, not through the proxy)."""
+    data = _ask_stats(http_url, f"tag={tag}" + ("&forget=1" if forget else ""))
     return ServerStats(**{k: int(data[k]) for k in ServerStats.__dataclass_fields__})
+
+
+def server_cpu_seconds(http_url: str) -> float:
+    """CPU time (user + system) the server process has used so far."""
+    return float(_ask_stats(http_url, "tag=")["cpu_seconds"])
 
 
 # -- figures -----------------------------------------------------------------------------

@@ -9,10 +9,10 @@ import gc
 from typing import Any
 
 import pytest
-from _support.concurrency.shim_async import Background
+from _support.concurrency.shim_async import Background, sleep
 from _support.methods import ECHO, STREAM, pb
 
-from connect_python import Code, ConnectError
+from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 from reliability.accounting import resources
 from reliability.faultproxy import Blackhole, FaultProxy, HalfOpen
@@ -57,6 +57,42 @@ async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
             await c.unary(ECHO, pb.EchoRequest(payload=b"lost"), timeout=0.5)
         assert info.value.code is Code.DEADLINE_EXCEEDED
         response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
+        assert response.payload == b"next"
+
+
+@pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="R3, reported: runtime_async/_http2.py sends the liveness PING only when "
+    "the call's own deadline passed (deadline_passed(scope) in _wait), not when its "
+    "caller ended it; once fixed this test passes and strict=True makes it fail: "
+    "remove this mark",
+)
+async def test_h2_connection_silent_until_the_caller_cancelled_is_not_reused(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    # found by test_backend_cancel.py::test_scope_cancellation_under_fault[half_open]
+    # (release mode; its healthy call failed): R3, like R1 but the silent call
+    # was ended by its caller (a cancel scope, a CancelToken, a task
+    # cancellation) instead of its own deadline, which sends no liveness PING:
+    # the next call is lost on the dead connection.
+    transport = AsyncTransport(**route.transport_kwargs)
+    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+        await c.unary(ECHO, pb.EchoRequest(payload=b"warm"), timeout=5)
+        proxy.inject(HalfOpen())
+        token = CancelToken()
+
+        async def cancel_soon() -> None:
+            await sleep(0.5)
+            token.cancel()
+
+        canceller = Background(cancel_soon)
+        with pytest.raises(ConnectError) as info:
+            # No deadline of its own: only the caller ends it.
+            await c.unary(ECHO, pb.EchoRequest(payload=b"lost"), cancel=token)
+        await canceller.wait()
+        assert info.value.code is Code.CANCELED
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=2)
         assert response.payload == b"next"
 
 

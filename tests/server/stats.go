@@ -7,12 +7,15 @@ package main
 // already done at the end (the client went away: a reset stream, a closed
 // connection). An `x-rel-id` header names one call; the handler seeing the
 // same id twice is a replay. GET /_reliability/stats?tag=T answers the
-// counters of T as JSON (`forget=1` drops them after answering).
+// counters of T as JSON (`forget=1` drops them after answering), with the
+// CPU time the server process used so far (`cpu_seconds`, user + system):
+// the load test reports the server's share of each call's cost.
 
 import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"syscall"
 )
 
 const (
@@ -89,6 +92,23 @@ func serveStats(w http.ResponseWriter, r *http.Request) {
 		delete(stats, tag)
 	}
 	statsMu.Unlock()
+	answer := struct {
+		tagStats
+		CPUSeconds float64 `json:"cpu_seconds"`
+	}{tagStats: s, CPUSeconds: processCPUSeconds()}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(s)
+	_ = json.NewEncoder(w).Encode(answer)
+}
+
+// processCPUSeconds is the user + system CPU time of this process (0 if the
+// system does not say).
+func processCPUSeconds() float64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	seconds := func(t syscall.Timeval) float64 {
+		return float64(t.Sec) + float64(t.Usec)/1e6
+	}
+	return seconds(usage.Utime) + seconds(usage.Stime)
 }
