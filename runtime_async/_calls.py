@@ -12,7 +12,11 @@ Bidirectional calls are full duplex on HTTP/2: :meth:`AsyncBidiStreamCall.send`
 puts a message on the wire at once, whether or not the response has started,
 and a request iterable is sent by a background task (a thread in the sync
 flavour) while the caller reads. On HTTP/1.1 they are half duplex: the request
-is finished before the response is read.
+is finished before the response is read, and the messages sent are held
+(up to 64 KiB) and go out with the end of the request: a server that starts
+answering as soon as it has a message may close an HTTP/1.1 request body it
+has not read yet (Go's HTTP/1.1 server does so once response headers are
+flushed), so the request arrives whole rather than message by message.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from connect_python._io.shim_async import Background, CallScope, Turns, shield
 from connect_python._method import Message
 from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
-from ._deadlines import await_scope_deadline, remote_error
+from ._deadlines import await_scope_deadline, broken_error, remote_error
 from ._exchange import AsyncExchange
 from ._sender import BATCH_BYTES, send_body
 from ._transport import AsyncTransport
@@ -139,6 +143,12 @@ class AsyncStreamCall(Generic[Res]):
                 await send_body(exchange, body, scope)
                 await exchange.receive_response(scope)
             await self._accept(exchange)
+        except ConnectError as exc:
+            error = broken_error(exc, scope)
+            await self._finish()
+            if error is exc:
+                raise
+            raise error from exc
         except BaseException:
             await self._finish()
             raise
@@ -255,6 +265,12 @@ class AsyncStreamCall(Generic[Res]):
                 await self.start()
             try:
                 await self._fill()
+            except ConnectError as exc:
+                error = broken_error(exc, self.scope)
+                await self._finish()
+                if error is exc:
+                    raise
+                raise error from exc
             except BaseException:
                 await self._finish()
                 raise
@@ -325,7 +341,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
     request is finished before the response is read.
     """
 
-    __slots__ = ("_half_duplex", "_pump", "_send_closed", "_send_error")
+    __slots__ = ("_half_duplex", "_held", "_held_bytes", "_pump", "_send_closed", "_send_error")
 
     def __init__(
         self,
@@ -341,6 +357,9 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
         self._send_error: BaseException | None = None
         #: The request was ended by reading the response (HTTP/1.1), not by close_send.
         self._half_duplex = False
+        #: HTTP/1.1: messages sent but not yet written (see the module docstring).
+        self._held: list[bytes] = []
+        self._held_bytes = 0
 
     async def _open(self) -> AsyncExchange:
         """Send the request headers (once); start sending a request iterable."""
@@ -392,6 +411,12 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             raise ConnectError(Code.FAILED_PRECONDITION, "send after close_send")
         data = self._proto.encode_request(message)
         exchange = await self._open()
+        if not exchange.full_duplex:
+            self._held.append(data)
+            self._held_bytes += len(data)
+            if self._held_bytes < BATCH_BYTES:
+                return
+            data = self._take_held()
         try:
             await exchange.send(data, self.scope)
         except ConnectError:
@@ -411,12 +436,25 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
         self._send_closed = True
         exchange = await self._open()
         try:
-            await exchange.end_request(self.scope)
+            await self._end_request(exchange)
         except ConnectError:
             raise
         except BaseException:
             await self._finish()
             raise
+
+    def _take_held(self) -> bytes:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        return data
+
+    async def _end_request(self, exchange: AsyncExchange) -> None:
+        """Finish the request, with the messages held for it."""
+        if self._held:
+            await exchange.send(self._take_held(), self.scope, end=True)
+        else:
+            await exchange.end_request(self.scope)
 
     async def start(self) -> None:
         """Send the request headers if not yet sent, then wait for the response headers."""
@@ -429,15 +467,18 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
                 # Half duplex: the request is over once the response is awaited.
                 self._send_closed = True
                 self._half_duplex = True
-                await exchange.end_request(self.scope)
+                await self._end_request(exchange)
             await exchange.receive_response(self.scope)
             await self._accept(exchange)
         except BaseException as exc:
+            broken = broken_error(exc, self.scope) if isinstance(exc, ConnectError) else exc
             await self._finish()
             error = self._send_error
             if error is not None and isinstance(exc, ConnectError):
                 raise error from None
-            raise
+            if broken is exc:
+                raise
+            raise broken from exc
 
     async def receive(self) -> Res | None:
         """The next message, or ``None`` once the stream ended cleanly."""

@@ -2,7 +2,8 @@
 streaming calls alike.
 
 - :func:`remote_error`: a server's deadline error that arrives once the call's
-  own deadline passed is this client's ``DEADLINE_EXCEEDED``.
+  own deadline passed is this client's ``DEADLINE_EXCEEDED``;
+  :func:`broken_error`: so is a stream the server reset once it passed.
 - :func:`await_scope_deadline`: a deadline of an enclosing cancel scope that the
   call announced to the server ends as that scope's cancellation, never as the
   server's error (cancellation is never turned into an error).
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._io.shim_async import current_deadline, current_time, sleep
+from connect_python._io.shim_async import CallScope, current_deadline, current_time, sleep
 from connect_python.protocol.connect_response import HEADER_ROUNDING as _HEADER_ROUNDING
 from connect_python.protocol.connect_response import local_deadline_error
 
-__all__ = ["await_scope_deadline", "remote_error"]
+__all__ = ["await_scope_deadline", "broken_error", "remote_error"]
 
 
 def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
@@ -26,6 +27,30 @@ def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
     if deadline is None:
         return error
     return local_deadline_error(error, deadline, current_time())
+
+
+def broken_error(error: ConnectError, scope: CallScope) -> ConnectError:
+    """``error``, raised by a call's exchange, as the caller should see it.
+
+    A gRPC server (grpc-go) ends a call whose announced deadline passed by
+    resetting its stream with ``CANCEL``; the client's own deadline fires at
+    the same moment, and whichever is seen first, the call ran out of time:
+    a ``CANCELED`` that this call did not ask for, once its deadline passed
+    (within the header's rounding), is ``DEADLINE_EXCEEDED``, with ``error``
+    as its cause. Any other error is returned as it is.
+    """
+    deadline = scope.deadline
+    if (
+        deadline is None
+        or error.code is not Code.CANCELED
+        or error.remote
+        or scope.cancelled
+        or current_time() < deadline - _HEADER_ROUNDING
+    ):
+        return error
+    local = ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded", metadata=error.metadata)
+    local.__cause__ = error
+    return local
 
 
 _DEADLINE_CODES = (Code.DEADLINE_EXCEEDED, Code.CANCELED)

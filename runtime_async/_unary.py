@@ -19,7 +19,7 @@ from connect_python._io.shim_async import CallScope
 from connect_python._method import Message
 from connect_python.protocol import CallProtocol
 
-from ._deadlines import await_scope_deadline, remote_error
+from ._deadlines import await_scope_deadline, broken_error, remote_error
 from ._transport import AsyncTransport
 
 __all__ = ["ResponseMetadata", "unary_call"]
@@ -72,6 +72,11 @@ async def unary_call(
                 trailers = exchange.trailers
             finally:
                 await exchange.aclose()
+    except ConnectError as broke:
+        error = broken_error(broke, scope)
+        if error is broke:
+            raise
+        raise error from broke
     finally:
         scope.close()
         if cancel is not None:

@@ -37,6 +37,13 @@ _REQUEST_TYPES: dict[str, type[Message]] = {
     "Unimplemented": service_pb2.UnimplementedRequest,
 }
 
+_PROTOCOLS = {
+    config_pb2.PROTOCOL_UNSPECIFIED: "connect",
+    config_pb2.PROTOCOL_CONNECT: "connect",
+    config_pb2.PROTOCOL_GRPC: "grpc",
+    config_pb2.PROTOCOL_GRPC_WEB: "grpc-web",
+}
+
 _COMPRESSIONS = {
     config_pb2.COMPRESSION_UNSPECIFIED: None,
     config_pb2.COMPRESSION_IDENTITY: None,
@@ -59,8 +66,9 @@ class Plan:
 
     def __init__(self, req: Any) -> None:
         self.req = req
-        if req.protocol not in (config_pb2.PROTOCOL_UNSPECIFIED, config_pb2.PROTOCOL_CONNECT):
+        if req.protocol not in _PROTOCOLS:
             raise ClientSetupError(f"unsupported protocol {req.protocol}")
+        self.protocol = _PROTOCOLS[req.protocol]
         if req.service and req.service != SERVICE:
             raise ClientSetupError(f"unknown service {req.service!r}")
         if req.method not in _REQUEST_TYPES:
@@ -127,6 +135,7 @@ class Plan:
 
     def client_options(self) -> dict[str, Any]:
         return {
+            "protocol": self.protocol,
             "codec": self.codec,
             "send_compression": self.compression,
             # The server checks the encoding of every request, however small.

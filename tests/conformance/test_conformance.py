@@ -2,9 +2,11 @@
 
 Each test runs the runner (``connectconformance`` v1.0.5) against our client
 program (``client.py``) in one mode: asyncio, trio or sync. The runner starts its
-reference servers in-process on loopback, feeds the client ~3,416 test cases
-(``config.yaml``) and fails when a case fails that is not listed in the mode's
-``known-failing-<mode>.txt``, or when a listed case passes.
+reference servers in-process on loopback, feeds the client 8,930 test cases
+(``config-all.yaml``: the Connect, gRPC and gRPC-Web protocols) and fails when a
+case fails that is not listed in the mode's ``known-failing-<mode>.txt``, or
+when a listed case passes. The summary line gives the cases of each protocol
+(Connect's alone are ``config.yaml``'s 3,416).
 
 Set-up (``setup.sh``, run by ``scripts/test.sh``; run here too when the generated
 code is missing) installs the runner into ``.cache/go-bin`` and generates the
@@ -28,7 +30,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-CONFIG = HERE / "config.yaml"
+CONFIG = HERE / "config-all.yaml"
 CLIENT = HERE / "client.py"
 SETUP = HERE / "setup.sh"
 GENERATED = HERE / "_gen" / "connectrpc" / "conformance" / "v1" / "service_connect.py"
@@ -40,6 +42,10 @@ REPORT_CHARS = 20_000
 TOTALS = re.compile(r"^\d+ passed, \d+ failed$", re.MULTILINE)
 EXPECTED = re.compile(r"^\(Another (\d+) failed as expected", re.MULTILINE)
 CASES = re.compile(r"^Total cases: (\d+)$", re.MULTILINE)
+#: The runner's announcement of each server configuration's cases.
+GROUP = re.compile(
+    r"^Running (\d+) tests with .* for server config \{\w+, PROTOCOL_(\w+),", re.MULTILINE
+)
 
 pytestmark = pytest.mark.conformance
 
@@ -122,7 +128,7 @@ def test_conformance(runner: str, mode: str, capsys: pytest.CaptureFixture[str])
     expected = EXPECTED.findall(output)
     cases = CASES.findall(output)
     summary = (
-        f"{cases[-1] if cases else '?'} cases: {summary}, "
+        f"{cases[-1] if cases else '?'} cases ({per_protocol(output)}): {summary}, "
         f"{expected[-1] if expected else 0} known-failing"
     )
     with capsys.disabled():
@@ -134,6 +140,15 @@ def test_conformance(runner: str, mode: str, capsys: pytest.CaptureFixture[str])
             f"--- stderr (runner and client logs) ---\n{proc.stderr[-REPORT_CHARS // 4 :]}"
         )
     assert totals, f"the runner printed no totals:\n{proc.stdout[-REPORT_CHARS:]}"
+
+
+def per_protocol(output: str) -> str:
+    """The number of cases of each protocol, from the runner's output."""
+    counts: dict[str, int] = {}
+    for count, protocol in GROUP.findall(output):
+        name = protocol.lower().replace("_", "-")
+        counts[name] = counts.get(name, 0) + int(count)
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or "?"
 
 
 def _text(data: str | bytes | None) -> str:
