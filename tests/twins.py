@@ -29,6 +29,7 @@ ASYNC_FOLDERS = (
     "testing_kit",
     "hooks",
     "network",
+    "interop",
 )
 OUT = TESTS / "_sync"
 HEADER = "# GENERATED from the async test of the same name by tests/twins.py -- do not edit.\n"
