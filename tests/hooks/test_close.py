@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from _support.methods import CHAT, ECHO, STREAM, pb
+from _support.methods import CHAT, ECHO, STREAM, UPLOAD, pb
 from transport.h2server import CANCEL, H2TestServer
 
 from connect_python import Code, ConnectError
@@ -206,3 +206,61 @@ async def test_many_abandoned_streams(client: Client, h2_server: H2TestServer) -
         assert h2_server.resets(f"m{n}") == [CANCEL]
     ends = [value[0].code for name, event, value in client.log if event == "end"]
     assert ends == [Code.CANCELED] * 30
+
+
+class FailOnThirdRequest(Interceptor):
+    """Its ``on_request`` raises on the third request message."""
+
+    def intercept(self, call: CallInfo) -> CallHooks | None:
+        return FailOnThirdRequestHooks()
+
+
+class FailOnThirdRequestHooks(CallHooks):
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def on_request(self, message: Any) -> Any:
+        self.seen += 1
+        if self.seen == 3:
+            raise KeyError("third")
+        return message
+
+
+async def test_failing_request_hook_in_a_client_stream(h2_server: H2TestServer) -> None:
+    async with AsyncTransport(h2c=True) as transport:
+        client = Client(transport, h2_server.url, FailOnThirdRequest())
+
+        async def chunks() -> AsyncIterator[pb.UploadRequest]:
+            for _ in range(5):
+                yield pb.UploadRequest(chunk=b"x")
+
+        with pytest.raises(ConnectError) as info:
+            await client.hooked.client_stream(
+                UPLOAD, chunks(), headers=scenario("upfail", "upload")
+            )
+        assert info.value.code is Code.UNKNOWN
+        assert isinstance(info.value.__cause__, KeyError)
+        await assert_one_cancel(client, h2_server, "upfail")
+        assert client.ends() == [Code.UNKNOWN] * 3
+
+
+async def test_failing_request_hook_in_a_bidi_iterable(h2_server: H2TestServer) -> None:
+    async with AsyncTransport(h2c=True) as transport:
+        client = Client(transport, h2_server.url, FailOnThirdRequest())
+
+        async def texts() -> AsyncIterator[pb.ChatRequest]:
+            for n in range(5):
+                yield pb.ChatRequest(text=str(n))
+
+        replies = []
+        with pytest.raises(ConnectError) as info:
+            async with client.hooked.bidi_stream(
+                CHAT, texts(), headers=scenario("bidifail", "chat")
+            ) as call:
+                async for reply in call:
+                    replies.append(reply.text)
+        assert info.value.code is Code.UNKNOWN
+        assert isinstance(info.value.__cause__, KeyError)
+        assert len(replies) <= 2
+        await assert_one_cancel(client, h2_server, "bidifail")
+        assert client.ends() == [Code.UNKNOWN] * 3

@@ -420,7 +420,13 @@ class ServerConnection:
 
     def _respond(self, stream: _Stream, content_type: str = "application/connect+proto") -> None:
         headers = [(":status", "200"), ("content-type", content_type)]
-        self.h2.send_headers(stream.sid, headers)
+        try:
+            self.h2.send_headers(stream.sid, headers)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError):
+            # The client's RST_STREAM came in the same read as the request data
+            # this answers: h2 closed the stream (and may have forgotten it, when
+            # a later stream opened) before the events are handled here.
+            stream.closed = True
 
     def _start(self, stream: _Stream) -> None:
         scenario = stream.headers.get("x-scenario", "stream")
