@@ -308,3 +308,60 @@ def test_compression_round_trips(which: int, data: bytes) -> None:
     compressions = _compressions()
     compression = compressions[which % len(compressions)]
     assert compression.decompress(compression.compress(data), len(data)) == data
+
+
+# -- HPACK -------------------------------------------------------------------------------
+
+_header_lists = st.lists(
+    st.tuples(
+        st.sampled_from([b"content-type", b"grpc-status", b"x-a", b"x-b", b":status"])
+        | st.binary(min_size=1, max_size=20),
+        # Values seen before make the encoder refer to its dynamic table.
+        st.sampled_from([b"", b"0", b"application/proto", b"gzip"]) | st.binary(max_size=60),
+    ),
+    max_size=6,
+)
+
+
+@st.composite
+def _header_blocks(draw: st.DrawFn) -> list[bytes]:
+    """Blocks a peer's encoder made (so the dynamic table is used), some sent
+    again or with a byte changed: repeats reach the decoder's memo of blocks."""
+    import hpack
+
+    encoder = hpack.Encoder()
+    made = [encoder.encode(h) for h in draw(st.lists(_header_lists, min_size=1, max_size=6))]
+    out = []
+    for _ in range(draw(st.integers(1, 10))):
+        block = bytearray(made[draw(st.integers(0, len(made) - 1))])
+        if block and draw(st.booleans()):
+            block[draw(st.integers(0, len(block) - 1))] ^= draw(st.integers(1, 255))
+        out.append(bytes(block))
+    return out
+
+
+@FUZZ
+@given(_header_blocks())
+def test_hpack_decoder_agrees_with_a_fresh_decoder_or_fails_typed(blocks: list[bytes]) -> None:
+    # The client's decoder remembers decoded blocks (a repeated block is not
+    # decoded again while the dynamic table is unchanged): it must answer what
+    # a decoder without that memo answers, and fail only with its typed error.
+    import hpack
+
+    decoder_cls = find("HeaderDecoder", "connect_python._http.hpack_codec")
+    failure = find("HPACKFailure", "connect_python._http.hpack_codec")
+    ours = decoder_cls(max_header_list_size=4096)
+    reference = hpack.Decoder(max_header_list_size=4096)
+    reference.max_allowed_table_size = 4096
+    for block in blocks:
+        try:
+            expected = [tuple(f) for f in reference.decode(block, raw=True)]
+        except Exception:
+            expected = None
+        try:
+            got = [tuple(f) for f in ours.decode(block)]
+        except failure:
+            assert expected is None, f"refused a block a fresh decoder takes: {block!r}"
+            return  # a connection error: the connection (and its table) is gone
+        assert got == expected, block
+        assert sum(len(n) + len(v) for n, v in got) <= 4096 + 32 * len(got)
