@@ -108,10 +108,18 @@ def _failure(hook: object, exc: Exception) -> ConnectError:
     return error
 
 
-def _overriding(hooks: Sequence[CallHooks], name: str) -> tuple[Any, ...]:
-    """The bound ``name`` methods of the ``hooks`` that override the no-op default."""
-    default = getattr(CallHooks, name)
-    return tuple(getattr(h, name) for h in hooks if getattr(type(h), name) is not default)
+_HOOK_NAMES = ("on_request", "on_response_headers", "on_response", "on_end")
+#: Hooks class -> which of the four hooks it overrides (looked up once per class).
+_OVERRIDES: dict[type, tuple[bool, bool, bool, bool]] = {}
+
+
+def _overrides(kind: type) -> tuple[bool, bool, bool, bool]:
+    """Which hooks ``kind`` overrides (the others are the no-op defaults)."""
+    found = _OVERRIDES.get(kind)
+    if found is None:
+        a, b, c, d = (getattr(kind, n) is not getattr(CallHooks, n) for n in _HOOK_NAMES)
+        found = _OVERRIDES[kind] = (a, b, c, d)
+    return found
 
 
 class CallChain:
@@ -138,11 +146,25 @@ class CallChain:
     )
 
     def __init__(self, hooks: Sequence[CallHooks], status_codes: Mapping[int, Code] | None) -> None:
-        inner_first = tuple(hooks)[::-1]
-        self._request = _overriding(hooks, "on_request")
-        self._headers = _overriding(inner_first, "on_response_headers")
-        self._response = _overriding(inner_first, "on_response")
-        self._end = _overriding(inner_first, "on_end")
+        request: list[Any] = []
+        headers: list[Any] = []
+        response: list[Any] = []
+        end: list[Any] = []
+        for hook in hooks:
+            on_request, on_headers, on_response, on_end = _overrides(type(hook))
+            if on_request:
+                request.append(hook.on_request)
+            if on_headers:
+                headers.append(hook.on_response_headers)
+            if on_response:
+                response.append(hook.on_response)
+            if on_end:
+                end.append(hook.on_end)
+        self._request = tuple(request)
+        # Responses and ends pass the interceptors innermost first.
+        self._headers = tuple(reversed(headers))
+        self._response = tuple(reversed(response))
+        self._end = tuple(reversed(end))
         self._status_codes = status_codes
         self._ended = False
         self._headers_seen = False
