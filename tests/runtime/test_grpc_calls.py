@@ -10,9 +10,13 @@ deadlines, compression and limits. gRPC refuses HTTP/1.1 before sending anything
 from __future__ import annotations
 
 import base64
+import json
+import urllib.request
+import uuid
 from typing import Any
 
 import pytest
+from _support.concurrency.shim_async import current_time, sleep
 from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
@@ -295,3 +299,46 @@ async def test_grpc_refuses_http1(test_server: Any, transport_mode: str) -> None
 async def test_unknown_protocol_is_refused(test_server: Any) -> None:
     with pytest.raises(ValueError, match="protocol must be one of"):
         AsyncConnectClient(test_server.http, protocol="grpcweb")
+
+
+def _handlers(test_server: Any, tag: str) -> dict[str, int]:
+    """How the server's handlers of calls tagged ``tag`` ended (``ended``, and
+    ``cancelled``: the client went away before the handler finished)."""
+    url = f"{test_server.http}/_reliability/stats?tag={tag}"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        data: dict[str, int] = json.loads(reply.read())
+    return {"ended": data["ended"], "cancelled": data["cancelled"]}
+
+
+async def _until(test_server: Any, tag: str, expected: dict[str, int]) -> dict[str, int]:
+    seen = _handlers(test_server, tag)
+    limit = current_time() + 10
+    while seen != expected and current_time() < limit:
+        await sleep(0.02)
+        seen = _handlers(test_server, tag)
+    return seen
+
+
+async def test_abandoned_stream_is_reset_and_completed_calls_are_not(
+    client: AsyncConnectClient, test_server: Any
+) -> None:
+    tag = f"grpc-reset-{uuid.uuid4().hex}"
+    headers = {"x-rel-tag": tag}
+    await client.unary(ECHO, pb.EchoRequest(), headers=headers)
+    async for _ in client.server_stream(STREAM, pb.StreamRequest(count=3), headers=headers):
+        pass
+    await client.client_stream(UPLOAD, [pb.UploadRequest(chunk=b"x")], headers=headers)
+    # Completed calls: the server's handlers all ended with their client still there.
+    assert await _until(test_server, tag, {"ended": 3, "cancelled": 0}) == {
+        "ended": 3,
+        "cancelled": 0,
+    }
+    endless = pb.StreamRequest(count=1_000_000, size=64, outcome=outcome(delay_ms=5))
+    async with client.server_stream(STREAM, endless, headers=headers) as call:
+        assert await call.receive() is not None
+    # Abandoned: the stream is reset (HTTP/1.1: the connection closed) at once,
+    # and the server's handler sees its client gone.
+    assert await _until(test_server, tag, {"ended": 4, "cancelled": 1}) == {
+        "ended": 4,
+        "cancelled": 1,
+    }
