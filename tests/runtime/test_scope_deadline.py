@@ -1,8 +1,8 @@
 # unasync: skip -- enclosing cancel scopes exist only in async code.
 """A deadline of an enclosing cancel scope ends as that scope's cancellation.
 
-The scope's deadline is announced as ``Connect-Timeout-Ms`` and connect-go
-enforces it: the server's deadline error often arrives a fraction of a
+The scope's deadline is announced as ``Connect-Timeout-Ms`` (gRPC and
+gRPC-Web: ``grpc-timeout``) and connect-go enforces it: the server's deadline error often arrives a fraction of a
 millisecond before the scope fires (the header is rounded down to whole
 milliseconds). Whichever comes first, leaving the scope must be a cancellation,
 never a ``ConnectError``; the call's own ``timeout=`` keeps giving
@@ -23,7 +23,7 @@ from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient
 
 from .conftest import make_transport
-from .helpers import ECHO, STREAM, outcome, seen_headers
+from .helpers import ECHO, STREAM, announced_timeout, outcome, seen_headers
 
 ITERATIONS = 200
 #: Wall-clock bound of one loop (a stuck loop fails instead of running on).
@@ -45,27 +45,31 @@ async def _stream(client: AsyncConnectClient, timeout: float | None) -> None:
 
 
 KINDS = {"unary": _unary, "stream": _stream}
+#: Connect over both HTTP versions; gRPC (HTTP/2) and gRPC-Web announce their
+#: deadline as grpc-timeout, which connect-go enforces too.
+PROTOCOLS = [("connect", "h1"), ("connect", "h2c"), ("grpc", "h2c"), ("grpc-web", "h1")]
 
 
-@pytest.mark.parametrize("mode", ["h1", "h2c"])
+@pytest.mark.parametrize(("protocol", "mode"), PROTOCOLS)
 async def test_scope_deadline_always_ends_as_the_scope_cancellation(
-    test_server: Any, mode: str
+    test_server: Any, protocol: str, mode: str
 ) -> None:
     base_url, transport = make_transport(test_server, mode)
     errors: list[tuple[str, str, ConnectError]] = []
     not_cancelled: list[tuple[str, str]] = []
     async with transport:
         clients = {
-            codec: AsyncConnectClient(base_url, transport=transport, codec=codec)
+            codec: AsyncConnectClient(base_url, transport=transport, codec=codec, protocol=protocol)
             for codec in ("proto", "json")
         }
         # The server does enforce the announced deadline (connect-go does).
         response = await clients["proto"].unary(ECHO, pb.EchoRequest(), timeout=5)
-        assert "connect-timeout-ms" in seen_headers(response)
-        with anyio.fail_after(5), pytest.raises(ConnectError) as info:
-            await clients["proto"].unary(ECHO, UNARY_SLOW, headers={"connect-timeout-ms": "20"})
-        assert info.value.remote
-        assert info.value.code in (Code.DEADLINE_EXCEEDED, Code.CANCELED)
+        assert 4 < announced_timeout(seen_headers(response)) <= 5
+        if protocol == "connect":  # (gRPC's timeout header is the client's alone)
+            with anyio.fail_after(5), pytest.raises(ConnectError) as info:
+                await clients["proto"].unary(ECHO, UNARY_SLOW, headers={"connect-timeout-ms": "20"})
+            assert info.value.remote
+            assert info.value.code in (Code.DEADLINE_EXCEEDED, Code.CANCELED)
 
         combos = itertools.cycle(itertools.product(KINDS, clients))
         started = anyio.current_time()
@@ -84,12 +88,14 @@ async def test_scope_deadline_always_ends_as_the_scope_cancellation(
     assert not_cancelled == []
 
 
-@pytest.mark.parametrize("mode", ["h1", "h2c"])
-async def test_own_timeout_still_gives_deadline_exceeded(test_server: Any, mode: str) -> None:
+@pytest.mark.parametrize(("protocol", "mode"), PROTOCOLS)
+async def test_own_timeout_still_gives_deadline_exceeded(
+    test_server: Any, protocol: str, mode: str
+) -> None:
     base_url, transport = make_transport(test_server, mode)
     codes: list[Code] = []
     async with transport:
-        client = AsyncConnectClient(base_url, transport=transport)
+        client = AsyncConnectClient(base_url, transport=transport, protocol=protocol)
         started = anyio.current_time()
         for i in range(60):
             assert anyio.current_time() - started < LOOP_LIMIT, "loop too slow"
