@@ -40,6 +40,7 @@ from connect_python.protocol.connect_server import (
     unary_error_response,
 )
 from connect_python.protocol.connect_server import unary_response as _unary_response
+from connect_python.protocol.grpc_status import percent_encode
 
 from ._exchange import RawHeaders
 
@@ -281,6 +282,23 @@ class AsyncFakeExchange:
             return
         method, handler = route
         headers = Headers.from_raw(request.headers)
+        if headers.get("content-type", "").startswith("application/grpc"):
+            # The kit speaks Connect only: tell a gRPC or gRPC-Web client so in
+            # its own terms (a trailers-only response, the status in the head).
+            message = (
+                "the testing kit speaks the Connect protocol:"
+                " make the client with protocol='connect'"
+            )
+            self._respond(
+                200,
+                [
+                    (b"content-type", headers["content-type"].encode("latin-1")),
+                    (b"grpc-status", str(Code.UNIMPLEMENTED.number).encode()),
+                    (b"grpc-message", percent_encode(message).encode("ascii")),
+                ],
+            )
+            self._responses.end()
+            return
         try:
             call = open_call(method, request.method, request.target, headers)
         except ConnectError as exc:

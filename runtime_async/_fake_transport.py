@@ -41,7 +41,9 @@ class AsyncFakeTransport(AsyncTransport):
     A handler's ``ConnectError`` (code, message, details, metadata) reaches
     the client as the server's error; any other exception reaches it as
     ``UNKNOWN`` and is kept in :attr:`handler_errors`. A method with no
-    handler is ``UNIMPLEMENTED`` (an HTTP 404, as from a real server).
+    handler is ``UNIMPLEMENTED`` (an HTTP 404, as from a real server). The
+    handlers speak the Connect protocol; a client made with ``protocol="grpc"``
+    or ``"grpc-web"`` gets ``UNIMPLEMENTED`` saying so.
     Deadlines and cancellation behave as over the network: the client
     enforces its own deadline, the handler is cancelled at the deadline it
     announced, and abandoning a call (closing a stream early, cancelling
