@@ -112,7 +112,7 @@ class AsyncConnectClient:
         )
         self._http2_only = f"the {protocol} protocol" if self.protocol.requires_http2 else ""
         #: Interceptors and status map; ``None`` when there are neither.
-        self._hooks = ClientHooks.make(interceptors, http_status_codes, base_url)
+        self._hooks = ClientHooks.make(interceptors, http_status_codes, base_url, protocol)
 
     # -- plumbing ---------------------------------------------------------------
 

@@ -133,3 +133,28 @@ async def test_bidi_span(
     assert span.name == f"{SERVICE}/Chat"
     assert [dict(e.attributes or {})["message.type"] for e in span.events] == ["SENT", "RECEIVED"]
     assert span.status.status_code is StatusCode.UNSET
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "grpc-web"])
+async def test_grpc_spans(
+    test_server: Any, exporter: tuple[TracerProvider, InMemorySpanExporter], protocol: str
+) -> None:
+    provider, memory = exporter
+    base_url, transport = make_transport(test_server, "h2c")
+    async with transport:
+        client = AsyncConnectClient(
+            base_url,
+            transport=transport,
+            protocol=protocol,
+            interceptors=[TracingInterceptor(provider)],
+        )
+        reply = await client.unary(ECHO, pb.EchoRequest())
+        with pytest.raises(ConnectError):
+            await client.unary(ECHO, pb.EchoRequest(outcome=outcome("not_found", "gone")))
+    ok, failed = memory.get_finished_spans()
+    assert dict(ok.attributes or {})["rpc.system"] == "grpc"
+    assert dict(ok.attributes or {})["rpc.grpc.status_code"] == 0
+    assert dict(failed.attributes or {})["rpc.grpc.status_code"] == 5  # NOT_FOUND
+    assert failed.status.status_code is StatusCode.ERROR
+    context = ok.get_span_context()
+    assert seen_headers(reply)["traceparent"][0].split("-")[2] == f"{context.span_id:016x}"

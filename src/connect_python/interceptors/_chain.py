@@ -35,10 +35,11 @@ class CallInfo:
     may change (the client's default headers and the protocol's own are added
     after, and a call's own header wins over a client default of the same
     name); ``base_url`` the client's; ``timeout`` the call's deadline in
-    seconds as asked for (``None``: the client's default applies).
+    seconds as asked for (``None``: the client's default applies);
+    ``protocol`` the client's (``"connect"``, ``"grpc"``, ``"grpc-web"``).
     """
 
-    __slots__ = ("base_url", "method", "request_headers", "timeout")
+    __slots__ = ("base_url", "method", "protocol", "request_headers", "timeout")
 
     def __init__(
         self,
@@ -46,25 +47,31 @@ class CallInfo:
         request_headers: Headers,
         base_url: str,
         timeout: float | None,
+        protocol: str = "connect",
     ) -> None:
         self.method = method
         self.request_headers = request_headers
         self.base_url = base_url
         self.timeout = timeout
+        self.protocol = protocol
 
 
 class CallHooks:
     """The hooks of one interceptor for one call: override what you need.
 
-    Each hook runs in the task (or thread) that drives the call, at the moment
-    the value passes: :meth:`on_request` for every request message before it
-    is encoded; :meth:`on_response_headers` once the response head arrived;
-    :meth:`on_response` for every response message before the caller gets
-    it; :meth:`on_end` exactly once, when the call is over, however it ended
-    (``error`` is ``None`` for success; ``CANCELED`` when the caller closed,
-    abandoned or cancelled the call). :meth:`on_request` and
-    :meth:`on_response` return the message to pass on (the same one, or
-    another); :meth:`on_end` the error the caller gets.
+    :meth:`on_request` sees every request message before it is encoded;
+    :meth:`on_response_headers` the response head once it arrived;
+    :meth:`on_response` every response message before the caller gets it;
+    :meth:`on_end` the end, exactly once, however the call ended (``error``
+    is ``None`` for success; ``CANCELED`` when the caller closed, abandoned or
+    cancelled the call). :meth:`on_request` and :meth:`on_response` return the
+    message to pass on (the same one, or another); :meth:`on_end` the error
+    the caller gets.
+
+    Each hook runs at the moment its value passes, in the task (or thread)
+    that drives the call; a bidi call's request iterable is consumed by a
+    background task (a thread on the sync client), so its ``on_request``
+    calls run there, at the same time as ``on_response`` may.
     """
 
     def on_request(self, message: Any) -> Any:
@@ -267,17 +274,19 @@ class CallChain:
 class ClientHooks:
     """A client's interceptors and HTTP status map, as each call uses them."""
 
-    __slots__ = ("base_url", "interceptors", "status_codes")
+    __slots__ = ("base_url", "interceptors", "protocol", "status_codes")
 
     def __init__(
         self,
         interceptors: Sequence[Interceptor],
         status_codes: Mapping[int, Code] | None,
         base_url: str,
+        protocol: str = "connect",
     ) -> None:
         self.interceptors = tuple(interceptors)
         self.status_codes = dict(status_codes) if status_codes else None
         self.base_url = base_url
+        self.protocol = protocol
 
     @classmethod
     def make(
@@ -285,6 +294,7 @@ class ClientHooks:
         interceptors: Sequence[Interceptor] | None,
         status_codes: Mapping[int, Code] | None,
         base_url: str,
+        protocol: str = "connect",
     ) -> ClientHooks | None:
         """``None`` when there is nothing to run: calls then take the plain path."""
         if not interceptors and not status_codes:
@@ -295,13 +305,13 @@ class ClientHooks:
         for status, code in (status_codes or {}).items():
             if not isinstance(code, Code) or not isinstance(status, int):
                 raise TypeError(f"http_status_codes maps an int status to a Code, got {status!r}")
-        return cls(interceptors or (), status_codes, base_url)
+        return cls(interceptors or (), status_codes, base_url, protocol)
 
     def start(
         self, method: MethodInfo[Any, Any], headers: HeadersInput, timeout: float | None
     ) -> tuple[CallChain, Headers]:
         """Start a call: (its chain, its request headers as the interceptors left them)."""
-        info = CallInfo(method, Headers(headers), self.base_url, timeout)
+        info = CallInfo(method, Headers(headers), self.base_url, timeout, self.protocol)
         hooks: list[CallHooks] = []
         for interceptor in self.interceptors:
             try:

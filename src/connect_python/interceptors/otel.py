@@ -2,14 +2,16 @@
 
 Follows the OpenTelemetry semantic conventions for RPC clients: a span of kind
 ``CLIENT`` named ``<package>.<Service>/<Method>`` with ``rpc.system``
-(``connect_rpc``), ``rpc.service``, ``rpc.method``, ``server.address`` and
-``server.port``; on failure ``rpc.connect_rpc.error_code`` (the Connect code)
-and the span status ``ERROR`` (every code but success is an error for a
-client). Streaming calls record a ``message`` event per message with
-``message.type`` (``SENT`` / ``RECEIVED``) and ``message.id`` (counted from 1
-in each direction). The span's context goes out in the request headers
-through the global propagator (W3C ``traceparent`` by default), so the
-server's span joins the caller's trace.
+(``connect_rpc``; ``grpc`` for a client speaking gRPC or gRPC-Web),
+``rpc.service``, ``rpc.method``, ``server.address`` and ``server.port``; the
+outcome as ``rpc.connect_rpc.error_code`` (the Connect code, on failure) or
+``rpc.grpc.status_code`` (the gRPC number, always), and the span status
+``ERROR`` on failure (every code but success is an error for a client).
+Streaming calls record a ``message`` event per message with ``message.type``
+(``SENT`` / ``RECEIVED``) and ``message.id`` (counted from 1 in each
+direction). The span's context goes out in the request headers through the
+global propagator (W3C ``traceparent`` by default), so the server's span joins
+the caller's trace.
 
 The span is the child of the context current where the call starts, and it is
 not made current itself: hooks run where the call's values pass, not around
@@ -73,8 +75,9 @@ class TracingInterceptor(Interceptor):
 
     def intercept(self, call: CallInfo) -> CallHooks | None:
         method = call.method
+        grpc = call.protocol != "connect"
         attributes = {
-            "rpc.system": "connect_rpc",
+            "rpc.system": "grpc" if grpc else "connect_rpc",
             "rpc.service": method.service,
             "rpc.method": method.name,
             **self._server(call.base_url),
@@ -88,24 +91,28 @@ class TracingInterceptor(Interceptor):
         for name, value in fields.items():
             headers.set(name, value)
         if self._message_events and method.stream_type is not StreamType.UNARY:
-            return _StreamSpan(span)
-        return _CallSpan(span)
+            return _StreamSpan(span, grpc)
+        return _CallSpan(span, grpc)
 
 
 class _CallSpan(CallHooks):
     """Ends the span with the call's outcome."""
 
-    __slots__ = ("_span",)
+    __slots__ = ("_grpc", "_span")
 
-    def __init__(self, span: trace.Span) -> None:
+    def __init__(self, span: trace.Span, grpc: bool) -> None:
         self._span = span
+        self._grpc = grpc
 
     def on_end(self, error: ConnectError | None, trailers: Headers) -> ConnectError | None:
         span = self._span
+        if self._grpc:
+            span.set_attribute("rpc.grpc.status_code", 0 if error is None else error.code.number)
         if error is not None:
             from opentelemetry.trace import Status, StatusCode
 
-            span.set_attribute("rpc.connect_rpc.error_code", error.code.value)
+            if not self._grpc:
+                span.set_attribute("rpc.connect_rpc.error_code", error.code.value)
             span.set_status(Status(StatusCode.ERROR, error.message or error.code.value))
         span.end()
         return error
@@ -116,8 +123,8 @@ class _StreamSpan(_CallSpan):
 
     __slots__ = ("_received", "_sent")
 
-    def __init__(self, span: trace.Span) -> None:
-        super().__init__(span)
+    def __init__(self, span: trace.Span, grpc: bool) -> None:
+        super().__init__(span, grpc)
         self._sent = 0
         self._received = 0
 
