@@ -292,7 +292,7 @@ def test_every_import_is_declared(wheel: Path) -> None:
             for module, top in sorted(_third_party_imports(whl.read(name).decode())):
                 if module == "connect_python":
                     continue
-                if module == "pytest" and name == "connect_python/testing/pytest_plugin.py":
+                if module == "pytest" and name == "connect_python/_pytest_plugin.py":
                     continue  # a pytest plugin: only pytest loads it
                 dists = {d.lower() for d in providers.get(module, [module])}
                 if top:

@@ -49,7 +49,7 @@ def test_sdist_and_wheel_from_sdist(tmp_path: Path) -> None:
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in whl.namelist())
         (entry_points,) = (n for n in whl.namelist() if n.endswith(".dist-info/entry_points.txt"))
         # The testing kit's fixtures reach a user's pytest through this entry point.
-        assert "[pytest11]\nconnect_python = connect_python.testing.pytest_plugin" in (
+        assert "[pytest11]\nconnect_python = connect_python._pytest_plugin" in (
             whl.read(entry_points).decode()
         )
     fields: dict[str, list[str]] = {}

@@ -18,7 +18,7 @@ from types import ModuleType, SimpleNamespace
 import pytest
 from generator._helpers import ENVD, REPO, plugin_wrapper, protoc
 
-from connect_python.testing.pytest_plugin import async_fake_transport, fake_transport
+from connect_python._pytest_plugin import async_fake_transport, fake_transport
 
 __all__ = ["async_fake_transport", "envd", "fake_transport", "testing_connect"]
 

@@ -3,7 +3,7 @@ in-process by handler functions, with no socket and no server to start.
 
 ``AsyncFakeTransport`` (asyncio and trio) and ``FakeTransport`` (sync) are
 given to a client as its ``transport=``; handlers receive a
-:class:`HandlerContext`. The pytest plugin (``connect_python.testing.pytest_plugin``,
+:class:`HandlerContext`. The pytest plugin (``connect_python._pytest_plugin``,
 loaded automatically once the package is installed) provides the
 ``fake_transport`` and ``async_fake_transport`` fixtures.
 """

@@ -19,17 +19,26 @@ Route methods to handlers, then give the transport to a client::
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from . import AsyncFakeTransport, FakeTransport
+if TYPE_CHECKING:
+    from .testing import AsyncFakeTransport, FakeTransport
 
 __all__ = ["async_fake_transport", "fake_transport"]
+
+# The runtime is imported when a fixture is used, not when pytest loads the
+# plugin: a test session that never uses the kit does not import it, and one
+# that regenerates or patches the runtime first (as this project's own does)
+# sees its result.
 
 
 @pytest.fixture
 def fake_transport() -> Iterator[FakeTransport]:
     """A sync fake transport, closed after the test."""
+    from .testing import FakeTransport
+
     with FakeTransport() as transport:
         yield transport
 
@@ -37,5 +46,7 @@ def fake_transport() -> Iterator[FakeTransport]:
 @pytest.fixture
 async def async_fake_transport() -> AsyncIterator[AsyncFakeTransport]:
     """An async fake transport, closed after the test."""
+    from .testing import AsyncFakeTransport
+
     async with AsyncFakeTransport() as transport:
         yield transport
