@@ -263,3 +263,29 @@ async def test_failing_interceptor_is_a_typed_error(
         # The client still works: nothing leaked (the stream of the failed call ended).
         healthy = AsyncConnectClient(base_url, transport=transport)
         assert (await healthy.unary(ECHO, pb.EchoRequest(payload=b"ok"))).payload == b"ok"
+
+
+class HeadersOnly(Interceptor):
+    """Edits headers when a call starts and has no per-call hooks."""
+
+    def intercept(self, call: CallInfo) -> CallHooks | None:
+        call.request_headers.add("x-only", "1")
+        return None
+
+
+async def test_nothing_runs_per_message_without_hooks(test_server: Any) -> None:
+    from connect_python.runtime_async import AsyncServerStreamCall
+
+    base_url, transport = make_transport(test_server, "h2c")
+    async with transport:
+        for interceptors in ([], [HeadersOnly()]):
+            client = AsyncConnectClient(base_url, transport=transport, interceptors=interceptors)
+            call = client.server_stream(STREAM, pb.StreamRequest(count=2))
+            # The plain call object: no hook code between the caller and the messages.
+            assert type(call) is AsyncServerStreamCall
+            async with call:
+                assert len([m async for m in call]) == 2
+        seen = seen_headers(await client.unary(ECHO, pb.EchoRequest()))
+        assert seen["x-only"] == ["1"]
+        hooked = AsyncConnectClient(base_url, transport=transport, interceptors=[Recorder("r", [])])
+        assert type(hooked.server_stream(STREAM, pb.StreamRequest())) is not AsyncServerStreamCall
