@@ -129,7 +129,7 @@ def measure(url: str, pb: Any, rounds: int, calls: int, messages: int) -> str:
         "sync": _sync_round,
     }
     lines = [
-        "| client | unary CPU µs/call, none | one pass-through | cost | stream µs/message, none"
+        "| client | unary CPU µs/call, none | one pass-through | cost | stream CPU µs/message, none"
         " | one pass-through | cost |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
