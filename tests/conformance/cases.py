@@ -12,6 +12,7 @@ from typing import Any
 from connectrpc.conformance.v1 import client_compat_pb2, config_pb2, service_connect, service_pb2
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
+from message_runtime import payload, request_messages
 
 from connect_python import ConnectError, Headers
 
@@ -74,15 +75,11 @@ class Plan:
         if req.method not in _REQUEST_TYPES:
             raise ClientSetupError(f"unknown method {req.method!r}")
         self.method: str = req.method
-        request_type = _REQUEST_TYPES[req.method]
-        self.messages: list[Any] = []
-        for packed in req.request_messages:
-            message = request_type()
-            if not packed.Unpack(message):
-                raise ClientSetupError(
-                    f"cannot unpack {packed.type_url} as {request_type.DESCRIPTOR.full_name}"
-                )
-            self.messages.append(message)
+        # As the generated client's message type (message_runtime.py).
+        try:
+            self.messages: list[Any] = request_messages(req.method, list(req.request_messages))
+        except ValueError as exc:
+            raise ClientSetupError(str(exc)) from exc
         # Every value of every header, each sent once.
         self.headers: list[tuple[str, str]] = [
             (h.name, value) for h in req.request_headers for value in h.value
@@ -160,10 +157,9 @@ class Outcome:
         # A cancellation the test asked for is here too, as CANCELED.
         self.error: ConnectError | None = None
 
-    def add(self, message: Message) -> None:
+    def add(self, message: Any) -> None:
         # An empty response message still counts as one (empty) payload.
-        payload = getattr(message, "payload", None)
-        self.payloads.append(payload if payload is not None else service_pb2.ConformancePayload())
+        self.payloads.append(payload(message))
 
     def fail(self, error: ConnectError) -> None:
         self.error = error

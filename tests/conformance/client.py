@@ -30,9 +30,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from message_runtime import GENERATED as GEN
+
 HERE = Path(__file__).resolve().parent
-GEN = HERE / "_gen"
-# The generated code for the suite's protos lives in _gen/ (see setup.sh). It must
+# The generated code for the suite's protos lives in _gen/ (see setup.sh; the
+# protobuf-py runs use _gen/protobuf_py/, see message_runtime.py). It must
 # come first: its ``connectrpc`` package shadows the official ``connectrpc``
 # distribution, which may be installed in the same environment. tests/ holds
 # the concurrency testing hook (``_support.concurrency``).

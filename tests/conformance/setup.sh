@@ -81,3 +81,6 @@ fi
     --plugin=protoc-gen-connect-python="$PLUGIN" \
     --connect-python_out="$GEN" connectrpc/conformance/v1/service.proto
 log "generated code in $GEN"
+
+# The same suite with protobuf-py messages (CONFORMANCE_MESSAGES=protobuf-py).
+PYTHON="$PYTHON" bash "$HERE/setup_protobuf_py.sh" "$PROTO_DIR"

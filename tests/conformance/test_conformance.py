@@ -34,7 +34,11 @@ CONFIG = HERE / "config-all.yaml"
 CLIENT = HERE / "client.py"
 SETUP = HERE / "setup.sh"
 GENERATED = HERE / "_gen" / "connectrpc" / "conformance" / "v1" / "service_connect.py"
+#: The same client generated for protobuf-py messages (setup_protobuf_py.sh).
+GENERATED_PB = HERE / "_gen" / "protobuf_py" / GENERATED.relative_to(HERE / "_gen")
 MODES = ("asyncio", "trio", "sync")
+#: The message runtimes of the generated code (message_runtime.py).
+MESSAGES = ("google", "protobuf-py")
 #: Longest run of one mode (it takes well under a minute on two cores).
 RUN_TIMEOUT = 900
 #: How much of the runner's output a failure shows.
@@ -75,7 +79,7 @@ def _unavailable(reason: str) -> None:
 def runner() -> str:
     """The runner, with the suite's generated code in place."""
     path = find_runner()
-    if not GENERATED.is_file() or path is None:
+    if not GENERATED.is_file() or not GENERATED_PB.is_file() or path is None:
         if shutil.which("go") is None:
             _unavailable("connectconformance is not set up and Go is not installed")
         env = dict(os.environ, PYTHON=sys.executable)
@@ -91,8 +95,11 @@ def runner() -> str:
     return path
 
 
+@pytest.mark.parametrize("messages", MESSAGES)
 @pytest.mark.parametrize("mode", MODES)
-def test_conformance(runner: str, mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_conformance(
+    runner: str, mode: str, messages: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     known_failing = HERE / f"known-failing-{mode}.txt"
     command = [
         runner,
@@ -114,7 +121,12 @@ def test_conformance(runner: str, mode: str, capsys: pytest.CaptureFixture[str])
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            command, cwd=HERE, capture_output=True, text=True, timeout=RUN_TIMEOUT
+            command,
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            env={**os.environ, "CONFORMANCE_MESSAGES": messages},
         )
     except subprocess.TimeoutExpired as exc:
         output = _text(exc.stdout) + _text(exc.stderr)
@@ -132,7 +144,7 @@ def test_conformance(runner: str, mode: str, capsys: pytest.CaptureFixture[str])
         f"{expected[-1] if expected else 0} known-failing"
     )
     with capsys.disabled():
-        print(f"\nconformance {mode}: {summary} ({elapsed:.1f}s)", flush=True)
+        print(f"\nconformance {mode} ({messages}): {summary} ({elapsed:.1f}s)", flush=True)
     if proc.returncode != 0:
         pytest.fail(
             f"conformance ({mode}) failed: exit {proc.returncode}, {summary}\n"
