@@ -8,17 +8,18 @@ mode: HTTP/1.1, h2c and TLS with HTTP/2 by ALPN.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import ModuleType
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from _support import ServerMode, pattern
-from connectpy.testing.v1 import testing_pb2 as pb
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncTransport, ResponseMetadata
 
 
-async def test_unary(server_mode: ServerMode, testing_connect: ModuleType) -> None:
+async def test_unary(server_mode: ServerMode, generated: SimpleNamespace) -> None:
+    testing_connect, pb = generated.connect, generated.pb
     base_url, kwargs = server_mode
     async with (
         AsyncTransport(**kwargs) as transport,
@@ -48,7 +49,8 @@ async def test_unary(server_mode: ServerMode, testing_connect: ModuleType) -> No
         assert info.value.message == "gone"
 
 
-async def test_server_stream(server_mode: ServerMode, testing_connect: ModuleType) -> None:
+async def test_server_stream(server_mode: ServerMode, generated: SimpleNamespace) -> None:
+    testing_connect, pb = generated.connect, generated.pb
     base_url, kwargs = server_mode
     async with (
         AsyncTransport(**kwargs) as transport,
@@ -70,12 +72,13 @@ async def test_server_stream(server_mode: ServerMode, testing_connect: ModuleTyp
         assert again.payload == b"still here"
 
 
-async def _chunks(n: int) -> AsyncIterator[pb.UploadRequest]:
+async def _chunks(pb: Any, n: int) -> AsyncIterator[Any]:
     for _ in range(n):
         yield pb.UploadRequest(chunk=b"abc")
 
 
-async def test_client_stream(server_mode: ServerMode, testing_connect: ModuleType) -> None:
+async def test_client_stream(server_mode: ServerMode, generated: SimpleNamespace) -> None:
+    testing_connect, pb = generated.connect, generated.pb
     base_url, kwargs = server_mode
     async with (
         AsyncTransport(**kwargs) as transport,
@@ -83,11 +86,12 @@ async def test_client_stream(server_mode: ServerMode, testing_connect: ModuleTyp
     ):
         total = await client.upload([pb.UploadRequest(chunk=b"xy") for _ in range(4)])
         assert (total.messages, total.bytes) == (4, 8)
-        total = await client.upload(_chunks(3))
+        total = await client.upload(_chunks(pb, 3))
         assert (total.messages, total.bytes) == (3, 9)
 
 
-async def test_bidi_stream(server_mode: ServerMode, testing_connect: ModuleType) -> None:
+async def test_bidi_stream(server_mode: ServerMode, generated: SimpleNamespace) -> None:
+    testing_connect, pb = generated.connect, generated.pb
     base_url, kwargs = server_mode
     async with (
         AsyncTransport(**kwargs) as transport,
