@@ -2,9 +2,9 @@
 """A deadline of an enclosing cancel scope ends as that scope's cancellation.
 
 The scope's deadline is announced as ``Connect-Timeout-Ms`` (gRPC and
-gRPC-Web: ``grpc-timeout``) and connect-go enforces it: the server's deadline error often arrives a fraction of a
-millisecond before the scope fires (the header is rounded down to whole
-milliseconds). Whichever comes first, leaving the scope must be a cancellation,
+gRPC-Web: ``grpc-timeout``) and connect-go enforces it: the server's deadline
+error often arrives a fraction of a millisecond before the scope fires (the
+header is rounded down to whole milliseconds). Whichever comes first, leaving the scope must be a cancellation,
 never a ``ConnectError``; the call's own ``timeout=`` keeps giving
 ``DEADLINE_EXCEEDED``. Each loop runs a few hundred calls with short deadlines
 so that both orders occur many times.
