@@ -4,10 +4,10 @@
 The scope's deadline is announced as ``Connect-Timeout-Ms`` (gRPC and
 gRPC-Web: ``grpc-timeout``) and connect-go enforces it: the server's deadline
 error often arrives a fraction of a millisecond before the scope fires (the
-header is rounded down to whole milliseconds). Whichever comes first, leaving the scope must be a cancellation,
-never a ``ConnectError``; the call's own ``timeout=`` keeps giving
-``DEADLINE_EXCEEDED``. Each loop runs a few hundred calls with short deadlines
-so that both orders occur many times.
+header is rounded down to whole milliseconds). Whichever comes first, leaving
+the scope must be a cancellation, never a ``ConnectError``; the call's own
+``timeout=`` keeps giving ``DEADLINE_EXCEEDED``. Each loop runs a few hundred
+calls with short deadlines so that both orders occur many times.
 """
 
 from __future__ import annotations
