@@ -132,6 +132,7 @@ class AsyncFakeExchange:
     contract); made by ``AsyncFakeTransport.open_exchange``."""
 
     __slots__ = (
+        "_calls",
         "_closed",
         "_ctx",
         "_errors",
@@ -155,10 +156,12 @@ class AsyncFakeExchange:
         route: Route | None,
         errors: list[BaseException],
         live: set[AsyncFakeExchange] | None = None,
+        calls: list[HandlerContext] | None = None,
     ) -> None:
         self._request = request
         self._route = route
         self._errors = errors
+        self._calls = calls
         self._live = live
         self._status = 0
         self._headers: RawHeaders = []
@@ -305,6 +308,8 @@ class AsyncFakeExchange:
             await self._fail(method, None, exc, Headers(), Headers())
             return
         ctx = self._ctx = HandlerContext(method, headers, call.timeout)
+        if self._calls is not None:
+            self._calls.append(ctx)
         deadline = None if call.timeout is None else current_time() + call.timeout
         scope = self._scope = CallScope(deadline)
         if self._closed:

@@ -13,6 +13,7 @@ from typing import Any
 from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope, shield
 from connect_python._method import MethodInfo
+from connect_python.protocol.connect_server import HandlerContext
 
 from ._exchange import AsyncExchange
 from ._fake_exchange import AsyncFakeExchange, Handler, Route
@@ -59,6 +60,9 @@ class AsyncFakeTransport(AsyncTransport):
         self._live: set[AsyncFakeExchange] = set()
         #: Exceptions handlers raised that were not ``ConnectError``.
         self.handler_errors: list[BaseException] = []
+        #: The context of every call a handler answered, in order: what the
+        #: client sent (method, headers, deadline) and what came back.
+        self.calls: list[HandlerContext] = []
         for method, handler in (handlers or {}).items():
             self.route(method, handler)
 
@@ -86,7 +90,7 @@ class AsyncFakeTransport(AsyncTransport):
         ``AsyncTransport.open_exchange`` for the contract)."""
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         exchange = AsyncFakeExchange(
-            request, self._routes.get(path), self.handler_errors, self._live
+            request, self._routes.get(path), self.handler_errors, self._live, self.calls
         )
         self._live.add(exchange)
         exchange.start()

@@ -56,6 +56,8 @@ async def test_unary_headers_and_trailers(envd: SimpleNamespace) -> None:
     assert ctx.request_headers["x-access-token"] == "secret"
     assert ctx.request_headers["content-type"] == "application/json"
     assert ctx.timeout is not None and 0 < ctx.timeout <= 5
+    assert transport.calls == [ctx]
+    assert ctx.method is envd.process_connect.PROCESS_LIST
     assert metadata.headers["x-served-by"] == "fake"
     assert metadata.trailers["x-count"] == "2"
     assert metadata.http_status == 200
