@@ -32,6 +32,7 @@ __all__ = [
     "HandlerContext",
     "RequestReader",
     "ServerCall",
+    "decode_unary",
     "end_stream",
     "open_call",
     "stream_message",
