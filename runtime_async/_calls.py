@@ -36,7 +36,13 @@ from connect_python._io.shim_async import Background, CallScope, Turns, shield
 from connect_python._method import Message
 from connect_python.protocol import MESSAGE_BATCH, CallProtocol
 
-from ._deadlines import await_scope_deadline, broken_error, remote_error
+from ._deadlines import (
+    arm_idle_timer,
+    arm_open_timer,
+    await_scope_deadline,
+    broken_error,
+    remote_error,
+)
 from ._exchange import AsyncExchange
 from ._sender import BATCH_BYTES, send_body
 from ._transport import AsyncTransport
@@ -135,13 +141,23 @@ class AsyncStreamCall(Generic[Res]):
             return
         self._started = True
         scope = self.scope
+        request = self._request
+        timers = request.open_timeout is not None or request.idle_timeout is not None
         try:
-            exchange = await self._transport.open_exchange(self._request, scope)
-            self._exchange = exchange
             body = self._body
+            if body is None and timers:
+                arm_open_timer(scope, request)
+            exchange = await self._transport.open_exchange(request, scope)
+            self._exchange = exchange
             if body is not None:
                 await send_body(exchange, body, scope)
+                if timers:
+                    # The request streamed at the caller's pace: the wait
+                    # for the response starts now.
+                    arm_open_timer(scope, request)
                 await exchange.receive_response(scope)
+            if timers:
+                arm_idle_timer(scope, request)
             await self._accept(exchange)
         except ConnectError as exc:
             error = broken_error(exc, scope)
@@ -174,7 +190,7 @@ class AsyncStreamCall(Generic[Res]):
 
     async def _raise(self, error: ConnectError) -> NoReturn:
         """Raise an error the response reported, as the caller sees it."""
-        error = remote_error(error, self.scope.deadline)
+        error = remote_error(error, self.scope.call_deadline)
         if self._outer is not None:
             await await_scope_deadline(error, self._outer)
         raise error
@@ -306,6 +322,8 @@ class AsyncStreamCall(Generic[Res]):
                 elif batch:
                     pending.extend(batch)
                     return
+            if self._request.idle_timeout is not None:
+                arm_idle_timer(scope, self._request)
             chunk = await exchange.receive(scope)
             if chunk:
                 proto.response_data(chunk)
@@ -314,7 +332,7 @@ class AsyncStreamCall(Generic[Res]):
             self._ended = True
             await self._finish()
             if end.error is not None:
-                error = remote_error(end.error, scope.deadline)
+                error = remote_error(end.error, scope.call_deadline)
                 if pending:
                     self._pending_error = error
                     return
@@ -385,7 +403,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
 
     async def _send_all(self, exchange: AsyncExchange, body: AsyncIterable[bytes]) -> None:
         """Send the request iterable, then finish the request."""
-        scope = CallScope(self.scope.deadline)
+        scope = CallScope(self.scope.call_deadline)
         try:
             await send_body(exchange, body, scope)
         except BaseException as exc:
@@ -468,7 +486,13 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
                 self._send_closed = True
                 self._half_duplex = True
                 await self._end_request(exchange)
+            request = self._request
+            timers = request.open_timeout is not None or request.idle_timeout is not None
+            if timers:
+                arm_open_timer(self.scope, request)
             await exchange.receive_response(self.scope)
+            if timers:
+                arm_idle_timer(self.scope, request)
             await self._accept(exchange)
         except BaseException as exc:
             broken = broken_error(exc, self.scope) if isinstance(exc, ConnectError) else exc

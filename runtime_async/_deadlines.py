@@ -7,17 +7,27 @@ streaming calls alike.
 - :func:`await_scope_deadline`: a deadline of an enclosing cancel scope that the
   call announced to the server ends as that scope's cancellation, never as the
   server's error (cancellation is never turned into an error).
+- :func:`arm_open_timer` / :func:`arm_idle_timer`: a call's open and idle
+  timeouts (``connect_python._timeouts``) as timers of its scope.
 """
 
 from __future__ import annotations
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
+from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope, current_deadline, current_time, sleep
+from connect_python._timeouts import idle_timeout_error, open_timeout_error
 from connect_python.protocol.connect_response import HEADER_ROUNDING as _HEADER_ROUNDING
 from connect_python.protocol.connect_response import local_deadline_error
 
-__all__ = ["await_scope_deadline", "broken_error", "remote_error"]
+__all__ = [
+    "arm_idle_timer",
+    "arm_open_timer",
+    "await_scope_deadline",
+    "broken_error",
+    "remote_error",
+]
 
 
 def remote_error(error: ConnectError, deadline: float | None) -> ConnectError:
@@ -79,3 +89,20 @@ async def await_scope_deadline(error: ConnectError, outer: float) -> None:
     if deadline is None or deadline > outer + _HEADER_ROUNDING:
         return
     await sleep(max(deadline - now, 0.0) + _SCOPE_SLACK)
+
+
+def arm_open_timer(scope: CallScope, request: Request) -> None:
+    """From now on, the response must start within the call's open timeout."""
+    seconds = request.open_timeout
+    if seconds is not None:
+        scope.set_timer(current_time() + seconds, open_timeout_error(seconds))
+
+
+def arm_idle_timer(scope: CallScope, request: Request) -> None:
+    """The next wait for response data ends within the call's idle timeout
+    (and the open timeout, if any, is over)."""
+    seconds = request.idle_timeout
+    if seconds is not None:
+        scope.set_timer(current_time() + seconds, idle_timeout_error(seconds))
+    elif request.open_timeout is not None:
+        scope.set_timer(None)

@@ -35,7 +35,7 @@ from ._calls import (
     client_stream_result,
     request_body,
 )
-from ._unary import ResponseMetadata, unary_call
+from ._unary import ResponseMetadata
 
 if TYPE_CHECKING:
     from ._client import AsyncConnectClient
@@ -232,6 +232,7 @@ async def hooked_unary(
     metadata: ResponseMetadata | None,
     send_compression: str | None,
     cancel: CancelToken | None,
+    timeouts: tuple[float | None, float | None] | None = None,
 ) -> Res:
     """:meth:`AsyncConnectClient.unary` through the client's interceptors."""
     chain, call_headers = hooks.start(method, headers, timeout)
@@ -239,12 +240,10 @@ async def hooked_unary(
     try:
         message = chain.request(request)
         own, left, outer = client._deadline(timeout)
-        proto = client.protocol.call(method, send_compression=send_compression)
-        proto.encode_request(message)
-        head = proto.request_head(left, headers=call_headers, use_get=use_get)
-        response = await unary_call(
-            client.transport, client._request(head, own), proto, outer, meta, cancel
-        )
+        response = await client._unary(
+            method, message, call_headers, use_get, send_compression, own, left, outer, meta,
+            cancel, timeouts,
+        )  # fmt: skip
         chain.response_headers(meta.headers)
         chain.trailers = meta.trailers
         response = chain.response(response)
@@ -271,6 +270,7 @@ def hooked_server_stream(
     timeout: float | None,
     send_compression: str | None,
     cancel: CancelToken | None,
+    timeouts: tuple[float | None, float | None] | None = None,
 ) -> AsyncServerStreamCall[Res]:
     """:meth:`AsyncConnectClient.server_stream` through the client's interceptors."""
     chain, call_headers = hooks.start(method, headers, timeout)
@@ -282,7 +282,7 @@ def hooked_server_stream(
         head = proto.request_head(left, headers=call_headers)
     except BaseException as exc:
         _raise_ended(chain, exc)
-    request_ = client._request(head, own, body)
+    request_ = client._request(head, own, body, timeouts)
     call: AsyncServerStreamCall[Res]
     if chain.idle:
         call = AsyncServerStreamCall(client.transport, request_, proto, outer)
@@ -307,6 +307,7 @@ async def hooked_client_stream(
     metadata: ResponseMetadata | None,
     send_compression: str | None,
     cancel: CancelToken | None,
+    timeouts: tuple[float | None, float | None] | None = None,
 ) -> Res:
     """:meth:`AsyncConnectClient.client_stream` through the client's interceptors."""
     chain, call_headers = hooks.start(method, headers, timeout)
@@ -319,10 +320,12 @@ async def hooked_client_stream(
         _raise_ended(chain, exc)
     call: AsyncStreamCall[Res]
     if chain.idle:
-        call = AsyncStreamCall(client.transport, client._request(head, own), proto, outer, body)
+        call = AsyncStreamCall(
+            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
+        )
     else:
         hooked: AsyncHookedStreamCall[Res] = AsyncHookedStreamCall(
-            client.transport, client._request(head, own), proto, outer, body
+            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
         )
         hooked._chain = chain
         call = hooked
@@ -340,6 +343,7 @@ def hooked_bidi_stream(
     timeout: float | None,
     send_compression: str | None,
     cancel: CancelToken | None,
+    timeouts: tuple[float | None, float | None] | None = None,
 ) -> AsyncBidiStreamCall[Req, Res]:
     """:meth:`AsyncConnectClient.bidi_stream` through the client's interceptors."""
     chain, call_headers = hooks.start(method, headers, timeout)
@@ -352,10 +356,12 @@ def hooked_bidi_stream(
         _raise_ended(chain, exc)
     bidi: AsyncBidiStreamCall[Req, Res]
     if chain.idle:
-        bidi = AsyncBidiStreamCall(client.transport, client._request(head, own), proto, outer, body)
+        bidi = AsyncBidiStreamCall(
+            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
+        )
     else:
         hooked: AsyncHookedBidiStreamCall[Req, Res] = AsyncHookedBidiStreamCall(
-            client.transport, client._request(head, own), proto, outer, body
+            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
         )
         hooked._chain = chain
         bidi = hooked

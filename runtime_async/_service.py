@@ -54,6 +54,8 @@ class AsyncServiceClient:
         read_max_bytes: int | None = DEFAULT_READ_MAX_BYTES,
         interceptors: Sequence[Interceptor] = (),
         http_status_codes: Mapping[int, Code] | None = None,
+        open_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         """Create a client of the service at ``base_url``.
 
@@ -83,6 +85,9 @@ class AsyncServiceClient:
         - ``http_status_codes``: codes for HTTP statuses of error responses
           that are not RPC responses (a proxy's ``{404: Code.NOT_FOUND}``), in
           place of the spec's mapping.
+        - ``open_timeout``: seconds until a call's response starts, and
+          ``idle_timeout``: seconds of each wait for response data (``None``:
+          none; see ``AsyncConnectClient``).
         """
         if self._deprecated is not None:
             self._warn_deprecated(self._deprecated)
@@ -99,6 +104,8 @@ class AsyncServiceClient:
             read_max_bytes=read_max_bytes,
             interceptors=interceptors,
             http_status_codes=http_status_codes,
+            open_timeout=open_timeout,
+            idle_timeout=idle_timeout,
         )
 
     @staticmethod

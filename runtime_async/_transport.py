@@ -22,20 +22,19 @@ from connect_python._http.h2_state import DEFAULT_CONNECTION_WINDOW, DEFAULT_STR
 from connect_python._http.request import Request
 from connect_python._io.async_net import AnyIOBackend
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
-from connect_python._io.netutil import connect_error
+from connect_python._io.netutil import connect_error, uds_error
 from connect_python._io.shim_async import CallScope, current_time, shield
 from connect_python._io.tls import TLSOptions, negotiated_http2, tls_cause, tls_error
+from connect_python._retry import RetryPolicy
 
 from ._exchange import AsyncExchange
 from ._http2 import AsyncHTTP2Connection, ConnectionBusy
 from ._http2_exchange import AsyncHTTP2Exchange, open_http2_exchange
 from ._http11 import AsyncHTTP11Connection, AsyncHTTP11Exchange, open_http11_exchange
 from ._pool import AsyncPool, Connection
+from ._retries import wait_to_retry
 
 __all__ = ["AsyncTransport"]
-
-#: Sends of a request the server refused unprocessed (GOAWAY, REFUSED_STREAM).
-_REFUSED_ATTEMPTS = 3
 
 
 def _needs_http2(request: Request) -> ConnectError:
@@ -90,6 +89,17 @@ class AsyncTransport:
     passes while the server said nothing makes the connection send a PING,
     and the next call waits briefly for its answer before it uses that
     connection (else it dials a new one).
+
+    ``uds`` is the path of a Unix domain socket every connection is made to
+    (the URL still gives the scheme, the ``Host`` and the TLS server name):
+    local daemons are often reached that way; with ``h2c=True``, HTTP/2.
+
+    ``retries`` (a :class:`~connect_python.RetryPolicy`; ``None``: none) says
+    which failed tries a call makes again: by default up to 3 tries of a call
+    whose request was never written (the connection could not be made, or
+    the server refused the HTTP/2 stream unprocessed), with exponential
+    backoff and jitter, within the call's deadline. A request that may have
+    reached the server is never sent again.
     """
 
     def __init__(
@@ -115,6 +125,8 @@ class AsyncTransport:
         http2_ping_interval: float | None = None,
         http2_ping_timeout: float = 20.0,
         http2_ping_while_idle: bool = False,
+        retries: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (frozen: shared safely)
+        uds: str | None = None,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -151,6 +163,8 @@ class AsyncTransport:
         self.http2_ping_interval = http2_ping_interval
         self.http2_ping_timeout = http2_ping_timeout
         self.http2_ping_while_idle = http2_ping_while_idle
+        self.retries = retries
+        self.uds = uds
         self._pool = AsyncPool(
             self._dial, max_connections=max_connections, h2_http=h2c, h2_https=http2
         )
@@ -192,12 +206,21 @@ class AsyncTransport:
         pools = self._pool
         pool = pools.origin(request.scheme, request.host, request.port)
         whole = request.body is not None
-        sent = 0
+        tries = 1
         while True:
             conn: Connection | None = None
             try:
                 with scope.step():
-                    conn = await pools.acquire(pool, scope)
+                    try:
+                        conn = await pools.acquire(pool, scope)
+                    except ConnectError as exc:
+                        # No connection: nothing of the request was written.
+                        if exc.code is Code.UNAVAILABLE and await wait_to_retry(
+                            self.retries, tries, scope.deadline
+                        ):
+                            tries += 1
+                            continue
+                        raise
                     exchange: AsyncHTTP2Exchange | AsyncHTTP11Exchange
                     if isinstance(conn, AsyncHTTP2Connection):
                         try:
@@ -216,7 +239,6 @@ class AsyncTransport:
                         )
                     if not whole:
                         return exchange
-                    sent += 1
                     try:
                         await exchange.receive_response(scope)
                     except BaseException as exc:
@@ -226,8 +248,9 @@ class AsyncTransport:
                             isinstance(exc, ConnectError)
                             and isinstance(exchange, AsyncHTTP2Exchange)
                             and exchange.refused
-                            and sent < _REFUSED_ATTEMPTS
+                            and await wait_to_retry(self.retries, tries, scope.deadline)
                         ):
+                            tries += 1
                             continue  # never processed by the server: safe to send again
                         raise
                     return exchange
@@ -254,9 +277,15 @@ class AsyncTransport:
             and scope.deadline - current_time() <= timeout
         ):
             timeout = None
+        uds = self.uds
         try:
-            net = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
+            if uds is not None:
+                net = await self._backend.connect_unix_socket(uds, timeout=timeout)
+            else:
+                net = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
         except TRANSPORT_ERRORS as exc:
+            if uds is not None:
+                raise uds_error(uds, exc, timeout) from exc
             raise connect_error(host, origin.port, exc, timeout) from exc
         try:
             http2 = False

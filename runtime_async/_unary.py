@@ -19,7 +19,13 @@ from connect_python._io.shim_async import CallScope
 from connect_python._method import Message
 from connect_python.protocol import CallProtocol
 
-from ._deadlines import await_scope_deadline, broken_error, remote_error
+from ._deadlines import (
+    arm_idle_timer,
+    arm_open_timer,
+    await_scope_deadline,
+    broken_error,
+    remote_error,
+)
 from ._transport import AsyncTransport
 
 __all__ = ["ResponseMetadata", "unary_call"]
@@ -55,16 +61,23 @@ async def unary_call(
     ``outer`` is the enclosing cancel scope's deadline when it is the one the
     request announced; ``cancel`` a token that may cancel the call.
     """
-    # One step covers the whole exchange (no cancel scope at all without a deadline).
-    scope = CallScope(request.deadline, cancellable=cancel is not None)
+    # One step covers the whole exchange (no cancel scope at all without a
+    # deadline, a token or a timer).
+    idle = request.idle_timeout is not None
+    timers = idle or request.open_timeout is not None
+    scope = CallScope(request.deadline, cancellable=cancel is not None or timers)
     if cancel is not None:
         cancel.attach(scope)
+    if timers:
+        arm_open_timer(scope, request)
     try:
         with scope.step():
             exchange = await transport.open_exchange(request, scope)
             try:
                 proto.response_head(exchange.status, exchange.headers)
                 while True:
+                    if timers:
+                        arm_idle_timer(scope, request)
                     chunk = await exchange.receive(scope)
                     if not chunk:
                         break
@@ -95,7 +108,7 @@ async def unary_call(
         message = end.message
         assert message is not None
         return message
-    error = remote_error(exc, scope.deadline)
+    error = remote_error(exc, scope.call_deadline)
     if outer is not None:
         await await_scope_deadline(error, outer)
     if error is exc:

@@ -11,6 +11,7 @@ from ._code import Code
 from ._errors import ConnectError, ErrorDetail
 from ._headers import Headers
 from ._method import IdempotencyLevel, MessageRuntime, MethodInfo, StreamType
+from ._retry import RetryPolicy
 from ._version import __version__ as __version__
 from .protocol.codec import Codec, JSONCodec, ProtoCodec
 from .protocol.codec_protobuf_py import ProtobufPyJSONCodec, ProtobufPyProtoCodec
@@ -38,6 +39,7 @@ __all__ = [
     "ProtoCodec",
     "ProtobufPyJSONCodec",
     "ProtobufPyProtoCodec",
+    "RetryPolicy",
     "StreamType",
     "ZstdCompression",
 ]

@@ -80,6 +80,8 @@ class ServerInfo:
     #: With ``client_ca``: TLS ports that require a client certificate.
     https_mtls: str | None = None
     https_mtls_h1: str | None = None
+    #: A Unix domain socket serving what ``http`` serves (its path).
+    uds: str | None = None
 
     @cached_property
     def ca_pem_text(self) -> str:
@@ -146,6 +148,7 @@ class TestServer:
                 ca_pem=data["ca_pem"],
                 https_mtls=data.get("https_mtls"),
                 https_mtls_h1=data.get("https_mtls_h1"),
+                uds=data.get("uds"),
             )
         except BaseException:
             self.stop()

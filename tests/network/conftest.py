@@ -38,3 +38,11 @@ def fault_proxy(h2_route: H2Route) -> Iterator[FaultProxy]:
     assert upstream.hostname is not None and upstream.port is not None
     with FaultProxy((upstream.hostname, upstream.port)) as made:
         yield made
+
+
+@pytest.fixture(params=["h1", "h2c"])
+def direct_route(request: pytest.FixtureRequest, test_server: Any) -> tuple[str, dict[str, Any]]:
+    """(URL, transport keywords) of the Go test server, over HTTP/1.1 or h2c."""
+    if request.param == "h1":
+        return test_server.http, {"http2": False}
+    return test_server.http, {"h2c": True}

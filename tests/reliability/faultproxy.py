@@ -394,6 +394,8 @@ class FaultProxy:
         self.upstream = upstream
         self.stats = ProxyStats()
         self._faults: list[Fault] = []
+        #: How many more accepted connections get ``_faults`` (``None``: all).
+        self._faults_left: int | None = None
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._conns: set[_Connection] = set()
@@ -482,6 +484,10 @@ class FaultProxy:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 faults = list(self._faults)
+                if self._faults_left is not None:
+                    self._faults_left -= 1
+                    if self._faults_left <= 0:
+                        self._faults, self._faults_left = [], None
                 self.stats.accepted += 1
                 seed = self._rng.getrandbits(32)
             conn = _Connection(self, client, faults, seed)
@@ -520,10 +526,12 @@ class FaultProxy:
         loop.call_soon_threadsafe(run)
         return done.result(10)
 
-    def set_faults(self, *faults: Fault) -> None:
-        """Faults of every connection accepted from now on (none: a clean proxy)."""
+    def set_faults(self, *faults: Fault, connections: int | None = None) -> None:
+        """Faults of every connection accepted from now on (none: a clean
+        proxy), or of the next ``connections`` only."""
         with self._lock:
             self._faults = list(faults)
+            self._faults_left = connections
 
     def inject(self, fault: Fault) -> int:
         """Add ``fault`` to every open connection; returns how many it reached."""

@@ -123,6 +123,23 @@ func main() {
 		servers = append(servers, srv)
 		out[spec.name] = fmt.Sprintf("%s://%s", scheme, ln.Addr())
 	}
+	// "uds": the plaintext handler (HTTP/1.1 and h2c) on a Unix domain socket.
+	udsPath := filepath.Join(dir, "testserver.sock")
+	os.Remove(udsPath)
+	udsLn, err := net.Listen("unix", udsPath)
+	if err != nil {
+		log.Fatal(err)
+	}
+	udsSrv := &http.Server{
+		Handler:           handler,
+		Protocols:         plainProtos,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(os.Stderr, "testserver[uds]: ", 0),
+	}
+	go func() { serve(udsSrv.Serve(udsLn)) }()
+	servers = append(servers, udsSrv)
+	out["uds"] = udsPath
+
 	line, err := json.Marshal(out)
 	if err != nil {
 		log.Fatal(err)

@@ -123,10 +123,12 @@ func (testService) echo(ctx context.Context, req *connect.Request[testingv1.Echo
 	if err := sleep(ctx, o.GetDelayMs()); err != nil {
 		return nil, err
 	}
-	if err := outcomeError(o); err != nil {
-		return nil, err
-	}
 	info := infoFrom(ctx)
+	if handled, fail := failFirst(info); !handled || fail {
+		if err := outcomeError(o); err != nil {
+			return nil, err
+		}
+	}
 	payload := msg.GetPayload()
 	if msg.GetResponseSize() > 0 {
 		payload = pattern(msg.GetResponseSize())

@@ -23,7 +23,9 @@ class Request(NamedTuple):
     ``deadline`` is the absolute time (the runtime's clock) by which the
     exchange must be over, or ``None``. ``http2_only`` names what needs
     HTTP/2 (``"the gRPC protocol"``): the transport then refuses to send the
-    request over HTTP/1.1; empty, either version does. A tuple, so making one costs one
+    request over HTTP/1.1; empty, either version does. ``open_timeout`` and
+    ``idle_timeout`` are the call's (seconds, ``None``: none; see
+    ``connect_python._timeouts``). A tuple, so making one costs one
     allocation; never changed once made.
     """
 
@@ -37,6 +39,8 @@ class Request(NamedTuple):
     body: bytes | None = None
     deadline: float | None = None
     http2_only: str = ""
+    open_timeout: float | None = None
+    idle_timeout: float | None = None
 
     @property
     def authority(self) -> bytes:

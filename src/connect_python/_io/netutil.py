@@ -12,7 +12,7 @@ import httpcore
 from .._code import Code
 from .._errors import ConnectError
 
-__all__ = ["connect_error", "connect_reason", "socket_is_readable"]
+__all__ = ["connect_error", "connect_reason", "socket_is_readable", "uds_error"]
 
 
 def socket_is_readable(sock: socket.socket | None) -> bool:
@@ -86,6 +86,16 @@ def connect_error(
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     error = ConnectError(
         Code.UNAVAILABLE, f"cannot connect to {target}: {connect_reason(exc, timeout)}"
+    )
+    error.__cause__ = exc
+    return error
+
+
+def uds_error(path: str, exc: BaseException, timeout: float | None = None) -> ConnectError:
+    """``ConnectError(UNAVAILABLE)`` for a failed dial of the Unix socket ``path``."""
+    error = ConnectError(
+        Code.UNAVAILABLE,
+        f"cannot connect to unix socket {path}: {connect_reason(exc, timeout)}",
     )
     error.__cause__ = exc
     return error

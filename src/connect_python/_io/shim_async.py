@@ -237,12 +237,26 @@ class CallScope:
     by the deadline raises ``DEADLINE_EXCEEDED`` and one cut short by
     :meth:`cancel` raises ``CANCELED``. Cancellation from outside the call (an
     enclosing task group or scope) is not touched and propagates as usual.
+
+    A timer (:meth:`set_timer`: the call's open or idle timeout) ends the steps
+    earlier than the call's deadline, with its own error.
     """
 
-    __slots__ = ("_current", "cancellable", "cancelled", "deadline")
+    __slots__ = (
+        "_current",
+        "_timer_error",
+        "call_deadline",
+        "cancellable",
+        "cancelled",
+        "deadline",
+    )
 
     def __init__(self, deadline: float | None, cancellable: bool = True) -> None:
+        #: When steps end: the call's deadline, or its timer's if earlier.
         self.deadline = deadline
+        #: The call's own deadline.
+        self.call_deadline = deadline
+        self._timer_error: ConnectError | None = None
         self.cancelled = False
         #: Whether :meth:`cancel` may be called; without it and without a
         #: deadline, steps need no cancel scope at all.
@@ -258,12 +272,31 @@ class CallScope:
         if self._current is not None:
             self._current.cancel()
 
+    def set_timer(self, when: float | None, error: ConnectError | None = None) -> None:
+        """End steps at ``when`` too, raising (a copy of) ``error`` then;
+        ``None``: no timer. The call's deadline still applies."""
+        own = self.call_deadline
+        if when is None or (own is not None and own <= when):
+            self.deadline, self._timer_error = own, None
+        else:
+            self.deadline, self._timer_error = when, error
+        current = self._current
+        if current is not None:
+            current.deadline = math.inf if self.deadline is None else self.deadline
+
+    def deadline_error(self) -> ConnectError:
+        """The error of the deadline that passed: the timer's, or the call's."""
+        timer = self._timer_error
+        if timer is not None:
+            return ConnectError(timer.code, timer.message)
+        return ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+
     def check(self) -> None:
         """Raise if the call was cancelled or its deadline passed."""
         if self.cancelled:
             raise ConnectError(Code.CANCELED, "call canceled")
         if self.deadline is not None and anyio.current_time() >= self.deadline:
-            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+            raise self.deadline_error()
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call.
@@ -329,7 +362,7 @@ class _Step:
     def _error(self) -> ConnectError:
         if self._scope.cancelled:
             return ConnectError(Code.CANCELED, "call canceled")
-        return ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+        return self._scope.deadline_error()
 
 
 def shield() -> anyio.CancelScope:

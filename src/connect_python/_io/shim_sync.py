@@ -130,12 +130,29 @@ class CallScope:
     no timer thread) and when :meth:`cancel` is called from any thread (which
     wakes the wait). A step cut short by the deadline raises
     ``DEADLINE_EXCEEDED``, one cut short by :meth:`cancel` raises ``CANCELED``.
+
+    A timer (:meth:`set_timer`: the call's open or idle timeout) ends the steps
+    earlier than the call's deadline, with its own error.
     """
 
-    __slots__ = ("_abort", "_lock", "_waits", "cancellable", "cancelled", "deadline", "expired")
+    __slots__ = (
+        "_abort",
+        "_lock",
+        "_timer_error",
+        "_waits",
+        "call_deadline",
+        "cancellable",
+        "cancelled",
+        "deadline",
+        "expired",
+    )
 
     def __init__(self, deadline: float | None, cancellable: bool = True) -> None:
+        #: When waits end: the call's deadline, or its timer's if earlier.
         self.deadline = deadline
+        #: The call's own deadline.
+        self.call_deadline = deadline
+        self._timer_error: ConnectError | None = None
         #: Whether :meth:`cancel` may be called; without it and without a
         #: deadline, steps need no scope at all.
         self.cancellable = cancellable
@@ -166,13 +183,31 @@ class CallScope:
         if abort is not None:
             abort()
 
+    def set_timer(self, when: float | None, error: ConnectError | None = None) -> None:
+        """End waits at ``when`` too, raising (a copy of) ``error`` then;
+        ``None``: no timer. The call's deadline still applies. Set between
+        the waits of the call's thread (a wait in progress keeps its end)."""
+        own = self.call_deadline
+        if when is None or (own is not None and own <= when):
+            self.deadline, self._timer_error = own, None
+        else:
+            self.deadline, self._timer_error = when, error
+        self.expired = False
+
+    def deadline_error(self) -> ConnectError:
+        """The error of the deadline that passed: the timer's, or the call's."""
+        timer = self._timer_error
+        if timer is not None:
+            return ConnectError(timer.code, timer.message)
+        return ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+
     def check(self) -> None:
         """Raise if the call was cancelled or its deadline passed."""
         if self.cancelled:
             raise ConnectError(Code.CANCELED, "call canceled")
         if self.expired or (self.deadline is not None and time.monotonic() >= self.deadline):
             self.expired = True
-            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded")
+            raise self.deadline_error()
 
     def step(self) -> _Step | contextlib.nullcontext[None]:
         """A context for one I/O step of the call.
@@ -230,7 +265,7 @@ class _Step:
             or (scope.deadline is not None and time.monotonic() >= scope.deadline)
         ):
             scope.expired = True
-            raise ConnectError(Code.DEADLINE_EXCEEDED, "deadline exceeded") from exc
+            raise scope.deadline_error() from exc
 
 
 class _Shield:

@@ -363,6 +363,24 @@ class SyncBackend(httpcore.NetworkBackend):
         first = errors[0]
         raise httpcore.ConnectError(str(first) or type(first).__name__) from first
 
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            _connect(sock, path, deadline, None, socket_options)
+        except OSError as exc:
+            sock.close()
+            raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            sock.close()
+            raise
+        return SocketStream(sock)
+
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
 
@@ -387,7 +405,8 @@ def _connect(
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:
         raise OSError(err, os.strerror(err))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if sock.family != socket.AF_UNIX:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 _Address = tuple[Any, Any, int, str, Any]

@@ -1,0 +1,87 @@
+"""Retries: which failed attempts a call may make again, and when.
+
+Safe retries are on by default: an attempt whose request was never written
+(the connection could not be made: refused, reset, TLS failure; the server
+refused the HTTP/2 stream unprocessed: ``REFUSED_STREAM``, or a GOAWAY above
+its stream id) is made again on a fresh connection, after an exponential
+backoff with jitter, as long as the call's deadline leaves room for it. A
+streaming call is retried only while none of its request was written.
+
+Opt in with ``retry_codes`` (e.g. ``{Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED}``):
+a unary call of a method marked ``IDEMPOTENT`` or ``NO_SIDE_EFFECTS`` that
+failed with one of those codes from the server is made again, no sooner than
+the response's ``Retry-After`` says. Nothing else is ever sent twice: a
+request that may have reached the server is not replayed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ._code import Code
+from ._headers import Headers
+
+__all__ = ["RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a transport retries (see the module docstring).
+
+    ``attempts`` is the most tries of one call (1: no retry); the wait before
+    try ``n + 1`` is ``initial_backoff * multiplier ** (n - 1)``, at most
+    ``max_backoff``, spread by ``jitter`` (a fraction, both ways).
+    ``retry_codes`` are server error codes retried for idempotent unary
+    methods (none by default); a ``Retry-After`` beyond ``max_retry_after``
+    seconds is not waited for (the error is returned).
+    """
+
+    attempts: int = 3
+    initial_backoff: float = 0.05
+    max_backoff: float = 1.0
+    multiplier: float = 2.0
+    jitter: float = 0.2
+    retry_codes: frozenset[Code] = field(default_factory=frozenset)
+    max_retry_after: float = 30.0
+
+    def __init__(
+        self,
+        attempts: int = 3,
+        *,
+        initial_backoff: float = 0.05,
+        max_backoff: float = 1.0,
+        multiplier: float = 2.0,
+        jitter: float = 0.2,
+        retry_codes: Iterable[Code] = (),
+        max_retry_after: float = 30.0,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {attempts!r}")
+        if not (initial_backoff >= 0 and max_backoff >= 0 and multiplier >= 1):
+            raise ValueError("backoffs must be >= 0 and the multiplier >= 1")
+        if not 0 <= jitter <= 1:
+            raise ValueError(f"jitter must be in [0, 1], got {jitter!r}")
+        object.__setattr__(self, "attempts", attempts)
+        object.__setattr__(self, "initial_backoff", initial_backoff)
+        object.__setattr__(self, "max_backoff", max_backoff)
+        object.__setattr__(self, "multiplier", multiplier)
+        object.__setattr__(self, "jitter", jitter)
+        object.__setattr__(self, "retry_codes", frozenset(retry_codes))
+        object.__setattr__(self, "max_retry_after", max_retry_after)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (from 1)."""
+        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
+        spread = self.jitter
+        return base * random.uniform(1 - spread, 1 + spread) if spread else base
+
+
+def retry_after(headers: Headers) -> float | None:
+    """The ``Retry-After`` of a response in seconds (delay-seconds only; an
+    HTTP date or anything else is ignored)."""
+    value = headers.get("retry-after")
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return float(int(value))

@@ -1,0 +1,170 @@
+"""Retries against the Go test server: a try whose request was never written
+is made again, invisibly to the caller (a TLS handshake reset by the fault
+proxy; a refused port); a written request is never sent again (the server
+counts); opt-in code retries only for idempotent methods, honouring
+Retry-After."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from typing import Any
+
+import pytest
+from _support.concurrency.shim_async import Background, current_time, sleep
+from _support.methods import ECHO, ECHO_GET, pb
+from reliability.accounting import server_stats
+from reliability.faultproxy import FaultProxy, Refuse
+
+from connect_python import Code, ConnectError, RetryPolicy
+from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+
+from .conftest import H2Route
+
+_keys = itertools.count()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_a_reset_handshake_is_retried_invisibly(test_server: Any) -> None:
+    with FaultProxy(("127.0.0.1", int(test_server.https.rsplit(":", 1)[1]))) as proxy:
+        proxy.set_faults(Refuse(), connections=2)
+        async with (
+            AsyncTransport(ca_certs=test_server.ca_pem_text) as transport,
+            AsyncConnectClient(proxy.url("https"), transport=transport) as client,
+        ):
+            reply = await client.unary(ECHO, pb.EchoRequest(payload=b"hi"), timeout=5)
+        assert reply.payload == b"hi"
+        assert proxy.stats.accepted == 3
+
+
+async def test_refused_connections_are_tried_three_times_with_backoff() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    policy = RetryPolicy(3, initial_backoff=0.1, jitter=0)
+    async with (
+        AsyncTransport(retries=policy) as transport,
+        AsyncConnectClient(url, transport=transport) as client,
+    ):
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, pb.EchoRequest(), timeout=5)
+        # Two waits between three tries: 0.1 s, then 0.2 s.
+        assert current_time() - started >= 0.3
+        assert info.value.code is Code.UNAVAILABLE
+        assert "cannot connect" in info.value.message
+
+
+async def test_retries_stay_within_the_deadline() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    policy = RetryPolicy(10, initial_backoff=0.2, jitter=0)
+    async with (
+        AsyncTransport(retries=policy) as transport,
+        AsyncConnectClient(url, transport=transport) as client,
+    ):
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, pb.EchoRequest(), timeout=0.5)
+        assert current_time() - started < 0.5 + 0.3
+        # The last failure, not a deadline: no try was left within it.
+        assert info.value.code is Code.UNAVAILABLE
+
+
+async def test_no_retries_when_off() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    async with (
+        AsyncTransport(retries=None) as transport,
+        AsyncConnectClient(url, transport=transport) as client,
+    ):
+        started = current_time()
+        with pytest.raises(ConnectError):
+            await client.unary(ECHO, pb.EchoRequest(), timeout=5)
+        assert current_time() - started < 0.3
+
+
+async def test_a_written_request_is_never_sent_again(
+    h2_route: H2Route, fault_proxy: FaultProxy, test_server: Any
+) -> None:
+    tag = f"never-again-{next(_keys)}"
+    headers = {"x-rel-tag": tag, "x-rel-id": f"{tag}/0"}
+    async with (
+        AsyncTransport(**h2_route.kwargs) as transport,
+        AsyncConnectClient(fault_proxy.url(h2_route.scheme), transport=transport) as client,
+    ):
+
+        async def reset_once_received() -> None:
+            # The server has the request (it waits before answering): cut.
+            give_up = current_time() + 5
+            while server_stats(test_server.http, tag).started < 1 and current_time() < give_up:
+                await sleep(0.02)
+            fault_proxy.reset_all()
+
+        resetter = Background(reset_once_received)
+        request = pb.EchoRequest(payload=b"once", outcome=pb.Outcome(delay_ms=3000))
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, request, headers=headers, timeout=10)
+        await resetter.wait()
+        assert info.value.code is Code.UNAVAILABLE
+        assert fault_proxy.stats.accepted == 1
+        assert server_stats(test_server.http, tag).started == 1
+        reply = await client.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=5)
+        assert reply.payload == b"next"
+
+
+def failing(times: int, retry_after: str = "") -> tuple[pb.EchoRequest, dict[str, str]]:
+    """A request the server fails with UNAVAILABLE ``times`` times, then answers."""
+    headers = {"x-fail-first": str(times), "x-fail-key": f"retry-{next(_keys)}"}
+    response_headers = [f"retry-after: {retry_after}"] if retry_after else []
+    outcome = pb.Outcome(error_code="unavailable", response_headers=response_headers)
+    return pb.EchoRequest(payload=b"ok", outcome=outcome), headers
+
+
+OPT_IN = RetryPolicy(3, initial_backoff=0.05, retry_codes={Code.UNAVAILABLE})
+
+
+async def test_opt_in_retries_an_idempotent_method(test_server: Any) -> None:
+    async with (
+        AsyncTransport(h2c=True, retries=OPT_IN) as transport,
+        AsyncConnectClient(test_server.http, transport=transport) as client,
+    ):
+        request, headers = failing(2)
+        reply = await client.unary(ECHO_GET, request, headers=headers, timeout=5)
+        assert reply.payload == b"ok"
+
+
+async def test_opt_in_honours_retry_after(test_server: Any) -> None:
+    async with (
+        AsyncTransport(h2c=True, retries=OPT_IN) as transport,
+        AsyncConnectClient(test_server.http, transport=transport) as client,
+    ):
+        request, headers = failing(1, retry_after="1")
+        started = current_time()
+        reply = await client.unary(ECHO_GET, request, headers=headers, timeout=5)
+        assert reply.payload == b"ok"
+        assert current_time() - started >= 1.0
+        # A Retry-After past the deadline: the error, at once.
+        request, headers = failing(1, retry_after="10")
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO_GET, request, headers=headers, timeout=3)
+        assert info.value.code is Code.UNAVAILABLE
+        assert current_time() - started < 1.0
+
+
+async def test_opt_in_never_retries_a_method_with_side_effects(test_server: Any) -> None:
+    async with (
+        AsyncTransport(h2c=True, retries=OPT_IN) as transport,
+        AsyncConnectClient(test_server.http, transport=transport) as client,
+    ):
+        request, headers = failing(2)
+        for _ in range(2):  # the server counts both: neither call was retried
+            with pytest.raises(ConnectError) as info:
+                await client.unary(ECHO, request, headers=headers, timeout=5)
+            assert info.value.code is Code.UNAVAILABLE
+        reply = await client.unary(ECHO, request, headers=headers, timeout=5)
+        assert reply.payload == b"ok"
