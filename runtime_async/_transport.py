@@ -299,7 +299,8 @@ class AsyncTransport:
                 except TRANSPORT_ERRORS as exc:
                     cause = tls_cause(exc)
                     if cause is None:
-                        raise
+                        # Reset or closed during the handshake: a failed dial.
+                        raise connect_error(host, origin.port, exc, timeout) from exc
                     raise tls_error(cause, host, origin.port) from cause
                 ssl_object = net.get_extra_info("ssl_object")
                 http2 = negotiated_http2(ssl_object, self.http1, host, origin.port)

@@ -116,9 +116,11 @@ async def test_probe_keeps_a_slow_healthy_connection(
         AsyncTransport(**h2_route.kwargs) as transport,
         AsyncConnectClient(fault_proxy.url(h2_route.scheme), transport=transport) as client,
     ):
-        request = pb.StreamRequest(count=3, size=8, outcome=pb.Outcome(delay_ms=2000))
+        # A message, then quiet past the deadline (a server quiet from the
+        # start through a whole deadline retires the connection instead).
+        request = pb.StreamRequest(count=3, size=8, outcome=pb.Outcome(delay_ms=500))
         with pytest.raises(ConnectError) as info:
-            async with client.server_stream(STREAM, request, timeout=0.4) as call:
+            async with client.server_stream(STREAM, request, timeout=0.8) as call:
                 async for _ in call:
                     pass
         assert info.value.code is Code.DEADLINE_EXCEEDED
