@@ -6,8 +6,8 @@ Retry-After."""
 
 from __future__ import annotations
 
-import itertools
 import socket
+import uuid
 from typing import Any
 
 import pytest
@@ -20,8 +20,6 @@ from connect_python import Code, ConnectError, RetryPolicy
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 from .conftest import H2Route
-
-_keys = itertools.count()
 
 
 def closed_port() -> int:
@@ -90,7 +88,7 @@ async def test_no_retries_when_off() -> None:
 async def test_a_written_request_is_never_sent_again(
     h2_route: H2Route, fault_proxy: FaultProxy, test_server: Any
 ) -> None:
-    tag = f"never-again-{next(_keys)}"
+    tag = f"never-again-{uuid.uuid4().hex}"
     headers = {"x-rel-tag": tag, "x-rel-id": f"{tag}/0"}
     async with (
         AsyncTransport(**h2_route.kwargs) as transport,
@@ -118,7 +116,8 @@ async def test_a_written_request_is_never_sent_again(
 
 def failing(times: int, retry_after: str = "") -> tuple[pb.EchoRequest, dict[str, str]]:
     """A request the server fails with UNAVAILABLE ``times`` times, then answers."""
-    headers = {"x-fail-first": str(times), "x-fail-key": f"retry-{next(_keys)}"}
+    # Unique per call: the server counts per key for the whole session.
+    headers = {"x-fail-first": str(times), "x-fail-key": uuid.uuid4().hex}
     response_headers = [f"retry-after: {retry_after}"] if retry_after else []
     outcome = pb.Outcome(error_code="unavailable", response_headers=response_headers)
     return pb.EchoRequest(payload=b"ok", outcome=outcome), headers
