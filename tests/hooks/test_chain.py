@@ -289,3 +289,27 @@ async def test_nothing_runs_per_message_without_hooks(test_server: Any) -> None:
         assert seen["x-only"] == ["1"]
         hooked = AsyncConnectClient(base_url, transport=transport, interceptors=[Recorder("r", [])])
         assert type(hooked.server_stream(STREAM, pb.StreamRequest())) is not AsyncServerStreamCall
+
+
+class Deny(Interceptor):
+    """Refuses calls without a token with its own ``ConnectError``."""
+
+    def intercept(self, call: CallInfo) -> CallHooks | None:
+        if "authorization" not in call.request_headers:
+            raise ConnectError(Code.UNAUTHENTICATED, "no token")
+        return None
+
+
+async def test_an_interceptor_may_refuse_a_call(test_server: Any) -> None:
+    log: list[Event] = []
+    base_url, transport = make_transport(test_server, "h2c")
+    async with transport:
+        client = AsyncConnectClient(
+            base_url, transport=transport, interceptors=[Recorder("outer", log), Deny()]
+        )
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, pb.EchoRequest())
+        assert info.value.code is Code.UNAUTHENTICATED and info.value.message == "no token"
+        assert end_of(log, "outer")[0] is info.value
+        reply = await client.unary(ECHO, pb.EchoRequest(), headers={"authorization": "t"})
+        assert seen_headers(reply)["authorization"] == ["t"]
