@@ -46,6 +46,46 @@ async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
         assert response.payload == b"next"
 
 
+@pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
+@pytest.mark.xfail(
+    strict=True,
+    reason="R4, reported: runtime_async/_http2.py _wait sends the liveness PING at a "
+    "deadline only if nothing arrived on the connection during that wait "
+    "(life_at_start == alive), so another stream's frames before the silence keep a "
+    "dead connection in the pool; once fixed this test passes and strict=True makes "
+    "it fail: remove this mark",
+)
+async def test_h2_connection_that_went_silent_after_other_calls_answered_is_not_reused(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    # found by test_soak.py (release, trio, seed 637806489, round 326: a healthy
+    # call lost on a half-open h2-tls connection): R4, R1 again when another
+    # call's answer arrived while the stream waited before the peer went silent.
+    transport = AsyncTransport(**route.transport_kwargs)
+    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+        request = pb.StreamRequest(count=1000, size=16, outcome=pb.Outcome(delay_ms=400))
+
+        async def other() -> None:
+            # While the stream waits for its next message, another call on the
+            # connection is answered; then the peer goes silent.
+            await sleep(0.1)
+            await c.unary(ECHO, pb.EchoRequest(payload=b"other"), timeout=1)
+            proxy.inject(HalfOpen())
+
+        helper: Background | None = None
+        with pytest.raises(ConnectError) as info:
+            async with c.server_stream(STREAM, request, timeout=1.2) as call:
+                async for _ in call:
+                    if helper is None:
+                        helper = Background(other)
+        assert helper is not None
+        await helper.wait()
+        assert helper.error is None, helper.error
+        assert info.value.code is Code.DEADLINE_EXCEEDED
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=2)
+        assert response.payload == b"next"
+
+
 async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
     route: Route, proxy: FaultProxy, test_server: Any
 ) -> None:
