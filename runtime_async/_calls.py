@@ -161,10 +161,13 @@ class AsyncStreamCall(Generic[Res]):
             await self._accept(exchange)
         except ConnectError as exc:
             error = broken_error(exc, scope)
-            await self._finish()
-            if error is exc:
-                raise
-            raise error from exc
+            try:
+                await self._finish()
+                if error is exc:
+                    raise
+                raise error from exc
+            finally:
+                del error  # no cycle through this frame (see _unary.unary_call)
         except BaseException:
             await self._finish()
             raise
@@ -283,10 +286,13 @@ class AsyncStreamCall(Generic[Res]):
                 await self._fill()
             except ConnectError as exc:
                 error = broken_error(exc, self.scope)
-                await self._finish()
-                if error is exc:
-                    raise
-                raise error from exc
+                try:
+                    await self._finish()
+                    if error is exc:
+                        raise
+                    raise error from exc
+                finally:
+                    del error  # no cycle through this frame (see _unary.unary_call)
             except BaseException:
                 await self._finish()
                 raise
@@ -496,13 +502,15 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             await self._accept(exchange)
         except BaseException as exc:
             broken = broken_error(exc, self.scope) if isinstance(exc, ConnectError) else exc
-            await self._finish()
-            error = self._send_error
-            if error is not None and isinstance(exc, ConnectError):
-                raise error from None
-            if broken is exc:
-                raise
-            raise broken from exc
+            try:
+                await self._finish()
+                if self._send_error is not None and isinstance(exc, ConnectError):
+                    raise self._send_error from None
+                if broken is exc:
+                    raise
+                raise broken from exc
+            finally:
+                del broken  # no cycle through this frame (see _unary.unary_call)
 
     async def receive(self) -> Res | None:
         """The next message, or ``None`` once the stream ended cleanly."""

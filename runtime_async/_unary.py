@@ -87,9 +87,15 @@ async def unary_call(
                 await exchange.aclose()
     except ConnectError as broke:
         error = broken_error(broke, scope)
-        if error is broke:
-            raise
-        raise error from broke
+        try:
+            if error is broke:
+                raise
+            raise error from broke
+        finally:
+            # This frame is in the raised error's traceback: a local naming the
+            # error is a reference cycle that keeps the call's resources (a sync
+            # thread's wake descriptor) until the cyclic GC (reliability R2).
+            del error
     finally:
         scope.close()
         if cancel is not None:
