@@ -23,6 +23,7 @@ from connect_python._http.request import Request
 from connect_python._io.async_net import AnyIOBackend
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.netutil import connect_error, uds_error
+from connect_python._io.proxy import Proxy, proxy_for
 from connect_python._io.shim_async import CallScope, current_time, shield
 from connect_python._io.tls import TLSOptions, negotiated_http2, tls_cause, tls_error
 from connect_python._retry import RetryPolicy
@@ -32,6 +33,7 @@ from ._http2 import AsyncHTTP2Connection, ConnectionBusy
 from ._http2_exchange import AsyncHTTP2Exchange, open_http2_exchange
 from ._http11 import AsyncHTTP11Connection, AsyncHTTP11Exchange, open_http11_exchange
 from ._pool import AsyncPool, Connection
+from ._proxy import open_tunnel
 from ._retries import wait_to_retry
 
 __all__ = ["AsyncTransport"]
@@ -94,6 +96,15 @@ class AsyncTransport:
     (the URL still gives the scheme, the ``Host`` and the TLS server name):
     local daemons are often reached that way; with ``h2c=True``, HTTP/2.
 
+    ``proxy`` (a URL: ``http://``, ``https://``, ``socks5://`` or
+    ``socks5h://``, with ``user:password@`` for basic or SOCKS5
+    authentication) tunnels every connection through that proxy (HTTP
+    ``CONNECT``, or SOCKS5 with the name resolved by the proxy), TLS and h2c
+    inside the tunnel as without one; an ``https://`` proxy is reached over
+    TLS, verified like servers are. ``trust_env=True`` takes the proxy from
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, honouring ``NO_PROXY``
+    (``connect_python._io.proxy``).
+
     ``retries`` (a :class:`~connect_python.RetryPolicy`; ``None``: none) says
     which failed tries a call makes again: by default up to 3 tries of a call
     whose request was never written (the connection could not be made, or
@@ -127,6 +138,8 @@ class AsyncTransport:
         http2_ping_while_idle: bool = False,
         retries: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (frozen: shared safely)
         uds: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("at least one of http1 and http2 must be enabled")
@@ -165,6 +178,10 @@ class AsyncTransport:
         self.http2_ping_while_idle = http2_ping_while_idle
         self.retries = retries
         self.uds = uds
+        if uds is not None and (proxy is not None or trust_env):
+            raise ValueError("a Unix socket connection cannot go through a proxy")
+        self.proxy = Proxy.parse(proxy) if proxy is not None else None
+        self.trust_env = trust_env
         self._pool = AsyncPool(
             self._dial, max_connections=max_connections, h2_http=h2c, h2_https=http2
         )
@@ -278,16 +295,23 @@ class AsyncTransport:
         ):
             timeout = None
         uds = self.uds
+        via = proxy_for(origin.scheme.decode(), host, self.proxy, self.trust_env)
         try:
             if uds is not None:
                 net = await self._backend.connect_unix_socket(uds, timeout=timeout)
+            elif via is not None:
+                net = await self._backend.connect_tcp(via.host, via.port, timeout=timeout)
             else:
                 net = await self._backend.connect_tcp(host, origin.port, timeout=timeout)
         except TRANSPORT_ERRORS as exc:
             if uds is not None:
                 raise uds_error(uds, exc, timeout) from exc
+            if via is not None:
+                raise connect_error(via.host, via.port, exc, timeout, "proxy ") from exc
             raise connect_error(host, origin.port, exc, timeout) from exc
         try:
+            if via is not None:
+                net = await self._through(net, via, host, origin.port, timeout)
             http2 = False
             if origin.scheme == b"https":
                 try:
@@ -324,6 +348,23 @@ class AsyncTransport:
                 await net.aclose()
             raise
         return conn
+
+    async def _through(
+        self, net: Any, via: Proxy, host: str, port: int, timeout: float | None
+    ) -> Any:
+        """A tunnel to ``host:port`` through the proxy ``net`` is connected to."""
+        if via.scheme == "https":
+            try:
+                net = await net.start_tls(
+                    self.ssl_context, server_hostname=via.host, timeout=timeout
+                )
+            except TRANSPORT_ERRORS as exc:
+                cause = tls_cause(exc)
+                if cause is None:
+                    raise connect_error(via.host, via.port, exc, timeout, "proxy ") from exc
+                raise tls_error(cause, via.host, via.port) from cause
+        await open_tunnel(net, via, host, port, timeout)
+        return net
 
     async def aclose(self) -> None:
         """Close every connection; calls in progress fail, waiting ones too."""

@@ -79,13 +79,14 @@ def connect_reason(exc: BaseException, timeout: float | None = None) -> str:
 
 
 def connect_error(
-    host: str, port: int, exc: BaseException, timeout: float | None = None
+    host: str, port: int, exc: BaseException, timeout: float | None = None, what: str = ""
 ) -> ConnectError:
     """``ConnectError(UNAVAILABLE)`` for a failed dial of ``host:port``
-    (``timeout``: the connect timeout that applied, if any)."""
+    (``timeout``: the connect timeout that applied, if any; ``what``: a word
+    before the address, such as ``"proxy "``)."""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     error = ConnectError(
-        Code.UNAVAILABLE, f"cannot connect to {target}: {connect_reason(exc, timeout)}"
+        Code.UNAVAILABLE, f"cannot connect to {what}{target}: {connect_reason(exc, timeout)}"
     )
     error.__cause__ = exc
     return error

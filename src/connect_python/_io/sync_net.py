@@ -179,12 +179,13 @@ class SocketStream(httpcore.NetworkStream):
 
 
 class TLSStream(httpcore.NetworkStream):
-    """TLS over a :class:`SocketStream` on memory BIOs, safe for one reading
-    and one writing thread at a time."""
+    """TLS over a :class:`SocketStream` (or over another TLS stream: a
+    server's TLS inside a proxy's) on memory BIOs, safe for one reading and
+    one writing thread at a time."""
 
     def __init__(
         self,
-        raw: SocketStream,
+        raw: SocketStream | TLSStream,
         ssl_context: ssl.SSLContext,
         server_hostname: str | None,
         timeout: float | None,
@@ -314,7 +315,12 @@ class TLSStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        raise NotImplementedError("TLS over TLS is not supported")
+        """TLS inside this TLS (to a server through an ``https://`` proxy)."""
+        try:
+            return TLSStream(self, ssl_context, server_hostname, timeout)
+        except BaseException:
+            self.close()
+            raise
 
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object":
