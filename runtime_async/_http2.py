@@ -299,7 +299,6 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         """Return once ``ready()``, reading the network if nobody else is."""
         reader = False
         reads = 0
-        life_at_start = self._state.signs_of_life
         try:
             while True:
                 with self._lock:
@@ -336,16 +335,17 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             with self._lock:
                 if not reader:
                     self._handoff()
-                if deadline_passed(scope):
-                    alive = self._state.signs_of_life
-                    if stream.life_seen == alive:
-                        # Nothing arrived since the stream opened: the peer
-                        # looks dead. New calls go to a new connection.
-                        self._state.retired = True
-                    elif life_at_start == alive and stream.stream_id:
-                        # It answered before, not while this call waited:
-                        # slow, or gone? A PING tells the next call.
-                        self._probe()
+                alive = self._state.signs_of_life
+                if deadline_passed(scope) and stream.life_seen == alive:
+                    # Nothing arrived since the stream opened: the peer
+                    # looks dead. New calls go to a new connection.
+                    self._state.retired = True
+                elif stream.stream_id:
+                    # The wait ended (its deadline, or its caller) before
+                    # what it waited for came: slow, or gone? Input for
+                    # other streams says little (it may predate the
+                    # silence). A PING tells the next call.
+                    self._probe()
             raise
         finally:
             if reader:

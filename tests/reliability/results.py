@@ -21,21 +21,6 @@ ROOT = HERE.parent.parent
 JSONL = ROOT / ".cache" / "reliability" / "results.jsonl"
 FLAVOURS = ("asyncio", "trio", "sync")
 KNOWN_BUGS = {
-    "R3": "R3 (HTTP/2, every flavour, reported): an HTTP/2 connection that went silent "
-    "(the peer gone without FIN or RST) while a call waited on it stays in the pool when "
-    "that call was ended by its caller (a cancel scope, a CancelToken, a task "
-    "cancellation) rather than by its own deadline: only a passed deadline sends the "
-    "liveness PING (R1's fix), so the next call is sent on the dead connection and "
-    "fails at its deadline. Test: `test_h2_connection_silent_until_the_caller_cancelled"
-    "_is_not_reused` (an expected failure, strict, until fixed); seen as the scope "
-    "scenarios' `half_open` failures on h2c and h2-tls.",
-    "R4": "R4 (HTTP/2, every flavour, reported): the liveness PING at a call's deadline "
-    "is sent only if nothing at all arrived on the connection while the call waited, so "
-    "a connection that goes silent after another call's answer arrived during that wait "
-    "stays in the pool and the next call fails at its deadline. Test: "
-    "`test_h2_connection_that_went_silent_after_other_calls_answered_is_not_reused` "
-    "(strict expected failure until fixed); seen as soak rounds with `HalfOpen` whose "
-    "healthy call failed.",
     "R5": "R5 (HTTP/2, every flavour, reported): a connection the server closed (a FIN "
     "behind DATA it still sent for a stream the client abandoned) is handed to the next "
     "call, whose request is written (and, the other direction being open, served) before "
@@ -48,6 +33,19 @@ KNOWN_BUGS = {
 }
 
 FIXED_BUGS = {
+    "R3": "R3 (HTTP/2, every flavour, fixed after the release run): an HTTP/2 connection "
+    "that went silent while a call waited on it stayed in the pool when that call was "
+    "ended by its caller (a cancel scope, a CancelToken, a task cancellation) rather than "
+    "by its own deadline: only a passed deadline sent the liveness PING, so the next call "
+    "went to the dead connection and failed at its deadline. Seen as the scope "
+    "scenarios' `half_open` failures on h2c and h2-tls and soak rounds with `HalfOpen`. "
+    "Test: `test_h2_connection_silent_until_the_caller_cancelled_is_not_reused`.",
+    "R4": "R4 (HTTP/2, every flavour, fixed after the release run): the liveness PING at "
+    "a deadline was sent only if nothing at all arrived on the connection while the call "
+    "waited, so a connection that went silent after another call's answer arrived during "
+    "that wait stayed in the pool. Seen as soak rounds with `HalfOpen` whose healthy "
+    "call failed. Test: "
+    "`test_h2_connection_that_went_silent_after_other_calls_answered_is_not_reused`.",
     "R1": "R1 (HTTP/2, every flavour, fixed with the liveness probe PING): an "
     "HTTP/2 connection that went silent (the peer gone without FIN or RST) while a stream "
     "was receiving on it stayed in the pool: the stream ended at its deadline, and the "
@@ -289,13 +287,15 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
     out += [f"- {b}" for b in broken] or ["None."]
     out.append("")
     out += [
-        "## Known bugs",
+        "## Bugs found",
         "",
-        "Found by the suite and reported; each that reproduces in isolation has a focused "
-        "test in `tests/reliability/test_regressions.py`, an expected failure (strict: it "
-        "fails the suite once the bug is fixed, then its mark goes). Seen in this run: "
+        "The broken invariants above are the signature of: "
         + (", ".join(sorted(known)) or "none")
-        + ".",
+        + " (tagged in each line). Each bug has a focused test in "
+        "`tests/reliability/test_regressions.py`.",
+        "",
+        "Reported, not fixed yet (the test is an expected failure, strict: it fails the "
+        "suite once the bug is fixed, then its mark goes):",
         "",
     ]
     out += [f"- {text}" for text in KNOWN_BUGS.values()]

@@ -47,20 +47,13 @@ async def test_h2_connection_that_went_silent_under_a_stream_is_not_reused(
 
 
 @pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="R4, reported: runtime_async/_http2.py _wait sends the liveness PING at a "
-    "deadline only if nothing arrived on the connection during that wait "
-    "(life_at_start == alive), so another stream's frames before the silence keep a "
-    "dead connection in the pool; once fixed this test passes and strict=True makes "
-    "it fail: remove this mark",
-)
 async def test_h2_connection_that_went_silent_after_other_calls_answered_is_not_reused(
     route: Route, proxy: FaultProxy, test_server: Any
 ) -> None:
     # found by test_soak.py (release, trio, seed 637806489, round 326: a healthy
     # call lost on a half-open h2-tls connection): R4, R1 again when another
     # call's answer arrived while the stream waited before the peer went silent.
+    # Fixed: the PING no longer depends on the connection's input during the wait.
     transport = AsyncTransport(**route.transport_kwargs)
     async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
         request = pb.StreamRequest(count=1000, size=16, outcome=pb.Outcome(delay_ms=400))
@@ -101,21 +94,15 @@ async def test_h2_connection_silent_through_a_whole_deadline_is_not_reused(
 
 
 @pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="R3, reported: runtime_async/_http2.py sends the liveness PING only when "
-    "the call's own deadline passed (deadline_passed(scope) in _wait), not when its "
-    "caller ended it; once fixed this test passes and strict=True makes it fail: "
-    "remove this mark",
-)
 async def test_h2_connection_silent_until_the_caller_cancelled_is_not_reused(
     route: Route, proxy: FaultProxy, test_server: Any
 ) -> None:
     # found by test_backend_cancel.py::test_scope_cancellation_under_fault[half_open]
     # (release mode; its healthy call failed): R3, like R1 but the silent call
     # was ended by its caller (a cancel scope, a CancelToken, a task
-    # cancellation) instead of its own deadline, which sends no liveness PING:
-    # the next call is lost on the dead connection.
+    # cancellation) instead of its own deadline, which sent no liveness PING:
+    # the next call was lost on the dead connection. Fixed: a wait its caller
+    # ends sends the PING too.
     transport = AsyncTransport(**route.transport_kwargs)
     async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
         await c.unary(ECHO, pb.EchoRequest(payload=b"warm"), timeout=5)
