@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _support.concurrency.shim_async import current_time, sleep
 from _support.methods import ECHO, STREAM, pb
-from reliability.faultproxy import FaultProxy, HalfOpen
+from reliability.faultproxy import FaultProxy, HalfOpen, IdleDrop
 
 from connect_python import Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
@@ -147,3 +147,21 @@ async def test_probe_moves_the_next_call_off_a_silent_connection(
         reply = await client.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=1.5)
         assert reply.payload == b"next"
         assert fault_proxy.stats.accepted == 2
+
+
+async def test_keepalive_while_idle_keeps_a_connection_through_a_middlebox(
+    h2_route: H2Route, fault_proxy: FaultProxy
+) -> None:
+    # A middlebox forgets flows idle for 1.2 s; PINGs every 0.2 s while idle
+    # keep this one alive, so the connection outlives a quiet 2.5 s.
+    fault_proxy.set_faults(IdleDrop(1.2))
+    async with (
+        keepalive(h2_route, http2_ping_while_idle=True) as transport,
+        AsyncConnectClient(fault_proxy.url(h2_route.scheme), transport=transport) as client,
+    ):
+        await client.unary(ECHO, pb.EchoRequest(payload=b"warm"), timeout=3)
+        await sleep(2.5)  # quiet: only PINGs cross the middlebox
+        reply = await client.unary(ECHO, pb.EchoRequest(payload=b"after"), timeout=3)
+        assert reply.payload == b"after"
+        assert fault_proxy.stats.accepted == 1
+        assert fault_proxy.stats.triggered.get("IdleDrop", 0) == 0

@@ -26,6 +26,8 @@ removes every fault from the open connections (stalled data flows again).
 - :class:`Blackhole`: the connection is accepted and never answered; the
   server is not dialled.
 - :class:`Refuse`: the connection is reset as soon as it is accepted.
+- :class:`IdleDrop`: a middlebox that forgets a flow idle (nothing forwarded
+  either way) for ``idle`` seconds: the connection then goes half-open.
 
 Directions are :data:`UP` (client to server) and :data:`DOWN` (server to
 client). :attr:`FaultProxy.stats` counts connections and bytes.
@@ -56,6 +58,7 @@ __all__ = [
     "FaultProxy",
     "HalfClose",
     "HalfOpen",
+    "IdleDrop",
     "Latency",
     "ProxyStats",
     "Refuse",
@@ -130,6 +133,11 @@ class Blackhole(Fault):
 @dataclass(frozen=True)
 class Refuse(Fault):
     pass
+
+
+@dataclass(frozen=True)
+class IdleDrop(Fault):
+    idle: float
 
 
 # -- statistics ------------------------------------------------------------------------
@@ -211,6 +219,7 @@ class _Direction:
                         self.conn.abort()
                         return
                     self.forwarded += len(piece)
+                    self.conn.active_at = time.monotonic()
                     proxy.count(self.name, len(piece))
                     data = data[len(piece) :]
                 if action is not None and await action():
@@ -246,6 +255,8 @@ class _Connection:
         self.tasks: list[asyncio.Task[None]] = []
         self.closed = False
         self.half_opened = False
+        #: When something was last forwarded (either way).
+        self.active_at = time.monotonic()
         for fault in faults:
             self.add(fault)
 
@@ -319,6 +330,12 @@ class _Connection:
     def _drop(self, fault: Fault) -> None:
         self.faults = [(f, b) for f, b in self.faults if f is not fault]
 
+    async def _forget_when_idle(self, fault: IdleDrop) -> None:
+        while self.active_at + fault.idle > time.monotonic():
+            await asyncio.sleep(self.active_at + fault.idle - time.monotonic())
+        self.proxy.trigger(fault)
+        self.half_open()
+
     def half_open(self) -> None:
         """Close the server side; leave the client's socket open and silent."""
         if self.upstream is not None:
@@ -380,6 +397,9 @@ class _Connection:
             loop.create_task(x())
             for x in (up.read_loop, up.write_loop, down.read_loop, down.write_loop)
         ]
+        for fault in kinds:
+            if isinstance(fault, IdleDrop):
+                self.tasks.append(loop.create_task(self._forget_when_idle(fault)))
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.half_opened and not self.closed:
             # Half-open: the client side is left open until the proxy closes.
