@@ -99,3 +99,20 @@ async def test_proxy_from_the_environment(
     ):
         reply = await client.unary(ECHO, pb.EchoRequest(payload=b"direct"), timeout=10)
         assert reply.payload == b"direct"
+
+
+async def test_the_proxy_resolves_the_name(test_server: Any, tmp_path: Path) -> None:
+    # SOCKS5 sends the name ("localhost"), not an address: the proxy resolves
+    # it (socks5h:// and socks5:// alike), and TLS checks the name.
+    proxy = start_proxy("socks5", tmp_path)
+    try:
+        port = test_server.https.rsplit(":", 1)[1]
+        async with (
+            AsyncTransport(proxy=proxy.url, ca_certs=test_server.ca_pem_text) as transport,
+            AsyncConnectClient(f"https://localhost:{port}", transport=transport) as client,
+        ):
+            reply = await client.unary(ECHO, pb.EchoRequest(payload=b"named"), timeout=10)
+            assert reply.payload == b"named"
+            assert f"host: localhost:{port}" in reply.request_headers
+    finally:
+        proxy.stop()
