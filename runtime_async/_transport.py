@@ -87,10 +87,10 @@ class AsyncTransport:
     it (also while it is idle with ``http2_ping_while_idle=True``, which keeps
     middleboxes that drop idle flows from dropping it); without an answer
     within ``http2_ping_timeout`` seconds the connection is closed and its
-    calls fail with ``UNAVAILABLE``. Independently, a call's deadline that
-    passes while the server said nothing makes the connection send a PING,
-    and the next call waits briefly for its answer before it uses that
-    connection (else it dials a new one).
+    calls fail with ``UNAVAILABLE``. Independently, a call whose wait ends
+    before its answer came (its deadline, or its caller) makes the connection
+    send a PING, and the next call waits briefly for its answer before it
+    uses that connection (else it dials a new one).
 
     ``uds`` is the path of a Unix domain socket every connection is made to
     (the URL still gives the scheme, the ``Host`` and the TLS server name):
