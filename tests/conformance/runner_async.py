@@ -18,6 +18,7 @@ what the runner expects to be reported.
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from collections.abc import AsyncIterator
 from typing import Any
@@ -99,16 +100,35 @@ async def run(plan: Plan, pools: AsyncPools) -> Outcome:
     return out
 
 
-async def _cancel_later(token: CancelToken, delay: float) -> None:
-    await sleep(delay)
+async def _cancel_at(token: CancelToken, at: float) -> None:
+    await sleep(max(0.0, at - time.monotonic()))
     token.cancel()
 
 
 class _Timer:
-    """Cancels ``token`` after ``delay`` seconds, from the background, unless stopped."""
+    """Cancels ``token`` ``delay`` seconds from now (counted from here, not
+    from when its background task first runs), unless stopped.
+
+    Under CPU load the event loop can be busy well past the cancel time, and
+    the timer's task then wakes in the same scheduling round as a response the
+    server sent 200 ms after it, in either order (trio shuffles each round):
+    the response would be taken before the cancel although the cancel came
+    first. So the reader asks :meth:`overdue` about everything it takes after
+    the timer started, and cancels the call itself when the timer is late.
+    """
 
     def __init__(self, token: CancelToken, delay: float) -> None:
-        self._task = Background(_cancel_later, token, delay)
+        self._token = token
+        self._at = time.monotonic() + delay
+        self._task = Background(_cancel_at, token, self._at)
+
+    def overdue(self) -> bool:
+        """Whether the cancel time has passed; if so, cancel now (the timer's
+        task or thread may not have run yet)."""
+        if time.monotonic() < self._at:
+            return False
+        self._token.cancel()
+        return True
 
     def stop(self) -> None:
         # Sync: the thread cannot be stopped; it cancels a call that is over,
@@ -147,8 +167,19 @@ async def _unary(client: AsyncConformanceServiceClient, plan: Plan, out: Outcome
             timer.stop()
 
 
-async def _read(call: Any, plan: Plan, out: Outcome) -> None:
-    async for message in call:
+async def _read(call: Any, plan: Plan, out: Outcome, timer: _Timer | None = None) -> None:
+    while True:
+        message = await call.receive()
+        if timer is not None and timer.overdue():
+            # This message (or the stream's end) was taken after the cancel
+            # time (see _Timer): the cancel came first. The call reports it
+            # (the next receive raises CANCELED); its own cancel, as a call
+            # that has just taken its end is no longer the token's.
+            call.cancel()
+            timer = None
+            continue
+        if message is None:
+            return
         out.add(message)
         out.headers = call.response_headers
         if reached(plan, out):
@@ -163,7 +194,7 @@ async def _server_stream(client: AsyncConformanceServiceClient, plan: Plan, out:
     timer = _timer(token, plan.cancel_after_close)
     try:
         async with call:
-            await _read(call, plan, out)
+            await _read(call, plan, out, timer)
     finally:
         out.headers, out.trailers = call.response_headers, call.response_trailers
         if timer is not None:
@@ -226,7 +257,7 @@ async def _bidi_stream(client: AsyncConformanceServiceClient, plan: Plan, out: O
                 timer = _timer(token, plan.cancel_after_close)
                 await call.close_send()
             out.headers = call.response_headers
-            await _read(call, plan, out)
+            await _read(call, plan, out, timer)
     finally:
         out.headers, out.trailers = call.response_headers, call.response_trailers
         if timer is not None:
