@@ -261,7 +261,7 @@ class AsyncConnectClient:
                 after = retry_after(exc.metadata)
                 if after is not None and after > policy.max_retry_after:
                     raise
-                if not await wait_to_retry(policy, tries, own, after or 0.0):
+                if not await wait_to_retry(policy, tries, own, after or 0.0, cancel):
                     raise
             tries += 1
             if left is not None:

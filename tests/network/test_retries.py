@@ -16,7 +16,7 @@ from _support.methods import ECHO, ECHO_GET, pb
 from reliability.accounting import server_stats
 from reliability.faultproxy import FaultProxy, Refuse
 
-from connect_python import Code, ConnectError, RetryPolicy
+from connect_python import CancelToken, Code, ConnectError, RetryPolicy
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
 from .conftest import H2Route
@@ -167,3 +167,42 @@ async def test_opt_in_never_retries_a_method_with_side_effects(test_server: Any)
             assert info.value.code is Code.UNAVAILABLE
         reply = await client.unary(ECHO, request, headers=headers, timeout=5)
         assert reply.payload == b"ok"
+
+
+async def cancel_after(token: CancelToken, seconds: float) -> None:
+    await sleep(seconds)
+    token.cancel()
+
+
+async def test_a_cancel_token_ends_the_wait_between_dials() -> None:
+    # The waits between refused dials are long; the token ends the second one.
+    url = f"http://127.0.0.1:{closed_port()}"
+    policy = RetryPolicy(3, initial_backoff=3, max_backoff=3, jitter=0)
+    token = CancelToken()
+    async with (
+        AsyncTransport(retries=policy) as transport,
+        AsyncConnectClient(url, transport=transport) as client,
+    ):
+        canceller = Background(cancel_after, token, 0.3)
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO, pb.EchoRequest(), timeout=30, cancel=token)
+        await canceller.wait()
+        assert info.value.code is Code.CANCELED
+        assert current_time() - started < 0.3 + 1.0
+
+
+async def test_a_cancel_token_ends_a_retry_after_wait(test_server: Any) -> None:
+    async with (
+        AsyncTransport(h2c=True, retries=OPT_IN) as transport,
+        AsyncConnectClient(test_server.http, transport=transport) as client,
+    ):
+        request, headers = failing(1, retry_after="20")
+        token = CancelToken()
+        canceller = Background(cancel_after, token, 0.3)
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO_GET, request, headers=headers, timeout=60, cancel=token)
+        await canceller.wait()
+        assert info.value.code is Code.CANCELED
+        assert current_time() - started < 0.3 + 1.0

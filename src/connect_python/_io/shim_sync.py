@@ -38,9 +38,15 @@ __all__ = [
 Lock = threading.Lock
 #: Its ``wait()`` ends at the current call's deadline or cancellation.
 Event = ScopedEvent
-sleep = time.sleep
 current_time = time.monotonic
 StateLock = threading.Lock
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that, inside a call's step, also ends at the call's
+    deadline or cancellation (the step then raises), as the async flavour's
+    sleep ends with its cancel scope."""
+    ScopedEvent().wait(seconds)
 
 
 class Background:
