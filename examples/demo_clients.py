@@ -15,7 +15,7 @@ import logging
 from demo.process.v1 import process_pb2 as pb
 from demo.process.v1.process_connect import AsyncProcessClient, ProcessClient
 
-from connect_python import ConnectError
+from connect_python import Code, ConnectError, RetryPolicy
 from connect_python.interceptors import DefaultHeaders, Interceptor, LoggingInterceptor
 from connect_python.runtime_async import AsyncTransport
 from connect_python.runtime_sync import Transport
@@ -25,6 +25,10 @@ SDK_INTERCEPTORS: list[Interceptor] = [
     DefaultHeaders({"user-agent": "demo-sdk/1.0", "x-access-token": "demo-token"}),
     LoggingInterceptor(logging.getLogger("demo_sdk.rpc")),
 ]
+
+#: The SDK's retries: requests never written (a refused dial, a refused
+#: stream) always; an UNAVAILABLE from the edge proxy for idempotent methods.
+SDK_RETRIES = RetryPolicy(4, initial_backoff=0.1, retry_codes={Code.UNAVAILABLE})
 
 
 def _show(response: pb.StartResponse) -> None:
@@ -42,7 +46,11 @@ def _show(response: pb.StartResponse) -> None:
 
 async def run_async(url: str) -> None:
     """List, start a command and stream its output, feed stdin: async client."""
-    transport = AsyncTransport(h2c=True)
+    # One HTTP/2 connection per sandbox, kept alive by PINGs while calls are open
+    # (a paused sandbox or a dead path is noticed within 30 + 10 s).
+    transport = AsyncTransport(
+        h2c=True, retries=SDK_RETRIES, http2_ping_interval=30, http2_ping_timeout=10
+    )
     async with AsyncProcessClient(
         url, transport=transport, codec="json", timeout=10, interceptors=SDK_INTERCEPTORS
     ) as client:
@@ -69,7 +77,7 @@ async def run_async(url: str) -> None:
 def run_sync(url: str) -> None:
     """The same with the sync client, over HTTP/1.1."""
     with (
-        Transport(http2=False) as transport,
+        Transport(http2=False, retries=SDK_RETRIES) as transport,
         ProcessClient(
             url, transport=transport, timeout=10, interceptors=SDK_INTERCEPTORS
         ) as client,
