@@ -113,8 +113,9 @@ class _Timer:
     the timer's task then wakes in the same scheduling round as a response the
     server sent 200 ms after it, in either order (trio shuffles each round):
     the response would be taken before the cancel although the cancel came
-    first. So the reader asks :meth:`overdue` about everything it takes after
-    the timer started, and cancels the call itself when the timer is late.
+    first. (The sync flavour's timer thread can be held back the same way.)
+    So the reader asks :meth:`overdue` about everything it takes after the
+    timer started, and cancels the call itself when the timer is late.
     """
 
     def __init__(self, token: CancelToken, delay: float) -> None:
