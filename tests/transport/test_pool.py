@@ -274,7 +274,8 @@ async def test_unknown_host_names_the_target() -> None:
 
 
 async def test_connect_timeout_names_the_target(unaccepting: Unaccepting) -> None:
-    async with AsyncTransport(http2=False, connect_timeout=0.3) as transport:
+    # One dial (no retries: by default a dial that timed out is tried again).
+    async with AsyncTransport(http2=False, connect_timeout=0.3, retries=None) as transport:
         client = AsyncConnectClient(f"http://127.0.0.1:{unaccepting.port}", transport=transport)
         start = time.monotonic()
         with pytest.raises(ConnectError) as info:
