@@ -75,6 +75,11 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
         state = self._state
         if self._probe_target > state.pings_acked or self._closed or state.error is not None:
             return
+        if not state.ping_is_welcome():
+            # The last PING was answered and the peer has sent nothing on a
+            # stream since: another would be a strike against a gRPC server's
+            # ping policy (three close the connection, failing its calls).
+            return
         self._probe_target = state.ping()
         self._write_soon()
 

@@ -198,3 +198,27 @@ def test_a_server_that_closes_before_its_settings() -> None:
     error = client.connection_lost()
     assert error.code is Code.UNAVAILABLE
     assert "closed the connection before its HTTP/2 settings arrived" in error.message
+
+
+def test_a_ping_is_welcome_only_after_the_peer_sent_headers_or_data() -> None:
+    # A gRPC server counts a PING with no HEADERS or DATA sent since the last
+    # one as a strike against its ping policy (grpc-go closes the connection
+    # after a few): the client's probe asks ping_is_welcome first.
+    client, peer = _settled()
+    assert client.ping_is_welcome()  # the first PING
+    client.ping()
+    peer.pump()
+    assert client.pings_acked == 1
+    assert not client.ping_is_welcome()  # SETTINGS and PING ACKs don't count
+    stream = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    assert not client.ping_is_welcome()
+    peer.server.send_headers(stream.stream_id, [(b":status", b"200")])
+    peer.pump()
+    assert client.ping_is_welcome()
+    client.ping()
+    peer.pump()
+    assert not client.ping_is_welcome()
+    peer.server.send_data(stream.stream_id, b"x", end_stream=True)
+    peer.pump()
+    assert client.ping_is_welcome()

@@ -50,6 +50,7 @@ class H2Receiver:
     signs_of_life: int
     retired: bool
     pings_acked: int
+    stream_frames_heard: int
     highest_stream_id: int
     replies_total: int
     replies_in_read: int
@@ -146,9 +147,11 @@ class H2Receiver:
         changed: set[H2StreamState] | None = set()
         streams = self.streams
         alive = False
+        heard = 0
         replies = read_replies = self.replies_in_read
         for kind, flags, sid, payload, length in frames:
             if kind == fr.DATA:
+                heard += 1
                 stream = streams.get(sid)
                 if stream is None:
                     self._data_on_forgotten_stream(sid, length)
@@ -158,6 +161,7 @@ class H2Receiver:
                 if changed is not None:
                     changed.add(stream)
             elif kind == fr.HEADERS:
+                heard += 1
                 self._check_opened(sid, "HEADERS")
                 try:
                     headers = self._decoder.decode(bytes(payload))
@@ -235,6 +239,7 @@ class H2Receiver:
             elif kind == fr.PUSH_PROMISE:
                 raise _PeerError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE, but push is disabled")
             # PRIORITY (and anything else the reader let through) is ignored.
+        self.stream_frames_heard += heard
         if replies != read_replies:
             self.replies_total += replies - read_replies
             self.replies_in_read = replies

@@ -36,6 +36,9 @@ blocks by :mod:`.hpack_codec`; what arrives is handled by :mod:`.h2_receive`.
   (too many in one read) or retires the connection (too many in all).
 - :meth:`H2State.ping` sends a PING and ``pings_acked`` counts the ACKs: the
   runtime's check that a peer still reads what is written to it.
+  :meth:`H2State.ping_is_welcome` tells whether the peer sent HEADERS or DATA
+  since the last PING (or none was sent): only such a PING is free under the
+  ping policy gRPC servers enforce.
 """
 
 from __future__ import annotations
@@ -127,6 +130,12 @@ class H2State(H2Receiver):
         #: PINGs sent by :meth:`ping`, and PING ACKs received.
         self.pings_sent = 0
         self.pings_acked = 0
+        #: HEADERS and DATA frames received, and their count when the last
+        #: PING went out: a PING after the peer sent neither counts against a
+        #: gRPC server's ping policy (grpc-go closes the connection with
+        #: GOAWAY(ENHANCE_YOUR_CALM) after a few of those within minutes).
+        self.stream_frames_heard = 0
+        self.stream_frames_at_ping = 0
         #: The highest stream id opened so far.
         self.highest_stream_id = 0
         #: Frames needing a reply received so far (PING, SETTINGS), and in
@@ -293,8 +302,14 @@ class H2State(H2Receiver):
     def ping(self) -> int:
         """Send a PING; its number (``pings_acked`` reaches it with its ACK)."""
         self.pings_sent += 1
+        self.stream_frames_at_ping = self.stream_frames_heard
         self._emit(fr.encode_ping(self.pings_sent.to_bytes(8, "big")))
         return self.pings_sent
+
+    def ping_is_welcome(self) -> bool:
+        """Whether a PING now is free under a gRPC server's ping policy: the
+        first one, or the peer sent HEADERS or DATA since the last."""
+        return self.pings_sent == 0 or self.stream_frames_heard != self.stream_frames_at_ping
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the network, in order."""
