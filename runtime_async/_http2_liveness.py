@@ -96,20 +96,27 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
         now = current_time()
         if deadline is not None:
             bound = min(bound, max(0.0, deadline - now) / 2)
-        if await self._await_ack(self._probe_target, now + bound):
+        if await self._await_ack(self._probe_target, now + bound, scope):
             return True
+        scope.check()  # the call was cancelled: no fault of the connection
         with self._lock:
             self._state.retired = True
         return False
 
-    async def _await_ack(self, target: int, deadline: float) -> bool:
+    async def _await_ack(self, target: int, deadline: float, call: CallScope | None = None) -> bool:
         """Wait until PING ``target`` is acknowledged (reading the network if
-        nobody else does), the connection fails, or ``deadline``; whether the
-        ACK came."""
+        nobody else does), the connection fails, ``deadline`` passes, or
+        ``call`` (the waiting call's scope) is cancelled; whether the ACK
+        came."""
         state = self._state
         marker = H2StreamState(0)
         marker.life_seen = state.signs_of_life
         scope = CallScope(deadline, cancellable=False)
+        if call is not None:
+            # A sync wait ends only on the cancel of the scope it runs under
+            # (this one, not the call's): the call's cancel must reach it.
+            # (Async cancel scopes nest: ``set_abort`` does nothing there.)
+            call.set_abort(scope.cancel)
 
         def ready() -> bool:
             return state.pings_acked >= target or self._closed or state.error is not None
@@ -118,8 +125,10 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
             with scope.step():
                 await self._wait(marker, ready, scope)
         except ConnectError:
-            pass  # the deadline
+            pass  # the deadline, or the call's cancel (the caller checks)
         finally:
+            if call is not None:
+                call.set_abort(None)
             scope.close()
         return state.pings_acked >= target
 
