@@ -10,13 +10,18 @@ streaming call is retried only while none of its request was written.
 Opt in with ``retry_codes`` (e.g. ``{Code.UNAVAILABLE, Code.RESOURCE_EXHAUSTED}``):
 a unary call of a method marked ``IDEMPOTENT`` or ``NO_SIDE_EFFECTS`` that
 failed with one of those codes from the server is made again, no sooner than
-the response's ``Retry-After`` says. Nothing else is ever sent twice: a
-request that may have reached the server is not replayed.
+the response's ``Retry-After`` says (seconds or an HTTP-date; a wait beyond
+``max_retry_after`` or the call's deadline returns the error instead).
+Nothing else is ever sent twice: a request that may have reached the server
+is not replayed.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -78,10 +83,42 @@ class RetryPolicy:
         return base * random.uniform(1 - spread, 1 + spread) if spread else base
 
 
-def retry_after(headers: Headers) -> float | None:
-    """The ``Retry-After`` of a response in seconds (delay-seconds only; an
-    HTTP date or anything else is ignored)."""
+def retry_after(headers: Headers, now: float | None = None) -> float | None:
+    """The ``Retry-After`` of a response in seconds from now, or ``None``
+    (absent or malformed: ignored).
+
+    Both forms of RFC 9110 §10.2.3: delay-seconds, and an HTTP-date (the
+    preferred IMF-fixdate and the obsolete RFC 850 and asctime forms a
+    recipient must accept). A date is measured against the response's own
+    ``Date`` when it has a valid one (the server's clock: no skew between
+    the two), else against ``now`` (Unix time; default: this host's clock);
+    a date in the past means no wait.
+    """
     value = headers.get("retry-after")
-    if value is None or not value.isascii() or not value.isdigit():
+    if value is None:
         return None
-    return float(int(value))
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(int(value))
+    when = _http_date(value)
+    if when is None:
+        return None
+    server_now = _http_date(headers.get("date") or "")
+    if server_now is None:
+        server_now = time.time() if now is None else now
+    return max(0.0, when - server_now)
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP-date as Unix time, or ``None`` when ``value`` is not one."""
+    if not value.isascii():
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # asctime carries no zone: HTTP-dates are GMT
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    elif parsed.utcoffset() != datetime.timedelta(0):
+        return None  # HTTP-dates are GMT: a numeric offset is malformed
+    return parsed.timestamp()

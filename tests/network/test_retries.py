@@ -7,7 +7,9 @@ Retry-After."""
 from __future__ import annotations
 
 import socket
+import time
 import uuid
+from email.utils import formatdate
 from typing import Any
 
 import pytest
@@ -151,6 +153,34 @@ async def test_opt_in_honours_retry_after(test_server: Any) -> None:
         started = current_time()
         with pytest.raises(ConnectError) as info:
             await client.unary(ECHO_GET, request, headers=headers, timeout=3)
+        assert info.value.code is Code.UNAVAILABLE
+        assert current_time() - started < 1.0
+
+
+async def test_opt_in_honours_a_retry_after_date(test_server: Any) -> None:
+    # The HTTP-date form: measured against the response's Date (or this
+    # host's clock), at whole-second resolution.
+    async with (
+        AsyncTransport(h2c=True, retries=OPT_IN) as transport,
+        AsyncConnectClient(test_server.http, transport=transport) as client,
+    ):
+        request, headers = failing(1, retry_after=formatdate(time.time() + 2, usegmt=True))
+        started = current_time()
+        reply = await client.unary(ECHO_GET, request, headers=headers, timeout=6)
+        assert reply.payload == b"ok"
+        assert current_time() - started >= 0.9
+        # A date past the deadline: the error, at once.
+        request, headers = failing(1, retry_after=formatdate(time.time() + 20, usegmt=True))
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO_GET, request, headers=headers, timeout=3)
+        assert info.value.code is Code.UNAVAILABLE
+        assert current_time() - started < 1.0
+        # No deadline, a date beyond the policy's max_retry_after (30 s).
+        request, headers = failing(1, retry_after=formatdate(time.time() + 45, usegmt=True))
+        started = current_time()
+        with pytest.raises(ConnectError) as info:
+            await client.unary(ECHO_GET, request, headers=headers)
         assert info.value.code is Code.UNAVAILABLE
         assert current_time() - started < 1.0
 
