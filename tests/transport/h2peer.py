@@ -19,7 +19,7 @@ import h2.settings
 
 from connect_python import Code, ConnectError
 from connect_python._http.h2_state import H2State, H2StreamState
-from transport.h2server import Frame, _FrameTap
+from transport.h2frames import Frame, FrameTap
 
 __all__ = [
     "CANCEL",
@@ -63,7 +63,7 @@ class Peer:
         if settings is not None:
             self.server.local_settings = h2.settings.Settings(client=False, initial_values=settings)
         self.server.initiate_connection()
-        self.tap = _FrameTap()
+        self.tap = FrameTap()
         self.frames: list[Frame] = []
         self.events: list[h2.events.Event] = []
         #: What each ``receive_data`` call returned.

@@ -15,7 +15,7 @@ from _support.concurrency.shim_async import Background
 from _support.methods import ECHO, pb
 
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
-from transport.h2server import HypercornServer
+from transport.h2hypercorn import HypercornServer
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from connect_python._http.h2_errors import reset_error
 from connect_python._http.h2_receive import REPLIES_PER_READ
 from connect_python._http.h2_state import H2State
 from connect_python._http.hpack_codec import HeaderEncoder
-from transport.h2server import _FrameTap
+from transport.h2frames import FrameTap
 
 HEADERS = H2State.request_headers(
     b"POST",
@@ -58,7 +58,7 @@ class _Peer:
             h2.config.H2Configuration(client_side=False, header_encoding=None)
         )
         self.server.initiate_connection()
-        self.tap = _FrameTap()
+        self.tap = FrameTap()
         self.frames: list[tuple[str, int, int]] = []
         self.pump()
 
