@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeVar
 
 __all__ = ["OptionError", "Options", "parse_options"]
 
@@ -49,6 +49,15 @@ _KNOWN = (
     "deprecation",
 )
 
+_Clients = Literal["both", "async", "sync"]
+_Deprecation = Literal["warn", "decorator"]
+_Messages = Literal["google", "protobuf-py"]
+# The accepted values, in the order the error message names them.
+_CLIENTS: tuple[_Clients, ...] = ("async", "sync", "both")
+_DEPRECATIONS: tuple[_Deprecation, ...] = ("warn", "decorator")
+_MESSAGES: tuple[_Messages, ...] = ("google", "protobuf-py")
+_Choice = TypeVar("_Choice", bound=str)
+
 
 class OptionError(ValueError):
     """A ``--connect-python_opt`` value the plugin does not accept."""
@@ -58,12 +67,12 @@ class OptionError(ValueError):
 class Options:
     """Parsed plugin options (see the module docstring)."""
 
-    clients: Literal["both", "async", "sync"] = "both"
+    clients: _Clients = "both"
     import_prefix: str = ""
     module_map: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
     line_length: int = 88
-    deprecation: Literal["warn", "decorator"] = "warn"
-    messages: Literal["google", "protobuf-py"] = "google"
+    deprecation: _Deprecation = "warn"
+    messages: _Messages = "google"
 
     @property
     def emit_async(self) -> bool:
@@ -80,12 +89,20 @@ def _module_name(value: str, what: str) -> str:
     return value
 
 
+def _choice(key: str, value: str, choices: tuple[_Choice, ...]) -> _Choice:
+    for choice in choices:
+        if value == choice:
+            return choice
+    expected = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+    raise OptionError(f"{key}={value!r}: expected {expected}")
+
+
 def parse_options(parameter: str) -> Options:
     """Parse protoc's comma-separated parameter string."""
     seen: set[str] = set()
-    clients: Literal["both", "async", "sync"] = "both"
-    deprecation: Literal["warn", "decorator"] = "warn"
-    messages: Literal["google", "protobuf-py"] = "google"
+    clients: _Clients = "both"
+    deprecation: _Deprecation = "warn"
+    messages: _Messages = "google"
     prefix = ""
     line_length = 88
     module_map: dict[str, str] = {}
@@ -107,21 +124,9 @@ def parse_options(parameter: str) -> Options:
             raise OptionError(f"option {key!r} is given twice")
         seen.add(key)
         if key == "clients":
-            if value == "both":
-                clients = "both"
-            elif value == "async":
-                clients = "async"
-            elif value == "sync":
-                clients = "sync"
-            else:
-                raise OptionError(f"clients={value!r}: expected 'async', 'sync' or 'both'")
+            clients = _choice(key, value, _CLIENTS)
         elif key == "messages":
-            if value == "google":
-                messages = "google"
-            elif value == "protobuf-py":
-                messages = "protobuf-py"
-            else:
-                raise OptionError(f"messages={value!r}: expected 'google' or 'protobuf-py'")
+            messages = _choice(key, value, _MESSAGES)
         elif key == "import_prefix":
             prefix = _module_name(value, "import_prefix") if value else ""
         elif key == "line_length":
@@ -129,12 +134,7 @@ def parse_options(parameter: str) -> Options:
                 raise OptionError(f"line_length={value!r}: expected a number from 60 to 1000")
             line_length = int(value)
         elif key == "deprecation":
-            if value == "warn":
-                deprecation = "warn"
-            elif value == "decorator":
-                deprecation = "decorator"
-            else:
-                raise OptionError(f"deprecation={value!r}: expected 'warn' or 'decorator'")
+            deprecation = _choice(key, value, _DEPRECATIONS)
         else:
             raise OptionError(f"unknown option {key!r} (known: {', '.join(_KNOWN)})")
     return Options(

@@ -115,6 +115,23 @@ def _failure(hook: object, exc: Exception) -> ConnectError:
     return error
 
 
+def _through(hooks: tuple[Any, ...], value: Any, *, chained: bool = True) -> Any:
+    """``value`` through each bound hook in turn; a hook's ``ConnectError``
+    propagates as is, anything else it raises becomes its :func:`_failure`.
+    ``chained``: each hook's result is what the next one gets (the message
+    hooks); otherwise every hook sees ``value`` (the header hooks)."""
+    for hook in hooks:
+        try:
+            result = hook(value)
+        except ConnectError:
+            raise
+        except Exception as exc:
+            raise _failure(hook.__self__, exc) from exc
+        if chained:
+            value = result
+    return value
+
+
 _HOOK_NAMES = ("on_request", "on_response_headers", "on_response", "on_end")
 #: Hooks class -> which of the four hooks it overrides (looked up once per class).
 _OVERRIDES: dict[type, tuple[bool, bool, bool, bool]] = {}
@@ -192,38 +209,18 @@ class CallChain:
 
     def request(self, message: Any) -> Any:
         """``message`` through every ``on_request`` hook."""
-        for hook in self._request:
-            try:
-                message = hook(message)
-            except ConnectError:
-                raise
-            except Exception as exc:
-                raise _failure(hook.__self__, exc) from exc
-        return message
+        return _through(self._request, message)
 
     def response_headers(self, headers: Headers) -> None:
         """Hand the response headers to every hook (once per call)."""
         if self._headers_seen:
             return
         self._headers_seen = True
-        for hook in self._headers:
-            try:
-                hook(headers)
-            except ConnectError:
-                raise
-            except Exception as exc:
-                raise _failure(hook.__self__, exc) from exc
+        _through(self._headers, headers, chained=False)
 
     def response(self, message: Any) -> Any:
         """``message`` through every ``on_response`` hook."""
-        for hook in self._response:
-            try:
-                message = hook(message)
-            except ConnectError:
-                raise
-            except Exception as exc:
-                raise _failure(hook.__self__, exc) from exc
-        return message
+        return _through(self._response, message)
 
     def end(self, error: ConnectError | None) -> ConnectError | None:
         """End the call (once; later calls return ``error`` unchanged): the
