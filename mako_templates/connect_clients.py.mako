@@ -34,6 +34,10 @@
         "  compression (``None``: the client's).",
         "- ``cancel``: a ``CancelToken`` that can end the",
         "  call with ``CANCELED``.",
+        "- ``open_timeout``: seconds until the response",
+        "  starts; ``idle_timeout``: seconds of each wait",
+        "  for response data (``None``: the client's;",
+        "  ``math.inf``: none).",
     )
     _METADATA = (
         "- ``metadata``: a ``ResponseMetadata`` to receive",
@@ -62,6 +66,8 @@
         timeout: float | None = None,
         send_compression: str | None = None,
         cancel: CancelToken | None = None,
+        open_timeout: float | None = None,
+        idle_timeout: float | None = None,
 </%def>\
 % for svc in file.services:
 
@@ -108,6 +114,8 @@ ${warn(m.constant + ".path")}\
             timeout=timeout,
             send_compression=send_compression,
             cancel=cancel,
+            open_timeout=open_timeout,
+            idle_timeout=idle_timeout,
 % if m.get_allowed:
             use_get=use_get,
 % endif
@@ -134,6 +142,8 @@ ${warn(m.constant + ".path")}\
             timeout=timeout,
             send_compression=send_compression,
             cancel=cancel,
+            open_timeout=open_timeout,
+            idle_timeout=idle_timeout,
         )
 % elif m.kind == "CLIENT_STREAM":
     async def ${m.python_name}(
@@ -157,6 +167,8 @@ ${warn(m.constant + ".path")}\
             timeout=timeout,
             send_compression=send_compression,
             cancel=cancel,
+            open_timeout=open_timeout,
+            idle_timeout=idle_timeout,
             metadata=metadata,
         )
 % else:
@@ -183,6 +195,8 @@ ${warn(m.constant + ".path")}\
             timeout=timeout,
             send_compression=send_compression,
             cancel=cancel,
+            open_timeout=open_timeout,
+            idle_timeout=idle_timeout,
         )
 % endif
 % endfor

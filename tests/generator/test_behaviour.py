@@ -125,6 +125,8 @@ def test_async_and_sync_clients_have_the_same_methods(
         "timeout",
         "send_compression",
         "cancel",
+        "open_timeout",
+        "idle_timeout",
         "metadata",
     ]
     assert "use_get" in inspect.signature(a.lookup).parameters
