@@ -7,9 +7,10 @@ if needed and puts ``tests/_generated`` on ``sys.path``.
 
 from __future__ import annotations
 
-from connect_python import IdempotencyLevel, MethodInfo, StreamType
+from connect_python import MessageRuntime, MethodInfo
 
 from .protos import add_generated_to_path, generate_test_protos
+from .service_methods import SERVICE, service_methods
 
 generate_test_protos()
 add_generated_to_path()
@@ -18,36 +19,9 @@ from connectpy.testing.v1 import testing_pb2 as pb  # noqa: E402
 
 __all__ = ["CHAT", "ECHO", "ECHO_GET", "SERVICE", "STREAM", "UPLOAD", "pb"]
 
-SERVICE = "connectpy.testing.v1.TestService"
-
-ECHO: MethodInfo[pb.EchoRequest, pb.EchoResponse] = MethodInfo(
-    SERVICE, "Echo", pb.EchoRequest, pb.EchoResponse
-)
-ECHO_GET: MethodInfo[pb.EchoRequest, pb.EchoResponse] = MethodInfo(
-    SERVICE,
-    "EchoGet",
-    pb.EchoRequest,
-    pb.EchoResponse,
-    idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
-)
-STREAM: MethodInfo[pb.StreamRequest, pb.StreamResponse] = MethodInfo(
-    SERVICE,
-    "Stream",
-    pb.StreamRequest,
-    pb.StreamResponse,
-    stream_type=StreamType.SERVER_STREAM,
-)
-UPLOAD: MethodInfo[pb.UploadRequest, pb.UploadResponse] = MethodInfo(
-    SERVICE,
-    "Upload",
-    pb.UploadRequest,
-    pb.UploadResponse,
-    stream_type=StreamType.CLIENT_STREAM,
-)
-CHAT: MethodInfo[pb.ChatRequest, pb.ChatResponse] = MethodInfo(
-    SERVICE,
-    "Chat",
-    pb.ChatRequest,
-    pb.ChatResponse,
-    stream_type=StreamType.BIDI_STREAM,
-)
+_BY_NAME = service_methods(pb, MessageRuntime.GOOGLE)
+ECHO: MethodInfo[pb.EchoRequest, pb.EchoResponse] = _BY_NAME["Echo"]
+ECHO_GET: MethodInfo[pb.EchoRequest, pb.EchoResponse] = _BY_NAME["EchoGet"]
+STREAM: MethodInfo[pb.StreamRequest, pb.StreamResponse] = _BY_NAME["Stream"]
+UPLOAD: MethodInfo[pb.UploadRequest, pb.UploadResponse] = _BY_NAME["Upload"]
+CHAT: MethodInfo[pb.ChatRequest, pb.ChatResponse] = _BY_NAME["Chat"]

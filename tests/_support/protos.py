@@ -14,6 +14,7 @@ import importlib.resources
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "PROTO_DIR",
     "TESTS_DIR",
     "add_generated_to_path",
+    "generate_once",
     "generate_test_protos",
 ]
 
@@ -30,35 +32,41 @@ GENERATED_DIR = TESTS_DIR / "_generated"
 _STAMP = ".proto-hash"
 
 
-def _proto_files(proto_dir: Path) -> list[Path]:
-    return sorted(p for p in proto_dir.rglob("*.proto"))
-
-
-def _hash(proto_dir: Path, files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(proto_dir).as_posix().encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-        digest.update(b"\0")
-    return digest.hexdigest()
+def generate_once(
+    out: Path, proto_dir: Path, salt: str, run: Callable[[Path, list[str]], None]
+) -> Path:
+    """Write generated code for every ``.proto`` under ``proto_dir`` into ``out``
+    (returned), unless ``out`` holds what these files (and ``salt``, e.g. the
+    generator's version) made already. ``run(scratch, files)`` generates into
+    an empty scratch directory (the files relative to ``proto_dir``), which
+    then replaces ``out`` as a whole."""
+    files = sorted(p.relative_to(proto_dir).as_posix() for p in proto_dir.rglob("*.proto"))
+    if not files:
+        raise RuntimeError(f"no .proto files under {proto_dir}")
+    digest = hashlib.sha256(salt.encode())
+    for name in files:
+        digest.update(f"\0{name}\0".encode() + (proto_dir / name).read_bytes())
+    stamp = out / _STAMP
+    if stamp.is_file() and stamp.read_text(encoding="ascii").strip() == digest.hexdigest():
+        return out
+    scratch = TESTS_DIR.parent / ".cache"
+    scratch.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}-", dir=scratch))
+    run(tmp, files)
+    (tmp / _STAMP).write_text(digest.hexdigest() + "\n", encoding="ascii")
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(str(tmp), str(out))
+    return out
 
 
 def generate_test_protos(out: Path = GENERATED_DIR, proto_dir: Path = PROTO_DIR) -> Path:
     """Generate the ``_pb2`` modules of every test proto into ``out``; returns ``out``."""
-    files = _proto_files(proto_dir)
-    if not files:
-        raise RuntimeError(f"no .proto files under {proto_dir}")
-    digest = _hash(proto_dir, files)
-    stamp = out / _STAMP
-    if stamp.is_file() and stamp.read_text(encoding="ascii").strip() == digest:
-        return out
+    return generate_once(out, proto_dir, "", lambda tmp, files: _protoc(proto_dir, tmp, files))
 
+
+def _protoc(proto_dir: Path, tmp: Path, files: list[str]) -> None:
     from grpc_tools import protoc  # type: ignore[import-untyped]
 
-    scratch = TESTS_DIR.parent / ".cache"
-    scratch.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="test-protos-", dir=scratch))
     well_known = importlib.resources.files("grpc_tools") / "_proto"
     args = [
         "grpc_tools.protoc",
@@ -66,17 +74,13 @@ def generate_test_protos(out: Path = GENERATED_DIR, proto_dir: Path = PROTO_DIR)
         f"-I{well_known}",
         f"--python_out={tmp}",
         f"--pyi_out={tmp}",
-        *(str(p.relative_to(proto_dir)) for p in files),
+        *files,
     ]
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed for the test protos: {' '.join(args)}")
     for directory in [tmp, *(d for d in tmp.rglob("*") if d.is_dir())]:
         if directory != tmp:
             (directory / "__init__.py").touch()
-    (tmp / _STAMP).write_text(digest + "\n", encoding="ascii")
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.move(str(tmp), str(out))
-    return out
 
 
 def add_generated_to_path(out: Path = GENERATED_DIR) -> None:

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from _support.methods import CHAT, ECHO, ECHO_GET, SERVICE, STREAM, UPLOAD
 from connectpy.testing.v1 import testing_pb2 as pb
 
-from connect_python import IdempotencyLevel, MethodInfo, StreamType
-
-SERVICE = "connectpy.testing.v1.TestService"
-ECHO = MethodInfo(SERVICE, "Echo", pb.EchoRequest, pb.EchoResponse)
-ECHO_GET = MethodInfo(
-    SERVICE,
-    "EchoGet",
-    pb.EchoRequest,
-    pb.EchoResponse,
-    idempotency_level=IdempotencyLevel.NO_SIDE_EFFECTS,
-)
-STREAM = MethodInfo(
-    SERVICE, "Stream", pb.StreamRequest, pb.StreamResponse, StreamType.SERVER_STREAM
-)
-UPLOAD = MethodInfo(
-    SERVICE, "Upload", pb.UploadRequest, pb.UploadResponse, StreamType.CLIENT_STREAM
-)
-CHAT = MethodInfo(SERVICE, "Chat", pb.ChatRequest, pb.ChatResponse, StreamType.BIDI_STREAM)
+__all__ = [
+    "CHAT",
+    "ECHO",
+    "ECHO_GET",
+    "SERVICE",
+    "STREAM",
+    "UPLOAD",
+    "announced_timeout",
+    "outcome",
+    "pattern",
+    "seen_headers",
+]
 
 
 def pattern(size: int) -> bytes:
