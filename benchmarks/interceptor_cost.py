@@ -25,8 +25,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from benchmarks._build import BuildResult
+from benchmarks._side import run_table
 
 SERVICE = "connectbench.v1.BenchService"
 
@@ -148,29 +150,14 @@ def measure(url: str, pb: Any, rounds: int, calls: int, messages: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--messages", type=int, default=50000)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-
-    from benchmarks._build import build
-    from benchmarks._runner import Server
-
-    built = build()
+def _measure(built: BuildResult, url: str, args: argparse.Namespace) -> str:
     sys.path.insert(0, str(built.gen_ours))
     pb = importlib.import_module("connectbench.v1.bench_pb2")
-    server = Server(built.server)
-    try:
-        table = measure(server.url, pb, args.rounds, args.calls, args.messages)
-    finally:
-        server.close()
-    print(table, end="")
-    if args.out is not None:
-        args.out.write_text(table, encoding="utf-8")
-    return 0
+    return measure(url, pb, args.rounds, args.calls, args.messages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_table(__doc__.splitlines()[0], argv, _measure, rounds=5, messages=50000)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks._build import BuildResult
+from benchmarks._side import run_table
+
 BENCH_DIR = Path(__file__).resolve().parent
 PROTO = "connectbench/v1/bench.proto"
 CLIENTS = ("ours google", "ours protobuf-py", "official google", "official protobuf-py")
@@ -166,29 +169,14 @@ def measure(url: str, clients: dict[str, tuple[Path, str]], rounds: int, calls: 
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args(argv)
-
-    from benchmarks._build import build
-    from benchmarks._runner import Server
-
-    built = build()
+def _measure(built: BuildResult, url: str, args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-pb-") as tmp:
         clients = generate(Path(tmp), built.gen_official, built.gen_ours)
-        server = Server(built.server)
-        try:
-            table = measure(server.url, clients, args.rounds, args.calls, args.messages)
-        finally:
-            server.close()
-    print(table, end="")
-    if args.out is not None:
-        args.out.write_text(table, encoding="utf-8")
-    return 0
+        return measure(url, clients, args.rounds, args.calls, args.messages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_table(__doc__.splitlines()[0], argv, _measure, rounds=3, messages=100_000)
 
 
 if __name__ == "__main__":
