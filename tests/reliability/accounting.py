@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.request
@@ -146,15 +147,38 @@ def server_cpu_seconds(http_url: str) -> float:
 
 # -- figures -----------------------------------------------------------------------------
 
-RESULTS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    ".cache",
-    "reliability",
-)
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RESULTS_DIR = os.path.join(_ROOT, ".cache", "reliability")
 #: Figures recorded during this run, printed by the terminal summary.
 RECORDED: list[dict[str, Any]] = []
 #: Names this test run in ``results.jsonl``.
 RUN_ID = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+def _commit() -> str:
+    """The checked-out commit (``+`` when the tree has changes), ``""`` outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", _ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", _ROOT, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+" if dirty else "")
+
+
+#: The code the figures are of.
+COMMIT = _commit()
 
 
 def record(kind: str, data: dict[str, Any]) -> None:
@@ -166,6 +190,7 @@ def record(kind: str, data: dict[str, Any]) -> None:
         "mode": mode(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
         "loadavg": round(os.getloadavg()[0], 1),
+        "commit": COMMIT,
         **data,
     }
     RECORDED.append(entry)

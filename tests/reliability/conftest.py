@@ -1,5 +1,6 @@
-"""Fixtures of the reliability suite: the routes to the Go test server and a
-fault proxy in front of it."""
+"""Fixtures of the reliability suite: the routes to the Go test server, a
+fault proxy in front of it, and the generated client of the test service
+(``testing_connect``: the scenarios call through it)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     examples = getattr(getattr(item, "module", None), "EXAMPLES", None)
     if report.when == "call" and examples is not None and "fuzz" in item.nodeid:
         record("fuzz", {"test": item.name, "examples": examples, "result": report.outcome})
+
+
+# The generated client module of the test service (made once per session by the plugin).
+from generator_e2e.conftest import testing_connect  # noqa: E402, F401

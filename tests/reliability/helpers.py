@@ -1,6 +1,9 @@
 """The scenario engine: real calls through the fault proxy, and the invariants.
 
-Written once for the async runtime; ``tests/twins.py`` makes its sync twin
+The calls go through the generated client of the test service
+(``AsyncTestServiceClient``, from the ``testing_connect`` fixture: the module
+this project's plugin wrote for ``tests/proto``), as an SDK's would. Written
+once for the async runtime; ``tests/twins.py`` makes its sync twin
 (``tests/_sync/reliability/helpers.py``), so every scenario also runs on
 threads. Calls run side by side (:class:`Background`: tasks, or threads in the
 sync twin) under a watchdog that cancels, through a ``CancelToken``, a call
@@ -29,13 +32,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 from typing import Any
 
 from _support.concurrency.shim_async import Background, sleep
-from _support.methods import CHAT, ECHO, STREAM, UPLOAD, pb
+from _support.methods import pb
 
 from connect_python import CancelToken, Code, ConnectError
-from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connect_python.runtime_async import AsyncTransport
 from reliability.accounting import Resources, ServerStats, flavour, resources, server_stats
 from reliability.faultproxy import Fault, FaultProxy
 
@@ -43,8 +47,10 @@ __all__ = [
     "GRACE",
     "MIX",
     "CallResult",
+    "Client",
     "Report",
     "Route",
+    "make_client",
     "run_call",
     "run_calls",
     "run_scenario",
@@ -106,10 +112,18 @@ class Report:
 # -- the calls ---------------------------------------------------------------------------
 
 Headers = dict[str, str]
+#: A generated ``AsyncTestServiceClient`` (its module is made at test time).
+Client = Any
+
+
+def make_client(service: ModuleType, base_url: str, transport: AsyncTransport, **kw: Any) -> Client:
+    """The generated client of the test service (``service``: the
+    ``testing_connect`` module) on ``transport``."""
+    return service.AsyncTestServiceClient(base_url, transport=transport, **kw)
 
 
 async def _unary(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -118,14 +132,14 @@ async def _unary(
 ) -> None:
     size = rng.choice((0, 64, 4000, 70000))
     payload = bytes(rng.getrandbits(8) for _ in range(min(size, 64))) * max(1, size // 64)
-    response = await client.unary(
-        ECHO, pb.EchoRequest(payload=payload), headers=headers, timeout=timeout, cancel=token
+    response = await client.echo(
+        pb.EchoRequest(payload=payload), headers=headers, timeout=timeout, cancel=token
     )
     assert response.payload == payload, "echo payload differs"
 
 
 async def _server_stream(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -135,7 +149,7 @@ async def _server_stream(
     count = rng.randint(5, 60)
     request = pb.StreamRequest(count=count, size=rng.choice((16, 512, 9000)))
     seen = 0
-    call = client.server_stream(STREAM, request, headers=headers, timeout=timeout, cancel=token)
+    call = client.stream(request, headers=headers, timeout=timeout, cancel=token)
     async with call:
         async for message in call:
             assert message.index == seen, f"message {message.index} where {seen} was due"
@@ -144,7 +158,7 @@ async def _server_stream(
 
 
 async def _abandoned_stream(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -153,7 +167,7 @@ async def _abandoned_stream(
 ) -> None:
     # An endless stream left after a few messages: the server must see it end.
     request = pb.StreamRequest(count=1_000_000, size=256, outcome=pb.Outcome(delay_ms=2))
-    call = client.server_stream(STREAM, request, headers=headers, timeout=timeout, cancel=token)
+    call = client.stream(request, headers=headers, timeout=timeout, cancel=token)
     async with call:
         seen = 0
         async for _ in call:
@@ -163,7 +177,7 @@ async def _abandoned_stream(
 
 
 async def _cancelled_stream(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -172,7 +186,7 @@ async def _cancelled_stream(
 ) -> None:
     # Cancelled from the caller's side after two messages: CANCELED, nothing else.
     request = pb.StreamRequest(count=1_000_000, size=64, outcome=pb.Outcome(delay_ms=2))
-    call = client.server_stream(STREAM, request, headers=headers, timeout=timeout, cancel=token)
+    call = client.stream(request, headers=headers, timeout=timeout, cancel=token)
     async with call:
         seen = 0
         async for _ in call:
@@ -183,7 +197,7 @@ async def _cancelled_stream(
 
 
 async def _upload(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -197,14 +211,12 @@ async def _upload(
         for _ in range(count):
             yield pb.UploadRequest(chunk=chunk)
 
-    response = await client.client_stream(
-        UPLOAD, requests(), headers=headers, timeout=timeout, cancel=token
-    )
+    response = await client.upload(requests(), headers=headers, timeout=timeout, cancel=token)
     assert response.messages == count and response.bytes == count * len(chunk)
 
 
 async def _chat(
-    client: AsyncConnectClient,
+    client: Client,
     headers: Headers,
     timeout: float,
     token: CancelToken,
@@ -214,7 +226,7 @@ async def _chat(
     rounds = rng.randint(1, 8)
     texts = [f"m{i}-{rng.getrandbits(16)}" for i in range(rounds)]
     if duplex:
-        call = client.bidi_stream(CHAT, headers=headers, timeout=timeout, cancel=token)
+        call = client.chat(headers=headers, timeout=timeout, cancel=token)
         async with call:
             for i, text in enumerate(texts):
                 await call.send(pb.ChatRequest(text=text))
@@ -229,7 +241,7 @@ async def _chat(
             yield pb.ChatRequest(text=text)
 
     replies = []
-    call = client.bidi_stream(CHAT, requests(), headers=headers, timeout=timeout, cancel=token)
+    call = client.chat(requests(), headers=headers, timeout=timeout, cancel=token)
     async with call:
         async for reply in call:
             replies.append(reply.text)
@@ -259,7 +271,7 @@ def call_headers(tag: str) -> Headers:
 
 async def run_call(
     kind: str,
-    client: AsyncConnectClient,
+    client: Client,
     tag: str,
     timeout: float,
     rng: random.Random,
@@ -284,7 +296,7 @@ async def run_call(
 
 
 async def run_calls(
-    client: AsyncConnectClient,
+    client: Client,
     tag: str,
     kinds: Sequence[str],
     timeout: float,
@@ -371,20 +383,20 @@ async def wait_resources(baseline: Resources, limit: float) -> list[str]:
         await sleep(0.02)
 
 
-async def prime(proxy: FaultProxy, route: Route) -> None:
+async def prime(service: ModuleType, proxy: FaultProxy, route: Route) -> None:
     """One healthy call on a throwaway transport: what the runtime keeps per
     thread or per process (a thread's wake-up descriptor, the TLS trust store)
     exists before a scenario takes its baseline."""
     transport = AsyncTransport(**route.transport_kwargs)
-    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
-        await c.unary(ECHO, pb.EchoRequest(), timeout=5)
+    async with transport, make_client(service, proxy.url(route.scheme), transport) as client:
+        await client.echo(pb.EchoRequest(), timeout=5)
 
 
-async def prime_direct(url: str) -> None:
+async def prime_direct(service: ModuleType, url: str) -> None:
     """:func:`prime` for a scenario that talks to the server directly (h2c)."""
     transport = AsyncTransport(h2c=True)
-    async with transport, AsyncConnectClient(url, transport=transport) as client:
-        await client.unary(ECHO, pb.EchoRequest(), timeout=5)
+    async with transport, make_client(service, url, transport) as client:
+        await client.echo(pb.EchoRequest(), timeout=5)
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -396,6 +408,7 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 async def run_scenario(
+    service: ModuleType,
     name: str,
     route: Route,
     proxy: FaultProxy,
@@ -415,12 +428,12 @@ async def run_scenario(
     if not route.duplex:
         # connect-go answers a bidi call over HTTP/1.1 with 505, by design.
         kinds = [("upload" if k == "chat" else k) for k in kinds]
-    await prime(proxy, route)
+    await prime(service, proxy, route)
     baseline = resources()
     transport = AsyncTransport(**route.transport_kwargs)
-    client = AsyncConnectClient(proxy.url(route.scheme), transport=transport)
+    client = make_client(service, proxy.url(route.scheme), transport)
     try:
-        await client.unary(ECHO, pb.EchoRequest(payload=b"warm"), headers=call_headers(tag))
+        await client.echo(pb.EchoRequest(payload=b"warm"), headers=call_headers(tag))
         proxy.set_faults(*faults)
         for fault in faults:
             proxy.inject(fault)
@@ -428,8 +441,8 @@ async def run_scenario(
         report.broken += check_results(report.results, expect_ok)
         proxy.heal()
         try:
-            await client.unary(
-                ECHO, pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=2
+            await client.echo(
+                pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=2
             )
         except ConnectError as exc:
             report.broken.append(f"the first healthy call after the faults failed: {exc!r}")

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import random
 import time
+from types import ModuleType
 from typing import Any
 
 import anyio
 import pytest
-from _support.methods import ECHO, pb
+from _support.methods import pb
 
 from connect_python import CancelToken, ConnectError
-from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connect_python.runtime_async import AsyncTransport
 from reliability.accounting import flavour, mode, record, resources
 from reliability.faultproxy import DOWN, UP, Blackhole, Fault, FaultProxy, HalfOpen, Stall
 
@@ -28,6 +29,7 @@ from .helpers import (
     KINDS,
     Route,
     call_headers,
+    make_client,
     prime,
     wait_resources,
     wait_server_quiet,
@@ -44,16 +46,16 @@ SCOPE = 0.3
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_scope_cancellation_under_fault(
-    fault: str, route: Route, proxy: FaultProxy, test_server: Any
+    fault: str, route: Route, proxy: FaultProxy, test_server: Any, testing_connect: ModuleType
 ) -> None:
-    await prime(proxy, route)
+    await prime(testing_connect, proxy, route)
     baseline = resources()
     tag = f"scope-{fault}-{route.name}-{flavour()}-{time.monotonic_ns()}"
     transport = AsyncTransport(**route.transport_kwargs)
     broken: list[str] = []
     kinds = ["unary", "server_stream", "upload", "chat" if route.duplex else "upload"]
-    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
-        await c.unary(ECHO, pb.EchoRequest(payload=b"warm"), headers=call_headers(tag))
+    async with transport, make_client(testing_connect, proxy.url(route.scheme), transport) as c:
+        await c.echo(pb.EchoRequest(payload=b"warm"), headers=call_headers(tag))
         proxy.set_faults(FAULTS[fault])
         proxy.inject(FAULTS[fault])
         for kind in kinds:
@@ -89,9 +91,7 @@ async def test_scope_cancellation_under_fault(
                 )
         proxy.heal()
         try:
-            await c.unary(
-                ECHO, pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=2
-            )
+            await c.echo(pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=2)
         except ConnectError as exc:
             broken.append(f"the first healthy call after the faults failed: {exc!r}")
     proxy.reset_all()

@@ -5,6 +5,7 @@ each route (h1, h2c, h2 over TLS); the invariants are those of
 from __future__ import annotations
 
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -49,15 +50,24 @@ def for_route(fault: Fault, route: Route) -> Fault:
     after = getattr(fault, "after_bytes", None)
     if route.duplex or not after:
         return fault
-    return replace(fault, after_bytes=after // 10)  # type: ignore[type-var]
+    return replace(fault, after_bytes=after // 10)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-async def test_fault(fault: str, route: Route, proxy: FaultProxy, test_server: Any) -> None:
+async def test_fault(
+    fault: str, route: Route, proxy: FaultProxy, test_server: Any, testing_connect: ModuleType
+) -> None:
     faults, expect_ok = FAULTS[fault]
     faults = tuple(for_route(f, route) for f in faults)
     report = await run_scenario(
-        fault, route, proxy, test_server.http, faults, expect_ok=expect_ok, timeout=1.0
+        testing_connect,
+        fault,
+        route,
+        proxy,
+        test_server.http,
+        faults,
+        expect_ok=expect_ok,
+        timeout=1.0,
     )
     broken = report.broken
     record(

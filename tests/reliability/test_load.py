@@ -24,15 +24,23 @@ from __future__ import annotations
 import bisect
 import os
 import time
+from types import ModuleType
 from typing import Any
 
 from _support.concurrency.shim_async import Background, sleep
-from _support.methods import ECHO, STREAM, pb
+from _support.methods import pb
 
-from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connect_python.runtime_async import AsyncTransport
 from reliability.accounting import flavour, mode, record, resources, server_cpu_seconds
 
-from .helpers import call_headers, percentile, prime_direct, wait_resources, wait_server_quiet
+from .helpers import (
+    call_headers,
+    make_client,
+    percentile,
+    prime_direct,
+    wait_resources,
+    wait_server_quiet,
+)
 
 #: The longest a message may arrive after it was due (the previous message's
 #: arrival + the server's pause): a stream waiting longer than that starved.
@@ -99,16 +107,16 @@ def unfairness(
     return worst
 
 
-async def test_load(test_server: Any) -> None:
+async def test_load(test_server: Any, testing_connect: ModuleType) -> None:
     lib = flavour()
     streams = 64 if lib == "sync" else 1000
     bursters = 64 if lib == "sync" else 200
     seconds = 60.0 if mode() == "release" else 0.0
     tag = f"load-{lib}-{time.monotonic_ns()}"
-    await prime_direct(test_server.http)
+    await prime_direct(testing_connect, test_server.http)
     baseline = resources()
     transport = AsyncTransport(h2c=True)
-    client = AsyncConnectClient(test_server.http, transport=transport, timeout=60)
+    client = make_client(testing_connect, test_server.http, transport, timeout=60)
     gaps: list[float] = []
     arrivals: list[float] = []
     waits: list[float] = []
@@ -127,7 +135,7 @@ async def test_load(test_server: Any) -> None:
         start = last = time.monotonic()
         first = True
         try:
-            call = client.server_stream(STREAM, request, headers=call_headers(tag))
+            call = client.stream(request, headers=call_headers(tag))
             async with call:
                 async for _ in call:
                     now = time.monotonic()
@@ -158,7 +166,7 @@ async def test_load(test_server: Any) -> None:
         try:
             while time.monotonic() < until:
                 t0 = time.monotonic()
-                await client.unary(ECHO, pb.EchoRequest(payload=b"b"), headers=call_headers(tag))
+                await client.echo(pb.EchoRequest(payload=b"b"), headers=call_headers(tag))
                 unary_latencies.append(time.monotonic() - t0)
                 unary_calls += 1
         except Exception as exc:

@@ -6,6 +6,7 @@ Each test names the scenario that found it.
 from __future__ import annotations
 
 import gc
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -125,13 +126,13 @@ async def test_h2_connection_silent_until_the_caller_cancelled_is_not_reused(
 
 @pytest.mark.parametrize("kind", ["unary", "server_stream"])
 async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
-    kind: str, route: Route, proxy: FaultProxy, test_server: Any
+    kind: str, route: Route, proxy: FaultProxy, test_server: Any, testing_connect: ModuleType
 ) -> None:
     # found by test_faults.py (sync): file descriptors above the baseline until
     # gc.collect(); each ended thread kept an eventfd (R2, fixed: a thread's
     # wake fd is no longer in a reference cycle). Back once (b222580: a local
     # naming the raised deadline error in the call's frame, fixed the same day).
-    await prime(proxy, route)
+    await prime(testing_connect, proxy, route)
     gc.collect()
     gc.disable()
     try:

@@ -20,14 +20,15 @@ import os
 import random
 import time
 from collections import Counter
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from _support.methods import ECHO, pb
+from _support.methods import pb
 
 from connect_python import ConnectError
-from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
+from connect_python.runtime_async import AsyncTransport
 from reliability.accounting import flavour, mode, record, resources
 from reliability.faultproxy import (
     DOWN,
@@ -47,8 +48,10 @@ from reliability.faultproxy import (
 from .conftest import ROUTES, route_for
 from .helpers import (
     MIX,
+    Client,
     call_headers,
     check_results,
+    make_client,
     percentile,
     prime,
     run_calls,
@@ -87,14 +90,14 @@ def random_fault(rng: random.Random) -> Fault | None:
     )()
 
 
-async def test_soak(test_server: Any) -> None:
+async def test_soak(test_server: Any, testing_connect: ModuleType) -> None:
     seed = int(os.environ.get("RELIABILITY_SEED", str(random.SystemRandom().getrandbits(32))))
     print(f"soak seed {seed} (replay: RELIABILITY_SEED={seed})")
     rng = random.Random(seed)
     seconds = soak_seconds()
     lib = flavour()
     proxies: dict[str, FaultProxy] = {}
-    clients: dict[str, AsyncConnectClient] = {}
+    clients: dict[str, Client] = {}
     transports: dict[str, AsyncTransport] = {}
     routes = {name: route_for(name, test_server) for name in ROUTES}
     for name, (_, upstream) in routes.items():
@@ -110,12 +113,12 @@ async def test_soak(test_server: Any) -> None:
     rounds = 0
     try:
         for name, (route, _) in routes.items():
-            await prime(proxies[name], route)
+            await prime(testing_connect, proxies[name], route)
         baseline = resources()
         for name, (route, _) in routes.items():
             transports[name] = AsyncTransport(**route.transport_kwargs)
-            clients[name] = AsyncConnectClient(
-                proxies[name].url(route.scheme), transport=transports[name]
+            clients[name] = make_client(
+                testing_connect, proxies[name].url(route.scheme), transports[name]
             )
         tag = f"soak-{lib}-{seed}"
         rss_start = 0
@@ -146,8 +149,8 @@ async def test_soak(test_server: Any) -> None:
                 f"round {rounds} ({name}, {fault}): {b}" for b in check_results(results, False)
             ]
             try:
-                await clients[name].unary(
-                    ECHO, pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=5
+                await clients[name].echo(
+                    pb.EchoRequest(payload=b"healthy"), headers=call_headers(tag), timeout=5
                 )
             except ConnectError as exc:
                 broken.append(f"round {rounds} ({name}, {fault}): healthy call failed: {exc!r}")
