@@ -104,7 +104,7 @@ class Server:
 
 
 def _versions() -> dict[str, str]:
-    names = ["connect-python", "connectrpc", "pyqwest", "httpcore", "h2", "anyio", "trio"]
+    names = ["connect-python-client", "connectrpc", "pyqwest", "httpcore", "h2", "anyio", "trio"]
     names += ["protobuf"]
     out: dict[str, str] = {}
     for name in names:

@@ -45,7 +45,14 @@ from connect_python._errors import ConnectError
 from connect_python._http.h2_state import H2State, H2StreamState
 from connect_python._io.async_net import direct_stream, write_nowait
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
-from connect_python._io.shim_async import Background, CallScope, Event, StateLock, current_time
+from connect_python._io.shim_async import (
+    Background,
+    CallScope,
+    Event,
+    Gathering,
+    StateLock,
+    current_time,
+)
 
 __all__ = ["WRITE_PIECE", "copy_error", "deadline_passed"]
 
@@ -101,6 +108,11 @@ class _AsyncHTTP2Writer:
         plain = network_stream.get_extra_info("ssl_object") is None
         self._raw = self._sock if plain and isinstance(self._sock, socket.socket) else None
         self._writing = False
+        #: The writer lets other tasks queue their frames before it takes
+        #: its batch (see ``Gathering``); callers that queued meanwhile
+        #: return at once.
+        self._gathering = False
+        self._gathering_turns = Gathering()
         #: The stream of the call that is writing (``None``: no call's).
         self._writer: H2StreamState | None = None
         self._write_waiters: list[Any] = []
@@ -160,7 +172,17 @@ class _AsyncHTTP2Writer:
             with self._lock:
                 if ticket <= self._written or state.error is not None:
                     return
+                if self._gathering and stream is not None:
+                    # The writer has not taken its batch yet: it takes these
+                    # frames too. (A caller of no stream, the background
+                    # writer, waits for the batch instead of looping.)
+                    return
                 if not self._writing:
+                    if self._gathering_turns.due(len(state.streams) > 1):
+                        self._writing = self._gathering = True
+                        self._writer = stream
+                        data = b""
+                        break
                     data = state.data_to_send()
                     self._taken += len(data)
                     end = self._taken
@@ -175,6 +197,11 @@ class _AsyncHTTP2Writer:
                     stream.waiters.append(event)
                 batches = self._batches
             await self._await_writer(event, stream, scope, batches)
+        if not data:
+            taken = await self._gather(scope)
+            if taken is None:
+                return
+            data, end = taken
         try:
             if len(data) > WRITE_PIECE or not write_nowait(self._io, data):
                 await self._write(data, scope)
@@ -208,6 +235,34 @@ class _AsyncHTTP2Writer:
             self._writing = False
             self._writer = None
             self._wake_writers()
+
+    async def _gather(self, scope: CallScope) -> tuple[bytes, int] | None:
+        """As the writer, let the other ready tasks queue their frames, then
+        take the batch: its bytes and where it ends (``None``: nothing to
+        write, the writer role is given up). Cut short by ``scope``, the
+        role is given up and what callers queued meanwhile (they returned,
+        counting on this batch) goes out without waiting."""
+        try:
+            with scope.step():
+                await self._gathering_turns.take()
+        except BaseException:
+            with self._lock:
+                self._writing = self._gathering = False
+                self._writer = None
+                self._wake_writers()
+                self._write_soon()
+            raise
+        with self._lock:
+            self._gathering = False
+            state = self._state
+            data = state.data_to_send() if state.error is None else b""
+            self._taken += len(data)
+            if not data:
+                self._writing = False
+                self._writer = None
+                self._wake_writers()
+                return None
+            return data, self._taken
 
     async def _write(self, data: bytes, scope: CallScope) -> None:
         """Write ``data`` as the network takes it, in pieces, under ``scope``.

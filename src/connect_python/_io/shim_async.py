@@ -28,6 +28,7 @@ __all__ = [
     "Background",
     "CallScope",
     "Event",
+    "Gathering",
     "Lock",
     "StateLock",
     "Turns",
@@ -176,6 +177,54 @@ class Turns:
         await anyio.lowlevel.checkpoint()
         self._last = now = _clock()
         self.check_at = now + self._step
+
+
+class Gathering:
+    """Whether a task about to write should first let the other ready tasks
+    run, so that what they queue goes out in the same write.
+
+    Many calls on one connection are often woken together (one network read
+    answers them all) and each queues a new request at once. Written one by
+    one, each pays a system call (on loopback also the peer's receive path);
+    the first writer that lets the others run first writes them all in one.
+    On asyncio the turn is taken only when other callbacks are ready; on trio
+    (whose current batch of tasks cannot be seen) whenever ``others`` (the
+    caller's hint: other streams are open) holds.
+    """
+
+    __slots__ = ("_probe",)
+
+    def __init__(self) -> None:
+        self._probe: Callable[[], int] | None = None
+
+    def due(self, others: bool) -> bool:
+        """Whether to take a turn before writing."""
+        if not others:
+            return False
+        probe = self._probe
+        if probe is None:
+            # Bound on first use, inside the event loop.
+            self._probe = probe = _ready_probe()
+        return bool(probe())
+
+    @staticmethod
+    async def take() -> None:
+        """Let the other ready tasks run (a cancelled scope raises here)."""
+        await anyio.lowlevel.checkpoint()
+
+
+def _ready_probe() -> Callable[[], int]:
+    """How many callbacks are ready to run (asyncio's own loop); elsewhere
+    a constant 1 (others may be)."""
+    if sniffio.current_async_library() == "asyncio":
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)
+        if isinstance(ready, deque):
+            return ready.__len__
+    return _one
+
+
+def _one() -> int:
+    return 1
 
 
 async def _detached(fn: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:

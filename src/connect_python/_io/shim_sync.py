@@ -24,6 +24,7 @@ __all__ = [
     "Background",
     "CallScope",
     "Event",
+    "Gathering",
     "Lock",
     "StateLock",
     "Turns",
@@ -104,6 +105,21 @@ class Turns:
         return False
 
     def take(self) -> None:
+        """Nothing to do."""
+
+
+class Gathering:
+    """The twin of the async ``Gathering``: threads write as they come (a
+    thread that waited for others to queue would only add latency)."""
+
+    __slots__ = ()
+
+    def due(self, others: bool) -> bool:
+        """Never."""
+        return False
+
+    @staticmethod
+    def take() -> None:
         """Nothing to do."""
 
 
