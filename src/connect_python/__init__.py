@@ -6,6 +6,7 @@ The runtimes live in :mod:`connect_python.runtime_async` (asyncio and trio) and
 
 from __future__ import annotations
 
+from ._binary import BinaryHeaderError, decode_binary_header, encode_binary_header
 from ._cancel import CancelToken
 from ._code import Code
 from ._errors import ConnectError, ErrorDetail
@@ -23,6 +24,7 @@ from .protocol.compression import (
 )
 
 __all__ = [
+    "BinaryHeaderError",
     "BrotliCompression",
     "CancelToken",
     "Code",
@@ -42,4 +44,6 @@ __all__ = [
     "RetryPolicy",
     "StreamType",
     "ZstdCompression",
+    "decode_binary_header",
+    "encode_binary_header",
 ]

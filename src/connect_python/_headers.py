@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Union
 
+from ._binary import decode_binary_header
+
 __all__ = ["Headers", "HeadersInput", "merge_headers"]
 
 HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], "Headers", None]
@@ -14,7 +16,9 @@ class Headers(Mapping[str, str]):
     """Header names are lower-cased; a name may carry several values.
 
     As a mapping it gives the first value of each name; :meth:`get_all` gives
-    every value. Order of insertion is kept.
+    every value. Order of insertion is kept. Values are text as received:
+    binary metadata (a name ending in ``-bin``) is base64, which
+    :meth:`get_bin` and :meth:`get_all_bin` decode.
     """
 
     __slots__ = ("_items",)
@@ -61,6 +65,34 @@ class Headers(Mapping[str, str]):
         """Every value of ``name``, in order."""
         name = name.lower()
         return [v for k, v in self._items if k == name]
+
+    def get_bin(self, name: str) -> bytes | None:
+        """The first value of binary metadata ``name`` (ending in ``-bin``),
+        decoded from base64, or ``None`` when absent.
+
+        Raises :class:`~connect_python.BinaryHeaderError` (a ``ValueError``)
+        when the value is not base64, and ``ValueError`` when ``name`` does not
+        end in ``-bin`` (only those values are base64 on the wire).
+        """
+        values = self.get_all_bin(name)
+        return values[0] if values else None
+
+    def get_all_bin(self, name: str) -> list[bytes]:
+        """Every value of binary metadata ``name`` (ending in ``-bin``), decoded
+        from base64, in order; a value a peer or proxy joined with commas
+        counts as the values it joined. Raises like :meth:`get_bin`."""
+        name = name.lower()
+        if not name.endswith("-bin"):
+            raise ValueError(
+                f"{name!r} is not binary metadata: only names ending in -bin hold"
+                " base64 values (read text values with get() / get_all())"
+            )
+        out: list[bytes] = []
+        for k, v in self._items:
+            if k == name:
+                # No base64 text has a comma: a comma separates joined values.
+                out.extend(decode_binary_header(part, name) for part in v.split(","))
+        return out
 
     def multi_items(self) -> list[tuple[str, str]]:
         """Every ``(name, value)`` pair, in order."""

@@ -9,6 +9,7 @@ import base64
 from collections.abc import Iterable
 from urllib.parse import quote
 
+from .._binary import encode_binary_header
 from .._headers import Headers, HeadersInput, merge_headers
 from .._version import __version__
 from .codec import Codec
@@ -29,8 +30,23 @@ USER_AGENT = f"connect-python/{__version__}"
 
 
 def raw_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
-    """``headers`` as the raw lines a transport sends."""
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
+    """``headers`` as the raw lines a transport sends; a ``bytes`` value of a
+    ``-bin`` name (binary metadata) goes as unpadded base64."""
+    return [
+        (k.encode("latin-1"), v.encode("latin-1") if v.__class__ is str else _binary_value(k, v))
+        for k, v in headers.multi_items()
+    ]
+
+
+def _binary_value(name: str, value: object) -> bytes:
+    if name.endswith("-bin") and isinstance(value, (bytes, bytearray, memoryview)):
+        return encode_binary_header(bytes(value)).encode("ascii")
+    if isinstance(value, str):  # a str subclass
+        return value.encode("latin-1")
+    raise ValueError(
+        f"header {name!r}: a value must be str (bytes only for binary metadata,"
+        " a name ending in -bin)"
+    )
 
 
 def encode_timeout(seconds: float) -> str:

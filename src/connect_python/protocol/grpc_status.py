@@ -18,13 +18,12 @@ dependency on (or clash with) ``googleapis-common-protos``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
+from .._binary import decode_binary_header, encode_binary_header
 from .._code import Code, code_from_http_status
 from .._errors import ConnectError, ErrorDetail, summarize_body
 from .._headers import Headers
@@ -103,24 +102,6 @@ def percent_decode(value: str) -> str:
 
 
 # -- metadata ----------------------------------------------------------------------------
-
-
-def encode_binary_header(data: bytes) -> str:
-    """The value of a ``-bin`` header holding ``data`` (unpadded base64)."""
-    return base64.b64encode(data).decode("ascii").rstrip("=")
-
-
-def decode_binary_header(value: str) -> bytes:
-    """The bytes of a ``-bin`` header value: base64, padded or not (the URL-safe
-    alphabet too). Raises ``ValueError`` for anything else."""
-    text = value.strip()
-    padded = text + "=" * (-len(text) % 4)
-    try:
-        if "-" in text or "_" in text:
-            return base64.b64decode(padded, altchars=b"-_", validate=True)
-        return base64.b64decode(padded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"not a base64 binary header value: {value[:40]!r}") from exc
 
 
 def user_metadata(headers: Headers, *, drop: Sequence[str] = ()) -> Headers:
