@@ -1,6 +1,7 @@
 """The testing kit's exchange: one request, answered in-process by a handler
-function speaking the server side of the Connect protocol
-(``connect_python.protocol.connect_server``), with no socket.
+function speaking the server side of the protocol the client chose: Connect
+(``connect_python.protocol.connect_server``), gRPC or gRPC-Web
+(``connect_python.protocol.grpc_server``), with no socket.
 
 The client's calls run exactly as over the network (the same protocol
 object, call objects, deadlines and cancellation); only the bytes travel
@@ -40,7 +41,13 @@ from connect_python.protocol.connect_server import (
     unary_error_response,
 )
 from connect_python.protocol.connect_server import unary_response as _unary_response
-from connect_python.protocol.grpc_status import percent_encode
+from connect_python.protocol.grpc_server import (
+    end_frame,
+    grpc_response_head,
+    is_grpc,
+    open_grpc_call,
+    status_trailers,
+)
 
 from ._exchange import RawHeaders
 
@@ -148,6 +155,8 @@ class AsyncFakeExchange:
         "_scope",
         "_server",
         "_status",
+        "_trailers",
+        "_web",
     )
 
     def __init__(
@@ -165,6 +174,9 @@ class AsyncFakeExchange:
         self._live = live
         self._status = 0
         self._headers: RawHeaders = []
+        self._trailers: RawHeaders = []
+        #: ``None``: Connect; else gRPC-Web (``True``) or gRPC (``False``).
+        self._web: bool | None = None
         self._head = Event()
         self._requests = _Pipe()
         self._responses = _Pipe()
@@ -194,8 +206,8 @@ class AsyncFakeExchange:
 
     @property
     def trailers(self) -> RawHeaders:
-        # Connect carries its trailers in the body (or in headers): HTTP has none.
-        return []
+        # Only gRPC's: Connect and gRPC-Web carry theirs in the body (or head).
+        return self._trailers
 
     @property
     def full_duplex(self) -> bool:
@@ -285,25 +297,12 @@ class AsyncFakeExchange:
             return
         method, handler = route
         headers = Headers.from_raw(request.headers)
-        if headers.get("content-type", "").startswith("application/grpc"):
-            # The kit speaks Connect only: tell a gRPC or gRPC-Web client so in
-            # its own terms (a trailers-only response, the status in the head).
-            message = (
-                "the testing kit speaks the Connect protocol:"
-                " make the client with protocol='connect'"
-            )
-            self._respond(
-                200,
-                [
-                    (b"content-type", headers["content-type"].encode("latin-1")),
-                    (b"grpc-status", str(Code.UNIMPLEMENTED.number).encode()),
-                    (b"grpc-message", percent_encode(message).encode("ascii")),
-                ],
-            )
-            self._responses.end()
-            return
         try:
-            call = open_call(method, request.method, request.target, headers)
+            if is_grpc(headers):
+                self._web = False  # gRPC's rules, even if the head is refused
+                call, self._web = open_grpc_call(method, headers)
+            else:
+                call = open_call(method, request.method, request.target, headers)
         except ConnectError as exc:
             await self._fail(method, None, exc, Headers(), Headers())
             return
@@ -316,7 +315,7 @@ class AsyncFakeExchange:
             scope.cancel()  # abandoned while the handler was being set up
         try:
             with scope.step():
-                if method.stream_type is StreamType.UNARY:
+                if method.stream_type is StreamType.UNARY and self._web is None:
                     await self._unary(call, handler, ctx)
                 else:
                     await self._stream(call, handler, ctx)
@@ -343,14 +342,44 @@ class AsyncFakeExchange:
         headers: Headers,
         trailers: Headers,
     ) -> None:
-        if method.stream_type is StreamType.UNARY or call is None:
+        if self._web is not None:
+            if call is None:  # a head the server rejected: trailers only
+                raw = [(b"content-type", self._request_type())]
+                self._respond(200, raw + _raw(headers) + _raw(status_trailers(error, trailers)))
+            else:
+                self._respond(*grpc_response_head(call, headers, self._web))
+                await self._end(error, trailers)
+        elif method.stream_type is StreamType.UNARY or call is None:
             status, raw, body = unary_error_response(error, headers, trailers)
             self._respond(status, raw)
             await self._responses.put(body)
         else:
             self._respond(*stream_response_head(call, headers))
-            await self._responses.put(end_stream(error, trailers))
+            await self._end(error, trailers)
         self._responses.end()
+
+    def _request_type(self) -> bytes:
+        for name, value in self._request.headers:
+            if name.lower() == b"content-type":
+                return value
+        return b"application/grpc"
+
+    def _head_of(self, call: ServerCall, headers: Headers) -> tuple[int, RawHeaders]:
+        """The head of a streaming response (every gRPC response is one)."""
+        if self._web is None:
+            return stream_response_head(call, headers)
+        return grpc_response_head(call, headers, self._web)
+
+    async def _end(self, error: ConnectError | None, trailers: Headers) -> None:
+        """End the response with the call's outcome and trailers, as the
+        protocol does: Connect's end-stream message, gRPC's HTTP trailers,
+        gRPC-Web's trailers frame."""
+        if self._web is None:
+            await self._responses.put(end_stream(error, trailers))
+        elif self._web:
+            await self._responses.put(end_frame(status_trailers(error, trailers)))
+        else:
+            self._trailers = _raw(status_trailers(error, trailers))
 
     async def _unary(self, call: ServerCall, handler: Handler, ctx: HandlerContext) -> None:
         try:
@@ -379,17 +408,20 @@ class AsyncFakeExchange:
         reader = RequestReader(call)
         error: ConnectError | None = None
         try:
-            if method.stream_type is StreamType.SERVER_STREAM:
-                (message,) = reader.feed(self._request.body or b"")
-                reader.end()
-                await self._send_all(call, handler(message, ctx), ctx)
+            if method.stream_type is StreamType.UNARY:  # gRPC: enveloped
+                response = await handler(_one(reader, self._request.body), ctx)
+                _check_output(method, response)
+                self._respond(*self._head_of(call, ctx.response_headers))
+                await self._responses.put(stream_message(call, response))
+            elif method.stream_type is StreamType.SERVER_STREAM:
+                await self._send_all(call, handler(_one(reader, self._request.body), ctx), ctx)
             else:
                 requests = self._receive_all(reader)
                 try:
                     if method.stream_type is StreamType.CLIENT_STREAM:
                         response = await handler(requests, ctx)
                         _check_output(method, response)
-                        self._respond(*stream_response_head(call, ctx.response_headers))
+                        self._respond(*self._head_of(call, ctx.response_headers))
                         await self._responses.put(stream_message(call, response))
                     else:
                         await self._send_all(call, handler(requests, ctx), ctx)
@@ -399,12 +431,10 @@ class AsyncFakeExchange:
             if isinstance(exc, _Gone):
                 raise
             error = exc
-        except ValueError as exc:
-            error = ConnectError(Code.INVALID_ARGUMENT, f"expected one request message: {exc}")
         except Exception as exc:
             error = self._unexpected(exc)
-        self._respond(*stream_response_head(call, ctx.response_headers))
-        await self._responses.put(end_stream(error, ctx.response_trailers))
+        self._respond(*self._head_of(call, ctx.response_headers))
+        await self._end(error, ctx.response_trailers)
         self._responses.end()
 
     async def _send_all(
@@ -414,7 +444,7 @@ class AsyncFakeExchange:
         try:
             async for response in responses:
                 _check_output(call.method, response)
-                self._respond(*stream_response_head(call, ctx.response_headers))
+                self._respond(*self._head_of(call, ctx.response_headers))
                 await self._responses.put(stream_message(call, response))
         finally:
             await _close(responses)
@@ -428,6 +458,21 @@ class AsyncFakeExchange:
                 return
             for message in reader.feed(data):
                 yield message
+
+
+def _raw(headers: Headers) -> RawHeaders:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.multi_items()]
+
+
+def _one(reader: RequestReader, body: bytes | None) -> Any:
+    """The one request message of a unary or server-stream call."""
+    messages = list(reader.feed(body or b""))
+    reader.end()
+    if len(messages) != 1:
+        raise ConnectError(
+            Code.INVALID_ARGUMENT, f"expected one request message, got {len(messages)}"
+        )
+    return messages[0]
 
 
 def _check_output(method: MethodInfo[Any, Any], response: object) -> None:

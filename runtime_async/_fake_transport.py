@@ -43,8 +43,9 @@ class AsyncFakeTransport(AsyncTransport):
     the client as the server's error; any other exception reaches it as
     ``UNKNOWN`` and is kept in :attr:`handler_errors`. A method with no
     handler is ``UNIMPLEMENTED`` (an HTTP 404, as from a real server). The
-    handlers speak the Connect protocol; a client made with ``protocol="grpc"``
-    or ``"grpc-web"`` gets ``UNIMPLEMENTED`` saying so.
+    kit answers in the protocol the client was made with (``protocol=``:
+    Connect, gRPC or gRPC-Web; the same handlers serve all three), reads
+    compressed requests and sends its responses uncompressed.
     Deadlines and cancellation behave as over the network: the client
     enforces its own deadline, the handler is cancelled at the deadline it
     announced, and abandoning a call (closing a stream early, cancelling

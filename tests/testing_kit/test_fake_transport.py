@@ -302,22 +302,3 @@ async def test_get_and_compressed_requests(
         await pclient.stream_input([big, big])
     assert echoed.payload == b"hi"
     assert seen == ["GET", "gzip", "xxx", "xxx"]
-
-
-@pytest.mark.parametrize("protocol", ["grpc", "grpc-web"])
-async def test_grpc_clients_are_told_the_kit_speaks_connect(
-    envd: SimpleNamespace, protocol: str
-) -> None:
-    pb = envd.process_pb2
-
-    async def list_(request: Any, ctx: HandlerContext) -> Any:
-        raise AssertionError("not called")
-
-    async with AsyncFakeTransport({envd.process_connect.PROCESS_LIST: list_}) as transport:
-        client = envd.process_connect.AsyncProcessClient(
-            URL, transport=transport, protocol=protocol
-        )
-        with pytest.raises(ConnectError) as exc:
-            await client.list_(pb.ListRequest())
-    assert exc.value.code is Code.UNIMPLEMENTED
-    assert "speaks the Connect protocol" in exc.value.message

@@ -32,6 +32,8 @@ __all__ = [
     "HandlerContext",
     "RequestReader",
     "ServerCall",
+    "codec_for_call",
+    "compression_for_call",
     "decode_unary",
     "end_stream",
     "open_call",
@@ -94,7 +96,9 @@ def _timeout(headers: Headers) -> float | None:
     return int(value) / 1000
 
 
-def _compression(name: str | None) -> Compression | None:
+def compression_for_call(name: str | None) -> Compression | None:
+    """The compression a request names (``None``: identity); an unknown one is
+    ``UNIMPLEMENTED``."""
     if name is None or name == "identity":
         return None
     found = compression_for_name(name)
@@ -103,7 +107,8 @@ def _compression(name: str | None) -> Compression | None:
     return found
 
 
-def _codec(name: str, method: MethodInfo[Any, Any]) -> Codec:
+def codec_for_call(name: str, method: MethodInfo[Any, Any]) -> Codec:
+    """The codec a request names; an unsupported one is ``INTERNAL``."""
     try:
         return codec_for_name(name, method.messages)
     except ValueError:
@@ -135,8 +140,8 @@ def open_call(
                 raise _bad(f"invalid GET message: {exc}") from None
             return ServerCall(
                 method,
-                _codec(param("encoding") or "proto", method),
-                _compression(param("compression")),
+                codec_for_call(param("encoding") or "proto", method),
+                compression_for_call(param("compression")),
                 timeout,
                 message,
             )
@@ -146,13 +151,19 @@ def open_call(
             raise ConnectError(Code.UNKNOWN, f"unsupported content-type {content_type!r}")
         name = content_type.removeprefix("application/")
         return ServerCall(
-            method, _codec(name, method), _compression(headers.get("content-encoding")), timeout
+            method,
+            codec_for_call(name, method),
+            compression_for_call(headers.get("content-encoding")),
+            timeout,
         )
     if not content_type.startswith("application/connect+"):
         raise ConnectError(Code.UNKNOWN, f"unsupported content-type {content_type!r}")
     name = content_type.removeprefix("application/connect+")
     return ServerCall(
-        method, _codec(name, method), _compression(headers.get("connect-content-encoding")), timeout
+        method,
+        codec_for_call(name, method),
+        compression_for_call(headers.get("connect-content-encoding")),
+        timeout,
     )
 
 
