@@ -11,6 +11,10 @@ Fixtures:
   once per session.
 - ``server_mode``: parametrized over h1 / h2c / h2-tls (:class:`_support.ServerMode`).
 - ``mode``: the same modes, as plain names (folders may override it).
+- ``h2_server``: the frame-level ``h2`` server of ``tests/transport``
+  (:class:`transport.h2server.H2TestServer`), one per test.
+- ``demo_url``: the URL of the demo server of ``examples/`` (see
+  ``_support.demo``), one per test module.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +83,22 @@ def server_mode(request: pytest.FixtureRequest, test_server: ServerInfo) -> Serv
 def mode(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value
+
+
+@pytest.fixture
+def h2_server() -> Iterator[Any]:
+    from transport.h2server import H2TestServer  # after the test protos are importable
+
+    server = H2TestServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from _support.demo import running_demo
+
+    with running_demo(tmp_path_factory) as (url, _):
+        yield url

@@ -10,25 +10,10 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README_URL = "http://127.0.0.1:8080"
-
-sys.path.insert(0, str(ROOT / "examples"))
-
-from run_demo import demo_server, generate_server_stubs  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    stubs = tmp_path_factory.mktemp("stubs")
-    generate_server_stubs(stubs)
-    with demo_server(stubs=stubs) as url:
-        yield url
 
 
 def test_readme_cli_examples(demo_url: str, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """Fixtures of the interceptor tests: clients on the connect-go test server
-(every transport mode) and the ``h2`` frame server of tests/transport."""
+(every transport mode; the ``h2`` frame server of tests/transport is the root
+conftest's ``h2_server``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,17 +26,6 @@ def make_transport(server: Any, mode: str) -> tuple[str, AsyncTransport]:
 def mode(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value
-
-
-@pytest.fixture
-def h2_server() -> Iterator[Any]:
-    from transport.h2server import H2TestServer
-
-    server = H2TestServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 # The generated client of the test service (made once per session by the plugin).

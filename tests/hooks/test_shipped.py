@@ -57,12 +57,25 @@ def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == LOGGER]
 
 
+def logged_client(
+    transport: tuple[str, AsyncTransport],
+    caplog: pytest.LogCaptureFixture,
+    level: int,
+    log: LoggingInterceptor | None = None,
+    logger: str = LOGGER,
+) -> AsyncConnectClient:
+    """A client with ``log`` (by default a ``LoggingInterceptor()``), the
+    records of ``logger`` from ``level`` up captured."""
+    base_url, pool = transport
+    caplog.set_level(level, logger=logger)
+    interceptor = LoggingInterceptor() if log is None else log
+    return AsyncConnectClient(base_url, transport=pool, interceptors=[interceptor])
+
+
 async def test_logging_unary(
     transport: tuple[str, AsyncTransport], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, pool = transport
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
-    client = AsyncConnectClient(base_url, transport=pool, interceptors=[LoggingInterceptor()])
+    client = logged_client(transport, caplog, logging.DEBUG)
     await client.unary(ECHO, pb.EchoRequest(payload=SECRET))
     got = records(caplog)
     assert [(r.levelno, r.getMessage().split(" in ")[0]) for r in got] == [
@@ -83,10 +96,8 @@ async def test_logging_unary(
 async def test_logging_errors_and_streams(
     transport: tuple[str, AsyncTransport], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, pool = transport
-    caplog.set_level(logging.DEBUG, logger=LOGGER)
     log = LoggingInterceptor(error_level=logging.WARNING)
-    client = AsyncConnectClient(base_url, transport=pool, interceptors=[log])
+    client = logged_client(transport, caplog, logging.DEBUG, log)
     with pytest.raises(ConnectError):
         await client.unary(ECHO, pb.EchoRequest(outcome=outcome("not_found", "gone")))
     end = records(caplog)[-1]
@@ -111,10 +122,8 @@ async def test_logging_errors_and_streams(
 async def test_logging_bodies_only_when_asked(
     transport: tuple[str, AsyncTransport], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, pool = transport
-    caplog.set_level(logging.DEBUG, logger="sdk.rpc")
     log = LoggingInterceptor("sdk.rpc", log_bodies=True, body_chars=20)
-    client = AsyncConnectClient(base_url, transport=pool, interceptors=[log])
+    client = logged_client(transport, caplog, logging.DEBUG, log, logger="sdk.rpc")
     await client.unary(ECHO, pb.EchoRequest(payload=SECRET))
     sent = [r.getMessage() for r in caplog.records if "sent message" in r.getMessage()]
     assert len(sent) == 1 and sent[0].endswith(': payload: "secret-pay...')
@@ -123,9 +132,7 @@ async def test_logging_bodies_only_when_asked(
 async def test_logging_at_info_has_no_message_records(
     transport: tuple[str, AsyncTransport], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, pool = transport
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    client = AsyncConnectClient(base_url, transport=pool, interceptors=[LoggingInterceptor()])
+    client = logged_client(transport, caplog, logging.INFO)
     async with client.server_stream(STREAM, pb.StreamRequest(count=3)) as call:
         assert len([m async for m in call]) == 3
     got = records(caplog)
@@ -136,9 +143,7 @@ async def test_logging_at_info_has_no_message_records(
 async def test_logging_a_cancelled_stream(
     transport: tuple[str, AsyncTransport], caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, pool = transport
-    caplog.set_level(logging.INFO, logger=LOGGER)
-    client = AsyncConnectClient(base_url, transport=pool, interceptors=[LoggingInterceptor()])
+    client = logged_client(transport, caplog, logging.INFO)
     async with client.server_stream(STREAM, pb.StreamRequest(count=50)) as call:
         await call.receive()
     assert records(caplog)[-1].rpc_code == Code.CANCELED.value  # type: ignore[attr-defined]

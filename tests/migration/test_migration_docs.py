@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _support.demo import generate_client, running_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "migration.md"
@@ -28,10 +29,6 @@ URL = "http://127.0.0.1:8080"
 AFTER = "# After."
 CONNECTRPC = "# Before (connectrpc)."
 E2B = "# Before (e2b_connect), not run."
-
-sys.path.insert(0, str(ROOT / "examples"))
-
-from run_demo import demo_server, generate_client, generate_server_stubs  # noqa: E402
 
 
 def _blocks() -> list[tuple[int, str]]:
@@ -56,11 +53,9 @@ def test_every_block_says_what_it_is() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
-    stubs = tmp_path_factory.mktemp("stubs")
-    generate_server_stubs(stubs)
     client = tmp_path_factory.mktemp("client")
     generate_client(client)
-    with demo_server(stubs=stubs) as url:
+    with running_demo(tmp_path_factory) as (url, stubs):
         yield url, client, stubs
 
 

@@ -24,15 +24,12 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _support.demo import generate_client
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "examples"))
-
-from run_demo import demo_server, generate_client, generate_server_stubs  # noqa: E402
 
 # What the clean environment runs: one line of JSON with what the calls returned.
 CLIENT = textwrap.dedent(
@@ -147,14 +144,6 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (built,) = out.glob("connect_python_client-*.whl")
     return built
-
-
-@pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    stubs = tmp_path_factory.mktemp("demo-stubs")
-    generate_server_stubs(stubs)
-    with demo_server(stubs=stubs) as url:
-        yield url
 
 
 def test_clean_venv_install_generate_and_call(tmp_path: Path, wheel: Path, demo_url: str) -> None:

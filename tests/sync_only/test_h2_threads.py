@@ -20,15 +20,6 @@ from connect_python.runtime_sync import ConnectClient, Transport
 
 
 @pytest.fixture
-def h2_server() -> Iterator[H2TestServer]:
-    server = H2TestServer()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def client(h2_server: H2TestServer) -> Iterator[ConnectClient]:
     with Transport(h2c=True) as transport:
         yield ConnectClient(h2_server.url, transport=transport, timeout=20)

@@ -8,10 +8,8 @@ ends once, with its own messages, and abandoned streams are reset once each.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from _support.methods import ECHO, STREAM, pb
 from transport.h2server import CANCEL, H2TestServer
 
@@ -54,15 +52,6 @@ class TallyHooks(CallHooks):
             code = None if error is None else error.code.value
             self.tally.ended.append((self.tag, self.received, code))
         return error
-
-
-@pytest.fixture
-def h2_server() -> Iterator[H2TestServer]:
-    server = H2TestServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_threads_share_one_intercepted_client(h2_server: H2TestServer) -> None:
