@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from _support.methods import ECHO, STREAM, pb
-from reliability.faultproxy import FaultProxy, HalfOpen
+from reliability.faultproxy import FaultProxy
+from reliability.faults import HalfOpen
 
 from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_sync import ConnectClient, Transport
