@@ -2,7 +2,7 @@
 
 ``CONFORMANCE_MESSAGES`` (environment) picks it: ``google`` (default: the
 suite's code in ``_gen/``, Google ``_pb2`` messages) or ``protobuf-py``
-(``_gen/protobuf_py/``, made by ``setup_protobuf_py.sh``: ``protoc-gen-py``'s
+(``_gen/protobuf_py/``, made by ``setup.sh``: ``protoc-gen-py``'s
 ``_pb`` messages and a service client generated with
 ``messages=protobuf-py``). The runner's own messages (``ClientCompatRequest``,
 ``ClientCompatResponse``) stay Google ``_pb2`` in both: they are the harness,

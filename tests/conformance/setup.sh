@@ -3,7 +3,12 @@
 #   1. install the runner (connectconformance) into .cache/go-bin if it is missing;
 #   2. generate Python code for the suite's protos into tests/conformance/_gen/
 #      (protoc's python + pyi output, and the service client from this project's
-#      own plugin, protoc-gen-connect-python).
+#      own plugin, protoc-gen-connect-python);
+#   3. the same with Buf's protobuf-py messages into tests/conformance/_gen/protobuf_py/,
+#      for the runs of that message runtime (message_runtime.py): in the package
+#      connectrpc.conformance.v1, protoc's _pb2 modules (the runner's own
+#      messages, which the harness reads and writes), protoc-gen-py's _pb
+#      modules, and the service client with messages=protobuf-py.
 #
 # Usage (from anywhere): bash tests/conformance/setup.sh
 # Environment: PYTHON (default: <repo>/.venv/bin/python), CONFORMANCE_VERSION
@@ -56,19 +61,6 @@ for f in "$PROTO_DIR"/connectrpc/conformance/v1/*.proto; do
     PROTOS+=("connectrpc/conformance/v1/$(basename "$f")")
 done
 
-rm -rf "$GEN"
-mkdir -p "$GEN"
-"$PYTHON" -m grpc_tools.protoc -I "$PROTO_DIR" \
-    --python_out="$GEN" --pyi_out="$GEN" "${PROTOS[@]}"
-
-# protoc writes no __init__.py. Without them the namespace package
-# connectrpc.conformance.v1 loses to the installed official ``connectrpc``
-# distribution (a regular package) even when _gen is first on sys.path.
-for d in connectrpc connectrpc/conformance connectrpc/conformance/v1; do
-    : >"$GEN/$d/__init__.py"
-done
-
-# The service client, from this project's plugin.
 PLUGIN="$(dirname "$PYTHON")/protoc-gen-connect-python"
 if [[ ! -x "$PLUGIN" ]]; then
     PLUGIN="$(command -v protoc-gen-connect-python || true)"
@@ -77,10 +69,31 @@ if [[ -z "$PLUGIN" ]]; then
     log "protoc-gen-connect-python not found"
     exit 1
 fi
-"$PYTHON" -m grpc_tools.protoc -I "$PROTO_DIR" \
-    --plugin=protoc-gen-connect-python="$PLUGIN" \
-    --connect-python_out="$GEN" connectrpc/conformance/v1/service.proto
-log "generated code in $GEN"
 
-# The same suite with protobuf-py messages (CONFORMANCE_MESSAGES=protobuf-py).
-PYTHON="$PYTHON" bash "$HERE/setup_protobuf_py.sh" "$PROTO_DIR"
+# generate OUT MESSAGES: the suite's _pb2 modules (and, for MESSAGES=protobuf-py,
+# protoc-gen-py's _pb modules) and the service client into OUT, emptied first.
+generate() {
+    local out="$1" messages="$2"
+    local extra=() options=()
+    if [[ "$messages" == "protobuf-py" ]]; then
+        extra=(--plugin=protoc-gen-py="$(dirname "$PYTHON")/protoc-gen-py" --py_out="$out")
+        options=(--connect-python_opt=messages=protobuf-py)
+    fi
+    rm -rf "$out"
+    mkdir -p "$out"
+    "$PYTHON" -m grpc_tools.protoc -I "$PROTO_DIR" \
+        --python_out="$out" --pyi_out="$out" "${extra[@]}" "${PROTOS[@]}"
+    "$PYTHON" -m grpc_tools.protoc -I "$PROTO_DIR" \
+        --plugin=protoc-gen-connect-python="$PLUGIN" \
+        --connect-python_out="$out" "${options[@]}" connectrpc/conformance/v1/service.proto
+    log "$messages code in $out"
+}
+
+generate "$GEN" google
+# protoc writes no __init__.py. Without them the namespace package
+# connectrpc.conformance.v1 loses to the installed official ``connectrpc``
+# distribution (a regular package) even when _gen is first on sys.path.
+for d in connectrpc connectrpc/conformance connectrpc/conformance/v1; do
+    : >"$GEN/$d/__init__.py"
+done
+generate "$GEN/protobuf_py" protobuf-py

@@ -34,7 +34,7 @@ CONFIG = HERE / "config-all.yaml"
 CLIENT = HERE / "client.py"
 SETUP = HERE / "setup.sh"
 GENERATED = HERE / "_gen" / "connectrpc" / "conformance" / "v1" / "service_connect.py"
-#: The same client generated for protobuf-py messages (setup_protobuf_py.sh).
+#: The same client generated for protobuf-py messages (by setup.sh).
 GENERATED_PB = HERE / "_gen" / "protobuf_py" / GENERATED.relative_to(HERE / "_gen")
 MODES = ("asyncio", "trio", "sync")
 #: The message runtimes of the generated code (message_runtime.py).
