@@ -28,6 +28,7 @@ __all__ = [
     "mode",
     "record",
     "resources",
+    "runqueue_waits",
     "server_cpu_seconds",
     "server_stats",
 ]
@@ -115,6 +116,28 @@ def resources() -> Resources:
         tasks=_tasks(),
         rss=rss,
     )
+
+
+def runqueue_waits() -> dict[str, int]:
+    """How long (ns) each thread of this process has waited for a CPU while
+    ready to run, so far (Linux ``schedstat``; empty where there is none).
+
+    A loaded machine shows here: when many threads wake at one deadline, each
+    waits its turn for a core, and the last to end is late by about the sum of
+    those waits (they also take turns holding the GIL), much more than one
+    sleeping thread's own delay shows."""
+    waits: dict[str, int] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return waits
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as f:
+                waits[tid] = int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return waits
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,7 @@ async def test_soak(test_server: Any, testing_connect: ModuleType) -> None:
     broken: list[str] = []
     latencies: list[float] = []
     stalls: list[float] = []
+    queued: list[float] = []
     rounds = 0
     try:
         for name, (route, _) in routes.items():
@@ -142,6 +143,7 @@ async def test_soak(test_server: Any, testing_connect: ModuleType) -> None:
             calls += len(results)
             for r in results:
                 stalls.append(r.stalled)
+                queued.append(r.queued)
                 codes["ok" if r.outcome == "ok" else (r.code or r.outcome)] += 1
                 if r.outcome == "ok" and r.kind == "unary":
                     latencies.append(r.elapsed)
@@ -195,6 +197,7 @@ async def test_soak(test_server: Any, testing_connect: ModuleType) -> None:
         "unary_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "unary_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "process_stall_max_ms": round(max(stalls, default=0.0) * 1000, 1),
+        "cpu_queue_max_ms": round(max(queued, default=0.0) * 1000, 1),
         "rss_growth_mb": round((rss_end - rss_start) / 2**20, 1) if rss_start else None,
         "server": vars(stats),
         "broken": broken,
