@@ -9,7 +9,8 @@ unasync transform.
 
 from __future__ import annotations
 
-from ._calls import AsyncBidiStreamCall, AsyncServerStreamCall, AsyncStreamCall
+from ._bidi_call import AsyncBidiStreamCall
+from ._calls import AsyncServerStreamCall, AsyncStreamCall
 from ._client import AsyncConnectClient
 from ._service import AsyncServiceClient
 from ._transport import AsyncTransport

@@ -21,8 +21,8 @@ from connect_python.protocol import DEFAULT_READ_MAX_BYTES, RequestHead
 from connect_python.protocol.codec import Codec
 from connect_python.protocol.protocols import client_protocol
 
+from ._bidi_call import AsyncBidiStreamCall
 from ._calls import (
-    AsyncBidiStreamCall,
     AsyncServerStreamCall,
     AsyncStreamCall,
     RequestStream,

@@ -27,8 +27,8 @@ from connect_python._headers import HeadersInput
 from connect_python._method import Message, MethodInfo
 from connect_python.interceptors import CallChain, ClientHooks
 
+from ._bidi_call import AsyncBidiStreamCall
 from ._calls import (
-    AsyncBidiStreamCall,
     AsyncServerStreamCall,
     AsyncStreamCall,
     RequestStream,
