@@ -105,6 +105,23 @@ def plugin_wrapper(directory: Path) -> Path:
     return path
 
 
+def _protoc_command(include: Path, *args: str) -> list[str]:
+    """protoc (``grpc_tools``) with ``include`` and the well-known types on its path."""
+    return [sys.executable, "-m", "grpc_tools.protoc", f"-I{include}", f"-I{WKT_INCLUDE}", *args]
+
+
+def run_protoc(include: Path, files: Sequence[str], *args: str) -> None:
+    """Run protoc on ``files`` with ``args``; asserts that it succeeded."""
+    result = subprocess.run(
+        [*_protoc_command(include, *args), *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def protoc(
     files: Iterable[str],
     out: Path,
@@ -117,14 +134,7 @@ def protoc(
 ) -> subprocess.CompletedProcess[str]:
     """Run protoc; returns the finished process (check ``returncode`` yourself)."""
     out.mkdir(parents=True, exist_ok=True)
-    args = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{include}",
-        f"-I{WKT_INCLUDE}",
-        f"--plugin=protoc-gen-connect-python={plugin}",
-    ]
+    args = _protoc_command(include, f"--plugin=protoc-gen-connect-python={plugin}")
     if python:
         args += [f"--python_out={out}", f"--pyi_out={out}"]
     if connect:
@@ -305,24 +315,13 @@ def request_for(
     (every dependency included, in dependency order, with source info)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.binpb"
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "grpc_tools.protoc",
-                f"-I{include}",
-                f"-I{WKT_INCLUDE}",
-                "--include_imports",
-                "--include_source_info",
-                f"--descriptor_set_out={out}",
-                *files,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        run_protoc(
+            include,
+            files,
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
         )
-        assert result.returncode == 0, result.stderr
         fds = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     return plugin_pb2.CodeGeneratorRequest(
         file_to_generate=list(files), parameter=parameter, proto_file=fds.file

@@ -29,7 +29,6 @@ from ._helpers import (
     BIN,
     ENVD,
     PROTOS,
-    WKT_INCLUDE,
     buf_binary,
     connect_tree,
     fixture_files,
@@ -39,6 +38,7 @@ from ._helpers import (
     mypy_strict,
     ruff_check,
     ruff_format_check,
+    run_protoc,
     write_golden,
 )
 from .test_golden import _diff
@@ -87,33 +87,14 @@ VARIANTS = {
 }
 
 
-def _run_protoc(include: Path, files: Sequence[str], *args: str) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"-I{include}",
-            f"-I{WKT_INCLUDE}",
-            *args,
-            *files,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-
-
 def _protoc(v: PbVariant, root: Path, plugin: Path) -> None:
     """protoc-gen-py for every file (a variant's files import others), then this
     plugin for the variant's files."""
     out = root / v.out_dir
     out.mkdir(parents=True)
     every = fixture_files() if v.include == PROTOS else v.files
-    _run_protoc(v.include, every, f"--plugin=protoc-gen-py={PROTOC_GEN_PY}", f"--py_out={out}")
-    _run_protoc(
+    run_protoc(v.include, every, f"--plugin=protoc-gen-py={PROTOC_GEN_PY}", f"--py_out={out}")
+    run_protoc(
         v.include,
         v.files,
         f"--plugin=protoc-gen-connect-python={plugin}",
@@ -200,13 +181,10 @@ def test_envd_google_golden(tmp_path: Path, plugin: Path) -> None:
     v = PbVariant("envd_google", VARIANTS["envd_protobuf_py"].files, (), ENVD)
     out = tmp_path / "out"
     out.mkdir()
-    wrapper = tmp_path / "protoc-gen-connect-python"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m connect_python.codegen "$@"\n')
-    wrapper.chmod(0o755)
-    _run_protoc(
+    run_protoc(
         ENVD,
         v.files,
-        f"--plugin=protoc-gen-connect-python={wrapper}",
+        f"--plugin=protoc-gen-connect-python={plugin}",
         f"--connect-python_out={out}",
     )
     _check_golden(v.golden, connect_tree(out))
