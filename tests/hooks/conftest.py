@@ -1,16 +1,13 @@
-"""Fixtures of the interceptor tests: clients on the connect-go test server
-(every transport mode; the ``h2`` frame server of tests/transport is the root
-conftest's ``h2_server``)."""
+"""Helpers of the interceptor tests: transports for each mode (the root
+conftest's ``mode``) on the connect-go test server, and the generated client
+of tests/generator_e2e. The ``h2`` frame server is the root conftest's
+``h2_server``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from connect_python.runtime_async import AsyncTransport
-
-MODES = ("h1", "h2c", "h2-tls")
 
 
 def make_transport(server: Any, mode: str) -> tuple[str, AsyncTransport]:
@@ -20,12 +17,6 @@ def make_transport(server: Any, mode: str) -> tuple[str, AsyncTransport]:
     if mode == "h2c":
         return server.http, AsyncTransport(h2c=True)
     return server.https, AsyncTransport(ca_certs=server.ca_pem_text)
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
 
 
 # The generated client of the test service (made once per session by the plugin).

@@ -22,8 +22,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _support.clean_env import clean_env
 from _support.protos import PROTO_DIR
 from _support.protos_pb import protoc_gen_py
+from generator._helpers import plugin_wrapper
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "one-runtime"
@@ -101,12 +103,6 @@ CLIENT = textwrap.dedent(
 )
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
-
-
 def _venv(name: str) -> Path:
     """A venv with the base dependencies and one message library (cached)."""
     requirements = [*BASE, RUNTIMES[name][0]]
@@ -116,7 +112,7 @@ def _venv(name: str) -> Path:
     if stamp.is_file() and stamp.read_text() == stamp_text:
         return where
     shutil.rmtree(where, ignore_errors=True)
-    env = _clean_env()
+    env = clean_env()
     for cmd in (
         [sys.executable, "-m", "venv", str(where)],
         [str(where / "bin" / "python"), "-m", "pip", "install", "-q", *requirements],
@@ -132,9 +128,7 @@ def _generate(name: str, root: Path) -> str:
     returns the messages module's name."""
     out = root / "gen"
     out.mkdir(parents=True)
-    plugin = root / "protoc-gen-connect-python"
-    plugin.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m connect_python.codegen "$@"\n')
-    plugin.chmod(0o755)
+    plugin = plugin_wrapper(root)
     options = RUNTIMES[name][2]
     pb = name == "protobuf-py"
     if pb:
@@ -166,7 +160,7 @@ def test_only_one_message_library(
 ) -> None:
     venv = _venv(name)
     module = _generate(name, tmp_path)
-    env = {**_clean_env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
+    env = {**clean_env(), "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT / "src")])}
     other = RUNTIMES[name][1]
     url = test_server.http  # type: ignore[attr-defined]
     done = subprocess.run(

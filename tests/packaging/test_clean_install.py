@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from _support.clean_env import clean_env
 from _support.demo import generate_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,15 +108,6 @@ IMPORTS = textwrap.dedent(
 EXPECTED_EVENTS = ["start", "data", "data", "data", "data", "end"]
 
 
-def _clean_env() -> dict[str, str]:
-    """The environment without the development venv (pip's settings and cache stay)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    dev_bin = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != dev_bin)
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
-
-
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     result = subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
@@ -147,7 +138,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_clean_venv_install_generate_and_call(tmp_path: Path, wheel: Path, demo_url: str) -> None:
-    env = _clean_env()
+    env = clean_env()
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     python = venv / "bin" / "python"
@@ -308,7 +299,7 @@ def test_readme_quick_start_from_the_wheel(tmp_path: Path, wheel: Path) -> None:
     published = '"connect-python-client[codegen]"'
     assert script.count(published) == 1
     script = script.replace(published, f'"{wheel}[codegen]"')
-    env = _clean_env()
+    env = clean_env()
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,

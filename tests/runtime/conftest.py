@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from _support.modes import MODES
 
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
 
-MODES = ("h1", "h2c", "h2-tls")
 #: Every protocol with every mode it runs over (gRPC needs HTTP/2). A test
 #: module that sets ``PROTOCOL_MODES`` (this list, or part of it) runs each
 #: test using ``protocol`` or ``mode`` once per pair (``pytest_generate_tests``).
@@ -37,12 +37,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if pairs is not None and "protocol" in names and "mode" in names:
         ids = ["-".join(pair) for pair in pairs]
         metafunc.parametrize(("protocol", "mode"), pairs, ids=ids)
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
 
 
 @pytest.fixture
