@@ -186,6 +186,19 @@ class AsyncHookedBidiStreamCall(_Hooked[Res], AsyncBidiStreamCall[Req, Res], Gen
         return self
 
 
+_Call = TypeVar("_Call", bound=AsyncStreamCall[Any])
+
+
+def _started(call: _Call, chain: CallChain, cancel: CancelToken | None) -> _Call:
+    """``call`` with the chain its hooks run on (a hooked call) and the
+    caller's token attached."""
+    if isinstance(call, _Hooked):
+        call._chain = chain
+    if cancel is not None:
+        call.attach_token(cancel)
+    return call
+
+
 def _hooked_request(chain: CallChain, message: Any) -> Any:
     try:
         return chain.request(message)
@@ -282,19 +295,11 @@ def hooked_server_stream(
         head = proto.request_head(left, headers=call_headers)
     except BaseException as exc:
         _raise_ended(chain, exc)
-    request_ = client._request(head, own, body, timeouts)
-    call: AsyncServerStreamCall[Res]
-    if chain.idle:
-        call = AsyncServerStreamCall(client.transport, request_, proto, outer)
-    else:
-        hooked: AsyncHookedServerStreamCall[Res] = AsyncHookedServerStreamCall(
-            client.transport, request_, proto, outer
-        )
-        hooked._chain = chain
-        call = hooked
-    if cancel is not None:
-        call.attach_token(cancel)
-    return call
+    kind = AsyncServerStreamCall if chain.idle else AsyncHookedServerStreamCall
+    call: AsyncServerStreamCall[Res] = kind(
+        client.transport, client._request(head, own, body, timeouts), proto, outer
+    )
+    return _started(call, chain, cancel)
 
 
 async def hooked_client_stream(
@@ -318,20 +323,11 @@ async def hooked_client_stream(
         body = request_body(proto, _requests(chain, requests))
     except BaseException as exc:
         _raise_ended(chain, exc)
-    call: AsyncStreamCall[Res]
-    if chain.idle:
-        call = AsyncStreamCall(
-            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
-        )
-    else:
-        hooked: AsyncHookedStreamCall[Res] = AsyncHookedStreamCall(
-            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
-        )
-        hooked._chain = chain
-        call = hooked
-    if cancel is not None:
-        call.attach_token(cancel)
-    return await client_stream_result(call, metadata)
+    kind = AsyncStreamCall if chain.idle else AsyncHookedStreamCall
+    call: AsyncStreamCall[Res] = kind(
+        client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
+    )
+    return await client_stream_result(_started(call, chain, cancel), metadata)
 
 
 def hooked_bidi_stream(
@@ -354,17 +350,8 @@ def hooked_bidi_stream(
         body = None if requests is None else request_body(proto, _requests(chain, requests))
     except BaseException as exc:
         _raise_ended(chain, exc)
-    bidi: AsyncBidiStreamCall[Req, Res]
-    if chain.idle:
-        bidi = AsyncBidiStreamCall(
-            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
-        )
-    else:
-        hooked: AsyncHookedBidiStreamCall[Req, Res] = AsyncHookedBidiStreamCall(
-            client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
-        )
-        hooked._chain = chain
-        bidi = hooked
-    if cancel is not None:
-        bidi.attach_token(cancel)
-    return bidi
+    kind = AsyncBidiStreamCall if chain.idle else AsyncHookedBidiStreamCall
+    bidi: AsyncBidiStreamCall[Req, Res] = kind(
+        client.transport, client._request(head, own, timeouts=timeouts), proto, outer, body
+    )
+    return _started(bidi, chain, cancel)
