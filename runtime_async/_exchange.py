@@ -20,10 +20,22 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 class ReleaseHook(Protocol):
-    """The pool's hook on a connection, awaited whenever one of its
-    exchanges ended (the connection is free again, or closed)."""
+    """The pool's hook on a connection, called whenever one of its
+    exchanges ended (the connection is free again, or closed).
 
-    async def __call__(self) -> None: ...
+    Taking a connection back needs no waiting; only closing one does, which
+    is rare. Split in two, the common case needs no shielded cancel scope
+    (on trio that scope costs more than the rest of the bookkeeping).
+    """
+
+    def take_back(self) -> bool:
+        """Take the connection back; ``False``: it is to be closed, with
+        :meth:`discard` (under a shield: it must happen)."""
+        ...
+
+    async def discard(self) -> None:
+        """Close the connection and forget it."""
+        ...
 
 
 class AsyncExchange(Protocol):

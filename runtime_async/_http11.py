@@ -324,11 +324,16 @@ class AsyncHTTP11Exchange:
         self._over = True
         conn = self._conn
         release = conn.on_release
+        if conn._finished():
+            if release is None or release.take_back():
+                return
+            with shield():
+                await release.discard()
+            return
         with shield():
-            if not conn._finished():
-                await conn.aclose()
-            if release is not None:
-                await release()
+            await conn.aclose()
+            if release is not None and not release.take_back():
+                await release.discard()
 
 
 async def _abandoned(conn: AsyncHTTP11Connection) -> None:
@@ -338,5 +343,5 @@ async def _abandoned(conn: AsyncHTTP11Connection) -> None:
     conn._broken = True
     with shield():
         await conn.aclose()
-        if release is not None:
-            await release()
+        if release is not None and not release.take_back():
+            await release.discard()

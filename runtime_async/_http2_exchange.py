@@ -188,7 +188,7 @@ class AsyncHTTP2Exchange:
             conn._write_soon()
         conn._stream_closed()
         release = conn.on_release
-        if release is not None:
-            # The pool's bookkeeping (and closing a connection) never blocks.
+        if release is not None and not release.take_back():
+            # Closing a connection never blocks.
             with shield():
-                await release()
+                await release.discard()

@@ -17,7 +17,6 @@ nor of what is sent on it; a connection hands itself back through its
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Protocol
 
 import httpcore
@@ -305,7 +304,7 @@ class AsyncPool:
             closed = self._closed
             if not closed:
                 self._conns.add(conn)
-                conn.on_release = partial(self.release, pool, conn)
+                conn.on_release = _Release(self, pool, conn)
                 if isinstance(conn, AsyncHTTP2Connection):
                     pool.h2.append(conn)
                     self._wake(pool)  # its other streams are for the waiters
@@ -328,25 +327,31 @@ class AsyncPool:
                 self._wake(None)  # room for a dial, for any origin
         await _close_quietly(conn)
 
-    async def release(self, pool: OriginPool, conn: Connection) -> None:
-        """Take ``conn`` back after one of its exchanges ended (its hook)."""
+    def take_back(self, pool: OriginPool, conn: Connection) -> bool:
+        """Take ``conn`` back after one of its exchanges ended; ``False``:
+        it is to be closed (:meth:`discard`)."""
         if isinstance(conn, AsyncHTTP2Connection):
             if conn.is_closed() or (conn.is_idle() and (self._closed or not conn.is_usable())):
                 with self._lock:
                     if conn in pool.h2:
                         pool.h2.remove(conn)
-                await self._discard(conn)
-            elif pool.waiters or self._waiters:
+                return False
+            if pool.waiters or self._waiters:
                 with self._lock:
                     self._wake(pool)  # a stream is free
-            return
+            return True
         if conn.is_idle() and not self._closed:
             with self._lock:
                 if not self._closed and conn in self._conns:
                     pool.idle.append(conn)
                     self._wake(pool)
-                    return
-        await self._discard(conn)
+                    return True
+        return False
+
+    async def release(self, pool: OriginPool, conn: Connection) -> None:
+        """Take ``conn`` back, or close it (a connection no exchange got)."""
+        if not self.take_back(pool, conn):
+            await self._discard(conn)
 
     # -- requests ---------------------------------------------------------------
 
@@ -366,6 +371,23 @@ class AsyncPool:
                 self._wake(None)
         for conn in conns:
             await _close_quietly(conn)
+
+
+class _Release:
+    """A connection's :class:`~._exchange.ReleaseHook` into this pool."""
+
+    __slots__ = ("_conn", "_origin", "_pools")
+
+    def __init__(self, pools: AsyncPool, origin: OriginPool, conn: Connection) -> None:
+        self._pools = pools
+        self._origin = origin
+        self._conn = conn
+
+    def take_back(self) -> bool:
+        return self._pools.take_back(self._origin, self._conn)
+
+    async def discard(self) -> None:
+        await self._pools._discard(self._conn)
 
 
 async def _close_quietly(conn: Connection) -> None:
