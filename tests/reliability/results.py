@@ -192,7 +192,7 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
     out = [
         "# Reliability results",
         "",
-        f"{mode.capitalize()}-mode run(s) {runs}, from {first} UTC, on {os.cpu_count()} CPUs, "
+        f"{'CI' if mode == 'ci' else mode.capitalize()}-mode run(s) {runs}, from {first} UTC, on {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.system()}. Made by "
         "`python tests/reliability/results.py` from `.cache/reliability/results.jsonl`; "
         "see the README's *Reliability* section for what each part does.",
@@ -246,8 +246,8 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
             "",
             "| flavour | seed | seconds | rounds | calls | faults injected | outcomes "
             "| unary p50 / p99 | RSS growth | server: started / cancelled / replayed "
-            "| broken |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| process held up / CPU queue (max) | broken |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for e in soaks:
             faults = sum(e["faults_injected"].values())
@@ -262,9 +262,19 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
                 f"| {e['calls']} | {faults} ({kinds}) | {outcomes(e['outcomes'])} "
                 f"| {e['unary_p50_ms']} / {e['unary_p99_ms']} ms | {e['rss_growth_mb']} MiB "
                 f"| {server['started']} / {server['cancelled']} / {server['replayed']} "
+                f"| {e.get('process_stall_max_ms', '-')} / {e.get('cpu_queue_max_ms', '-')} ms "
                 f"| {len(e['broken'])} |"
             )
-        out += ["", "Replay a soak: `RELIABILITY_SEED=<seed>` (and the same mode).", ""]
+        out += [
+            "",
+            "Replay a soak: `RELIABILITY_SEED=<seed>` (and the same mode). A call may end "
+            "within its deadline + 100 ms plus how long the process could not run meanwhile: "
+            "*held up* is the longest delay of the watchdog's 10 ms sleeps, *CPU queue* how "
+            "long the process's threads waited, added up, for a core after a deadline (Linux "
+            "run-queue wait); calls that share a deadline end one after the other on a busy "
+            "machine.",
+            "",
+        ]
     scopes = [e for e in entries if e["kind"] == "scope"]
     if scopes:
         out += [
