@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._code import Code, code_from_http_status
@@ -461,8 +461,3 @@ def error_to_json(error: ConnectError) -> dict[str, object]:
             for d in error.details
         ]
     return obj
-
-
-def iter_detail_anys(error: ConnectError) -> Iterable[any_pb2.Any]:
-    """The details of ``error`` as ``Any`` messages."""
-    return (d.any for d in error.details)

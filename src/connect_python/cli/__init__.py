@@ -15,10 +15,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["EXIT_USAGE", "main"]
+from ._status import EXIT_USAGE
 
-#: A usage, schema or input problem (sysexits' EX_USAGE): never an RPC code.
-EXIT_USAGE = 64
+__all__ = ["EXIT_USAGE", "main"]
 
 _EPILOG = """\
 exit status: 0 on success; the error's code number (1 canceled ... 16 unauthenticated)

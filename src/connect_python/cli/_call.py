@@ -19,8 +19,8 @@ from .._errors import ConnectError, error_to_json
 from .._headers import Headers
 from .._method import MethodInfo, StreamType
 from ..runtime_sync import ConnectClient, ResponseMetadata, Transport
-from . import EXIT_USAGE
 from ._schema import SchemaError, find_method, load_schema
+from ._status import EXIT_USAGE
 
 __all__ = ["run"]
 
