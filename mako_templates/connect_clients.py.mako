@@ -35,8 +35,10 @@
         "- ``cancel``: a ``CancelToken`` that can end the",
         "  call with ``CANCELED``.",
         "- ``open_timeout``: seconds until the response",
-        "  starts; ``idle_timeout``: seconds of each wait",
-        "  for response data (``None``: the client's;",
+        "  starts (``None``: the client's; ``math.inf``:",
+        "  none).",
+        "- ``idle_timeout``: seconds of each wait for",
+        "  response data (``None``: the client's;",
         "  ``math.inf``: none).",
     )
     _METADATA = (
