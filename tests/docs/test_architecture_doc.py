@@ -13,8 +13,9 @@ Every name the document quotes in backticks is looked up in the code as it is:
   module, class, function, method or attribute.
 
 Quoted text that is not a name (``b""``, ``connect-timeout-ms``, ``await x``)
-is not checked. And the map is complete: every module of ``runtime_async/`` and
-of the sans-IO and I/O rooms is named in the document. README links to it.
+is not checked. And the map is complete: every module of every room (the
+package's top level, ``runtime_async/``, ``protocol/``, ``_http/``, ``_io/``,
+``interceptors/``, ``cli/``, ``codegen/``) is named in the document. README links to it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ PKG = ROOT / "src" / "connect_python"
 DOC = ROOT / "docs" / "architecture.md"
 #: Rooms a dotted name may start with (they live in ``connect_python``).
 ROOMS = ("runtime_async", "runtime_sync", "protocol", "_http", "_io", "codegen")
-#: Folders whose every module the document must name.
-MAPPED = (ROOT / "runtime_async", PKG / "protocol", PKG / "_http", PKG / "_io")
+#: Folders whose every module the document must name: every room.
+MAPPED = (
+    PKG,
+    ROOT / "runtime_async",
+    *(PKG / room for room in ("protocol", "_http", "_io", "interceptors", "cli", "codegen")),
+)
 CODE = re.compile(r"`([^`\n]+)`")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
