@@ -106,6 +106,17 @@ class _DirectStream:
             and hasattr(protocol, "exception")
         )
         self._out_transport = transport if usable else None
+        if (
+            transport is not None
+            and usable
+            and isinstance(getattr(transport, "max_size", None), int)
+        ):
+            # asyncio reads into a fresh buffer of max_size (256 KiB) per
+            # recv: above the C allocator's mmap threshold, so every read
+            # maps, shrinks and unmaps memory (three system calls and a page
+            # fault). Smaller reads stay on the heap; a response this client
+            # reads in one piece rarely exceeds it.
+            transport.max_size = _ASYNCIO_READ_SIZE
         self._out_protocol = protocol if usable else None
         if self._ssl is not None and not usable and self._out_sock is None:
             self._ssl = self._bio = None  # an unknown stream under TLS: anyio's send
@@ -288,6 +299,8 @@ class _DirectStream:
 
 
 _YIELD_EVERY = 64 * 1024
+#: asyncio's read size on this client's connections (see ``_DirectStream``).
+_ASYNCIO_READ_SIZE = 64 * 1024
 #: The most unread input kept when asyncio drops a connection on an error.
 _KEEP_MAX = 1024 * 1024
 
