@@ -113,8 +113,6 @@ class _AsyncHTTP2Writer:
         #: return at once.
         self._gathering = False
         self._gathering_turns = Gathering()
-        #: The stream of the call that is writing (``None``: no call's).
-        self._writer: H2StreamState | None = None
         self._write_waiters: list[Any] = []
         # Bytes taken from the protocol state for writing, and written, so far.
         self._taken = 0
@@ -180,7 +178,6 @@ class _AsyncHTTP2Writer:
                 if not self._writing:
                     if self._gathering_turns.due(len(state.streams) > 1):
                         self._writing = self._gathering = True
-                        self._writer = stream
                         data = b""
                         break
                     data = state.data_to_send()
@@ -189,7 +186,6 @@ class _AsyncHTTP2Writer:
                     if not data:
                         return
                     self._writing = True
-                    self._writer = stream
                     break
                 event = Event()
                 self._write_waiters.append(event)
@@ -210,7 +206,6 @@ class _AsyncHTTP2Writer:
             unsent = -1 if failed else self._unsent
             with self._lock:
                 self._writing = False
-                self._writer = None
                 if unsent >= 0:
                     # Cut short (deadline, cancel), and how far it got is
                     # known: the framing is intact, the rest goes out first.
@@ -233,7 +228,6 @@ class _AsyncHTTP2Writer:
             self._written = end
             self._batches += 1
             self._writing = False
-            self._writer = None
             self._wake_writers()
 
     async def _gather(self, scope: CallScope) -> tuple[bytes, int] | None:
@@ -248,7 +242,6 @@ class _AsyncHTTP2Writer:
         except BaseException:
             with self._lock:
                 self._writing = self._gathering = False
-                self._writer = None
                 self._wake_writers()
                 self._write_soon()
             raise
@@ -259,7 +252,6 @@ class _AsyncHTTP2Writer:
             self._taken += len(data)
             if not data:
                 self._writing = False
-                self._writer = None
                 self._wake_writers()
                 return None
             return data, self._taken

@@ -143,7 +143,7 @@ def test_writers_against_hyperframe() -> None:
     settings_frame = parse(fr.encode_settings([(3, 100), (4, 1 << 20)]))
     assert isinstance(settings_frame, SettingsFrame)
     assert settings_frame.settings == {3: 100, 4: 1 << 20}
-    data = parse(fr.encode_data(7, b"body", True))
+    data = parse(fr.encode_data_head(7, 4, True) + b"body")
     assert isinstance(data, DataFrame) and data.data == b"body" and "END_STREAM" in data.flags
     block = hpack.Encoder().encode([(b"x-long", b"l" * 50000)])
     wire = fr.encode_headers(9, block, True, 16384)

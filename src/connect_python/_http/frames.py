@@ -43,7 +43,6 @@ __all__ = [
     "FrameReader",
     "PREFACE",
     "Setting",
-    "encode_data",
     "encode_goaway",
     "encode_headers",
     "encode_ping",
@@ -387,11 +386,6 @@ def encode_goaway(last_sid: int, code: int, debug: bytes = b"") -> bytes:
 def encode_data_head(sid: int, length: int, end_stream: bool) -> bytes:
     """The 9-byte head of a DATA frame whose payload follows it."""
     return _head(length, DATA, END_STREAM if end_stream else 0, sid)
-
-
-def encode_data(sid: int, data: bytes, end_stream: bool) -> bytes:
-    """A DATA frame (unpadded)."""
-    return _head(len(data), DATA, END_STREAM if end_stream else 0, sid) + data
 
 
 def encode_headers(sid: int, block: bytes, end_stream: bool, max_frame_size: int) -> bytes:
