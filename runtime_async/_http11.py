@@ -34,7 +34,7 @@ from connect_python._http.h1 import (
     encode_request_head,
 )
 from connect_python._http.request import Request
-from connect_python._io.async_net import direct_stream
+from connect_python._io.async_net import direct_stream, has_buffered_input
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_cause, transport_error
 from connect_python._io.netutil import socket_is_readable
 from connect_python._io.shim_async import CallScope, run_detached, shield
@@ -95,7 +95,7 @@ class AsyncHTTP11Connection:
         if self._expire_at is not None and time.monotonic() > self._expire_at:
             return True
         # An idle connection with readable data (usually EOF) was dropped by the server.
-        return socket_is_readable(self._sock)
+        return has_buffered_input(self._io) or socket_is_readable(self._sock)
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -45,6 +45,7 @@ from connect_python._http.h2_state import (
     H2State,
     H2StreamState,
 )
+from connect_python._io.async_net import has_buffered_input
 from connect_python._io.errors import TRANSPORT_ERRORS, transport_error
 from connect_python._io.netutil import socket_is_readable
 from connect_python._io.shim_async import (
@@ -168,7 +169,11 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
         if self._reading or self._state.streams:
             return
-        if not self._pieces.pending and not socket_is_readable(self._sock):
+        if (
+            not self._pieces.pending
+            and not has_buffered_input(self._io)
+            and not socket_is_readable(self._sock)
+        ):
             return
         with self._lock:
             # Decided under the lock: another thread may have become the

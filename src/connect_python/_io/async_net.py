@@ -27,7 +27,7 @@ import anyio.abc
 import anyio.lowlevel
 import httpcore
 
-__all__ = ["AnyIOBackend", "direct_stream", "write_nowait"]
+__all__ = ["AnyIOBackend", "direct_stream", "has_buffered_input", "write_nowait"]
 
 #: The network backend (its sync twin, renamed by the unasync transform, is
 #: ``sync_net.SyncBackend``: interruptible sockets and thread-safe TLS).
@@ -126,8 +126,51 @@ class _DirectStream:
         self._protocol = protocol if plain else None
         if plain:
             _keep_unread_input(transport, protocol)
+            _bound_read_ahead(transport, protocol)
 
     async def read(self, max_bytes: int) -> bytes:
+        protocol = self._protocol
+        if protocol is not None:
+            return await self._read_ahead(protocol, max_bytes)
+        return await self._receive(max_bytes)
+
+    async def _read_ahead(self, protocol: Any, max_bytes: int) -> bytes:
+        """asyncio, plain TCP: what the transport read ahead, else wait for it.
+
+        anyio pauses the transport's reading after every receive and resumes
+        it for the next: two selector changes (system calls, and handles
+        made in Python) per wait, the largest cost of a small call's read.
+        Here reading stays on between reads, within a bound on what it
+        queues (``_bound_read_ahead``); the end of the stream and errors are
+        left to anyio's receive.
+        """
+        queue = protocol.read_queue
+        if not queue:
+            transport: Any = self._transport
+            if protocol.exception is not None or protocol.is_at_eof or transport.is_closing():
+                return await self._receive(max_bytes)
+            transport.resume_reading()
+            await protocol.read_event.wait()
+            if not queue:
+                return await self._receive(max_bytes)  # woken by the end or an error
+        chunk: bytes = queue.popleft()
+        if len(chunk) > max_bytes:
+            queue.appendleft(chunk[max_bytes:])
+            chunk = chunk[:max_bytes]
+        if not queue:
+            protocol.read_event.clear()
+        return chunk
+
+    def buffered(self) -> bool:
+        """Whether input was read ahead (or the end or an error seen) that
+        no read took yet: an idle connection's GOAWAY or EOF may be here
+        rather than in the socket."""
+        protocol = self._protocol
+        return protocol is not None and (
+            bool(protocol.read_queue) or protocol.is_at_eof or protocol.exception is not None
+        )
+
+    async def _receive(self, max_bytes: int) -> bytes:
         try:
             return await self._stream.receive(max_bytes)
         except anyio.EndOfStream:
@@ -334,6 +377,33 @@ def _keep_unread_input(transport: Any, protocol: Any) -> None:
         lost(exc)
 
     protocol.connection_lost = connection_lost
+
+
+#: How many reads (of asyncio's read size) a transport may queue ahead of
+#: the connection's reader before its reading is paused.
+_READ_AHEAD_CHUNKS = 4
+
+
+def _bound_read_ahead(transport: Any, protocol: Any) -> None:
+    """Pause the transport's reading once ``_READ_AHEAD_CHUNKS`` reads wait
+    in the queue (:meth:`_DirectStream._read_ahead` resumes it when the
+    queue is empty): a reader that falls behind holds the rest back in the
+    kernel, so TCP flow control reaches the peer."""
+    received = protocol.data_received
+    queue = protocol.read_queue
+
+    def data_received(data: bytes) -> None:
+        received(data)
+        if len(queue) >= _READ_AHEAD_CHUNKS:
+            transport.pause_reading()
+
+    protocol.data_received = data_received
+
+
+def has_buffered_input(stream: Any) -> bool:
+    """Whether a :func:`direct_stream` holds input read ahead (see
+    ``_DirectStream.buffered``)."""
+    return isinstance(stream, _DirectStream) and stream.buffered()
 
 
 def direct_stream(network_stream: Any) -> Any:

@@ -47,6 +47,7 @@ __all__ = [
     "SyncBackend",
     "TLSStream",
     "direct_stream",
+    "has_buffered_input",
     "write_nowait",
 ]
 
@@ -452,6 +453,11 @@ def _resolve(host: str, port: int, deadline: float | None) -> list[_Address]:
 def direct_stream(network_stream: Any) -> Any:
     """The sync network streams are already direct: ``network_stream`` itself."""
     return network_stream
+
+
+def has_buffered_input(stream: Any) -> bool:
+    """Sync sockets are read only when asked: nothing is read ahead."""
+    return False
 
 
 def write_nowait(stream: Any, data: bytes) -> bool:
