@@ -22,14 +22,14 @@ JSONL = ROOT / ".cache" / "reliability" / "results.jsonl"
 FLAVOURS = ("asyncio", "trio", "sync")
 
 FIXED_BUGS = {
-    "R3": "R3 (HTTP/2, every flavour, fixed after the release run): an HTTP/2 connection "
+    "R3": "R3 (HTTP/2, every flavour, fixed in c467660): an HTTP/2 connection "
     "that went silent while a call waited on it stayed in the pool when that call was "
     "ended by its caller (a cancel scope, a CancelToken, a task cancellation) rather than "
     "by its own deadline: only a passed deadline sent the liveness PING, so the next call "
     "went to the dead connection and failed at its deadline. Seen as the scope "
     "scenarios' `half_open` failures on h2c and h2-tls and soak rounds with `HalfOpen`. "
     "Test: `test_h2_connection_silent_until_the_caller_cancelled_is_not_reused`.",
-    "R4": "R4 (HTTP/2, every flavour, fixed after the release run): the liveness PING at "
+    "R4": "R4 (HTTP/2, every flavour, fixed in c467660): the liveness PING at "
     "a deadline was sent only if nothing at all arrived on the connection while the call "
     "waited, so a connection that went silent after another call's answer arrived during "
     "that wait stayed in the pool. Seen as soak rounds with `HalfOpen` whose healthy "
@@ -91,11 +91,30 @@ def soak_tag(line: str) -> str:
     if "healthy call failed" not in line:
         return ""
     if "HalfOpen" in line and "deadline_exceeded" in line.lower():
-        return "R3 or R4"  # which one: the round's calls tell (a cancelled stream: R3)
+        return "R6"
     if "HalfClose" in line and "the server closed the connection" in line:
         return "H1"
     return ""
 
+
+#: Found by the release run and not explained or fixed yet: reported.
+OPEN_FINDINGS = {
+    "R6": "R6 (HTTP/2, seen once on asyncio h2c, open): after a soak round with "
+    "`HalfOpen`, the round's healthy call (5 s) failed at its deadline on the dead "
+    "connection, the signature R3 and R4 had before their fix. Not reproduced in "
+    "isolation yet. A likely way in: no call of the round waited through the silence "
+    "(each ended by itself, or was abandoned, before the proxy's cut), so nothing sent the "
+    "liveness PING and the next call is the first to meet the dead connection (only "
+    "keepalive PINGs would see it sooner). Replay: `RELIABILITY=release "
+    "RELIABILITY_SEED=<the asyncio seed>` (round 289; timing decides whether it recurs).",
+    "L1": "L1 (load, trio, open): one stream's message came 1.03 s later than its peers' "
+    "(bound: 1 s) while the client got 0.41 of a core (machine load 4.2) and delivered "
+    "1,118 of the 2,000 messages/s offered, with the event loop held up to 0.9 s; the "
+    "earlier release run on a quieter machine kept the bound (0.5 s). The fairness "
+    "allowance is one ticker's delay, which understates a loaded machine's (as the "
+    "call-lateness allowance did before it counted the threads' CPU queue); starvation "
+    "by the runtime is not ruled out.",
+}
 
 #: Failures of the suite's own machinery, not of the client.
 HARNESS_ISSUES = {
@@ -192,7 +211,8 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
     out = [
         "# Reliability results",
         "",
-        f"{'CI' if mode == 'ci' else mode.capitalize()}-mode run(s) {runs}, from {first} UTC, on {os.cpu_count()} CPUs, "
+        f"{'CI' if mode == 'ci' else mode.capitalize()}-mode run(s) {runs}, from {first} UTC, "
+        f"on {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.system()}. Made by "
         "`python tests/reliability/results.py` from `.cache/reliability/results.jsonl`; "
         "see the README's *Reliability* section for what each part does.",
@@ -312,8 +332,9 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
             if e.get("unfair_max_ms", 0) > 1000:
                 broken.append(
                     f"load/{e['flavour']}: a stream's message came "
-                    f"{e['unfair_max_ms'] / 1000:.1f} s later than its peers' (bound: 1 s)"
+                    f"{e['unfair_max_ms'] / 1000:.2f} s later than its peers' (bound: 1 s) (L1)"
                 )
+                known.add("L1")
     fuzz = [e for e in entries if e["kind"] == "fuzz"]
     if fuzz:
         out += ["## Fuzzing", "", "| property | examples | result |", "|---|---|---|"]
@@ -328,12 +349,14 @@ def render(entries: list[dict[str, Any]], note: str = "") -> str:
         "",
         "The broken invariants above are the signature of: "
         + (", ".join(sorted(known)) or "none")
-        + " (tagged in each line). Each bug of the client has a focused test in "
+        + " (tagged in each line). Each fixed bug of the client has a focused test in "
         "`tests/reliability/test_regressions.py`.",
         "",
-        "Found by the suite and fixed (their tests assert the fix):",
+        "Found by the suite, open (reported):",
         "",
     ]
+    out += [f"- {text}" for tag, text in OPEN_FINDINGS.items() if tag in known] or ["- none"]
+    out += ["", "Found by the suite and fixed (their tests assert the fix):", ""]
     out += [f"- {text}" for text in FIXED_BUGS.values()]
     out += ["", "Issues of the suite itself (not the client):", ""]
     out += [f"- {text}" for text in HARNESS_ISSUES.values()]
