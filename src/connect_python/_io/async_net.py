@@ -140,13 +140,19 @@ class _DirectStream:
         anyio pauses the transport's reading after every receive and resumes
         it for the next: two selector changes (system calls, and handles
         made in Python) per wait, the largest cost of a small call's read.
-        Here reading stays on between reads, within a bound on what it
-        queues (``_bound_read_ahead``); the end of the stream and errors are
-        left to anyio's receive.
+        Here reading stays on while the reader keeps up (each read waits
+        for input), within a bound on what it queues
+        (``_bound_read_ahead``); what was queued is taken in one piece. The
+        end of the stream and errors are left to anyio's receive.
         """
         queue = protocol.read_queue
-        if not queue:
-            transport: Any = self._transport
+        transport: Any = self._transport
+        if queue:
+            # Behind the transport (a fast stream): its reading is paused so
+            # that the kernel gathers what follows into large reads, rather
+            # than the event loop handing it over in many small ones.
+            transport.pause_reading()
+        else:
             if protocol.exception is not None or protocol.is_at_eof or transport.is_closing():
                 return await self._receive(max_bytes)
             transport.resume_reading()
@@ -154,9 +160,17 @@ class _DirectStream:
             if not queue:
                 return await self._receive(max_bytes)  # woken by the end or an error
         chunk: bytes = queue.popleft()
-        if len(chunk) > max_bytes:
+        size = len(chunk)
+        if size > max_bytes:
             queue.appendleft(chunk[max_bytes:])
             chunk = chunk[:max_bytes]
+        elif queue and size + len(queue[0]) <= max_bytes:
+            parts = [chunk]
+            while queue and size + len(queue[0]) <= max_bytes:
+                part = queue.popleft()
+                parts.append(part)
+                size += len(part)
+            chunk = b"".join(parts)
         if not queue:
             protocol.read_event.clear()
         return chunk
