@@ -203,7 +203,13 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
                     raise send_error from None
                 finally:
                     del send_error, exc  # no cycle through this frame
-        await super()._end_failed(exc)
+        try:
+            await super()._end_failed(exc)
+        finally:
+            # The base class may raise ``exc`` itself: its traceback then holds
+            # this frame, which must not hold ``exc`` (a cycle kept a sync
+            # thread's wake descriptor until the cyclic GC: R2).
+            del exc
 
     async def receive(self) -> Res | None:
         """The next message, or ``None`` once the stream ended cleanly."""

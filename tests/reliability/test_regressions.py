@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from _support.concurrency.shim_async import Background, sleep
-from _support.methods import ECHO, STREAM, pb
+from _support.methods import CHAT, ECHO, STREAM, pb
 
 from connect_python import CancelToken, Code, ConnectError
 from connect_python.runtime_async import AsyncConnectClient, AsyncTransport
@@ -124,7 +124,7 @@ async def test_h2_connection_silent_until_the_caller_cancelled_is_not_reused(
         assert response.payload == b"next"
 
 
-@pytest.mark.parametrize("kind", ["unary", "server_stream"])
+@pytest.mark.parametrize("kind", ["unary", "server_stream", "bidi"])
 async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
     kind: str, route: Route, proxy: FaultProxy, test_server: Any, testing_connect: ModuleType
 ) -> None:
@@ -147,6 +147,9 @@ async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
                 with pytest.raises(ConnectError):
                     if kind == "unary":
                         await c.unary(ECHO, pb.EchoRequest(payload=b"lost"), timeout=0.3)
+                    elif kind == "bidi":
+                        async with c.bidi_stream(CHAT, timeout=0.3) as bidi:
+                            await bidi.receive()
                     else:
                         request = pb.StreamRequest(count=3)
                         async with c.server_stream(STREAM, request, timeout=0.3) as call:
