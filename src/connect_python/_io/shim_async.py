@@ -142,8 +142,8 @@ class Turns:
     :attr:`check_at` first and call :meth:`due` only past it. On asyncio the
     turn is taken once other work is ready or a timer is due (checked every
     50 µs, so a busy task never delays a timer by much more) and at least
-    every millisecond; on trio, whose checkpoints cost more and whose
-    ready tasks cannot be seen, every 0.6 ms.
+    every millisecond; on trio, whose ready tasks cannot be seen, every
+    0.3 ms.
     """
 
     __slots__ = ("_last", "_limit", "_probe", "_step", "check_at")
@@ -166,7 +166,7 @@ class Turns:
             if self._probe is not None:
                 self._step, self._limit = 0.00005, 0.001
             else:
-                self._step = self._limit = 0.0006
+                self._step = self._limit = 0.0003
         probe = self._probe
         if now - self._last >= self._limit or (probe is not None and probe()):
             return True
