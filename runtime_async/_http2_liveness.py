@@ -5,8 +5,11 @@ A peer can vanish without a word (a NAT or middlebox that forgot the flow, a
 paused host, a proxy that stopped forwarding): no FIN, no RST, just silence.
 Two mechanisms find out:
 
-- **The probe** (always on). When a call's deadline passes while nothing
-  came from the peer during its wait, the connection sends a PING. It stays
+- **The probe** (always on). When a call's wait ends before what it waited
+  for came (its deadline, or its caller), and when a stream is reset (its
+  caller left it while the server's answer was still coming: if the
+  connection dies then, no call waits to notice), the connection sends a
+  PING (``H2State.probe``). It stays
   in the pool: a healthy server that is merely slow answers at once, and the
   next call (:meth:`await_probe`, from the pool) waits briefly for that ACK,
   within its own deadline, before it opens a stream here. Without the ACK
@@ -55,8 +58,6 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
         ping_while_idle: bool = False,
     ) -> None:
         super().__init__(network_stream)
-        #: The probe PING (``pings_acked`` reaches it with its ACK; 0: none).
-        self._probe_target = 0
         #: When the network last brought input (``_clock()``; the reader sets it).
         self.read_at = _clock()
         self._ping_interval = ping_interval
@@ -70,22 +71,15 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
     # -- the probe ------------------------------------------------------------------
 
     def _probe(self) -> None:
-        """A call's deadline passed while the peer said nothing: send a PING
-        (unless one is on its way). Locked."""
-        state = self._state
-        if self._probe_target > state.pings_acked or self._closed or state.error is not None:
-            return
-        if not state.ping_is_welcome():
-            # The last PING was answered and the peer has sent nothing on a
-            # stream since: another would be a strike against a gRPC server's
-            # ping policy (three close the connection, failing its calls).
-            return
-        self._probe_target = state.ping()
-        self._write_soon()
+        """A call's wait ended before what it waited for came: send the
+        probe PING (see ``H2State.probe``). Locked."""
+        if not self._closed:
+            self._state.probe()
+            self._write_soon()
 
     def probe_pending(self) -> bool:
         """Whether the ACK of a probe is still due."""
-        return self._probe_target > self._state.pings_acked and not self._closed
+        return self._state.probe_pending() and not self._closed
 
     async def await_probe(self, scope: CallScope) -> bool:
         """Wait for the ACK of the probe, at most :data:`PROBE_WAIT` and half of
@@ -96,7 +90,7 @@ class _AsyncHTTP2Liveness(_AsyncHTTP2Writer):
         now = current_time()
         if deadline is not None:
             bound = min(bound, max(0.0, deadline - now) / 2)
-        if await self._await_ack(self._probe_target, now + bound, scope):
+        if await self._await_ack(self._state.probe_target, now + bound, scope):
             return True
         scope.check()  # the call was cancelled: no fault of the connection
         with self._lock:

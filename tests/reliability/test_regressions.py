@@ -124,6 +124,30 @@ async def test_h2_connection_silent_until_the_caller_cancelled_is_not_reused(
         assert response.payload == b"next"
 
 
+@pytest.mark.parametrize("route_name", ["h2c", "h2-tls"])
+async def test_h2_connection_that_went_silent_after_a_stream_was_abandoned_is_not_reused(
+    route: Route, proxy: FaultProxy, test_server: Any
+) -> None:
+    # found by test_soak.py (release, asyncio, seed 4036350872, round 289: a
+    # healthy call lost on a half-open h2c connection): R6. A stream its caller
+    # left (no call waiting on the connection any more) is reset; the server's
+    # answers still on their way met the cut, and nothing sent a liveness PING,
+    # so the next call went to the dead connection. Fixed: a reset sends the
+    # PING too, and the next call waits briefly for its ACK.
+    transport = AsyncTransport(**route.transport_kwargs)
+    async with transport, AsyncConnectClient(proxy.url(route.scheme), transport=transport) as c:
+        # The server sends as fast as it can: more is on its way when the caller leaves.
+        request = pb.StreamRequest(count=1000, size=1000)
+        async with c.server_stream(STREAM, request, timeout=10) as call:
+            async for _ in call:
+                # The next bytes from the server are the last the client sees.
+                proxy.inject(HalfOpen())
+                break
+        proxy.heal()
+        response = await c.unary(ECHO, pb.EchoRequest(payload=b"next"), timeout=3)
+        assert response.payload == b"next"
+
+
 @pytest.mark.parametrize("kind", ["unary", "server_stream", "bidi"])
 async def test_calls_ended_by_their_deadline_release_descriptors_without_gc(
     kind: str, route: Route, proxy: FaultProxy, test_server: Any, testing_connect: ModuleType

@@ -222,3 +222,38 @@ def test_a_ping_is_welcome_only_after_the_peer_sent_headers_or_data() -> None:
     peer.server.send_data(stream.stream_id, b"x", end_stream=True)
     peer.pump()
     assert client.ping_is_welcome()
+
+
+def test_a_reset_sends_the_liveness_probe_once_until_its_ack() -> None:
+    # A stream reset while the server's answer is still coming leaves no call
+    # waiting on the connection: the probe's ACK is what tells the next call
+    # whether the connection still lives (R6 in tests/reliability/RESULTS.md).
+    client, peer = _settled()
+    streams = [client.open_stream(HEADERS, end_stream=True) for _ in range(3)]
+    peer.pump()
+    for stream in streams:
+        peer.server.send_headers(stream.stream_id, [(b":status", b"200")])
+    peer.pump()
+    sent = len(peer.frames)
+    client.reset(streams[0])
+    client.reset(streams[1])
+    assert client.probe_pending()
+    # The server has not answered yet: one probe on its way at a time.
+    peer.pump()
+    assert [f[0] for f in peer.frames[sent:]] == ["RST_STREAM", "PING", "RST_STREAM"]
+    assert not client.probe_pending()  # the pump delivered the ACK
+    # Nothing came from the server on a stream since that PING: another would
+    # be a strike under a gRPC server's ping policy, so this reset sends none.
+    sent = len(peer.frames)
+    client.reset(streams[2])
+    peer.pump()
+    assert [f[0] for f in peer.frames[sent:]] == ["RST_STREAM"]
+    # A completed stream is not reset and sends no probe.
+    done = client.open_stream(HEADERS, end_stream=True)
+    peer.pump()
+    peer.server.send_headers(done.stream_id, [(b":status", b"200")])
+    peer.server.send_data(done.stream_id, b"", end_stream=True)
+    peer.pump()
+    pings = client.pings_sent
+    client.reset(done)
+    assert client.pings_sent == pings and not client.has_output()

@@ -36,6 +36,11 @@ blocks by :mod:`.hpack_codec`; what arrives is handled by :mod:`.h2_receive`.
   (too many in one read) or retires the connection (too many in all).
 - :meth:`H2State.ping` sends a PING and ``pings_acked`` counts the ACKs: the
   runtime's check that a peer still reads what is written to it.
+  :meth:`H2State.probe` sends the liveness probe (one at a time): when a
+  call's wait ended without what it waited for, and with every RST_STREAM.
+  A stream is reset when its caller left it with the server's answer still
+  coming; if the connection dies then, no call is waiting to notice, and the
+  probe's missing ACK is what keeps the next call off the dead connection.
   :meth:`H2State.ping_is_welcome` tells whether the peer sent HEADERS or DATA
   since the last PING (or none was sent): only such a PING is free under the
   ping policy gRPC servers enforce.
@@ -130,6 +135,9 @@ class H2State(H2Receiver):
         #: PINGs sent by :meth:`ping`, and PING ACKs received.
         self.pings_sent = 0
         self.pings_acked = 0
+        #: The liveness probe (see :meth:`probe`): ``pings_acked`` reaches it
+        #: with its ACK; 0: none sent.
+        self.probe_target = 0
         #: HEADERS and DATA frames received, and their count when the last
         #: PING went out: a PING after the peer sent neither counts against a
         #: gRPC server's ping policy (grpc-go closes the connection with
@@ -290,6 +298,7 @@ class H2State(H2Receiver):
         stream.reset_sent = True
         self._emit(fr.encode_rst_stream(stream.stream_id, error_code))
         self._close(stream)
+        self.probe()
 
     def reset_abandoned(self) -> None:
         """Reset the streams queued by finalizers."""
@@ -305,6 +314,20 @@ class H2State(H2Receiver):
         self.stream_frames_at_ping = self.stream_frames_heard
         self._emit(fr.encode_ping(self.pings_sent.to_bytes(8, "big")))
         return self.pings_sent
+
+    def probe(self) -> None:
+        """Send the liveness probe PING, unless one is on its way, the
+        connection failed, or a PING now would be unwelcome (the last one was
+        answered and the peer sent nothing on a stream since: under a gRPC
+        server's ping policy that is a strike, and a few close the connection)."""
+        if self.probe_target > self.pings_acked or self.error is not None:
+            return
+        if self.ping_is_welcome():
+            self.probe_target = self.ping()
+
+    def probe_pending(self) -> bool:
+        """Whether the ACK of the probe is still due."""
+        return self.probe_target > self.pings_acked
 
     def ping_is_welcome(self) -> bool:
         """Whether a PING now is free under a gRPC server's ping policy: the
