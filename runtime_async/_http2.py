@@ -53,7 +53,6 @@ from connect_python._io.shim_async import (
     Event,
     StateLock,
     Turns,
-    current_time,
     shield,
 )
 
@@ -120,7 +119,9 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         self._reader: H2StreamState | None = None
         self._waiting: dict[Any, None] = {}
         self._keepalive_expiry = keepalive_expiry
-        self._idle_since = current_time()
+        # The idle clock is the process's (as HTTP/1.1's): anyio's asks the
+        # event loop which library runs it, at every stream's end.
+        self._idle_since = time.monotonic()
         interrupt = getattr(network_stream, "interrupt", None)
         self._interrupt_read: Callable[[], None] | None = interrupt
         self.on_release: ReleaseHook | None = None
@@ -163,7 +164,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         if not self.is_usable():
             return True
         expiry = self._keepalive_expiry
-        return expiry is not None and current_time() - self._idle_since > expiry
+        return expiry is not None and time.monotonic() - self._idle_since > expiry
 
     async def refresh(self) -> None:
         """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
@@ -444,4 +445,4 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
 
     def _stream_closed(self) -> None:
         if not self._state.streams:
-            self._idle_since = current_time()
+            self._idle_since = time.monotonic()

@@ -46,6 +46,10 @@ class _DirectStream:
     checkpoint is still taken after every 64 KiB written, so a long burst of
     writes stays cancellable and fair to other tasks.
 
+    On trio a plain TCP stream's socket is read directly too: input that is
+    waiting is returned without a turn of the run loop (again with a
+    checkpoint once 64 KiB moved without one).
+
     A write cut short (cancelled) says how far it got: :attr:`unsent` is then
     the number of bytes at the end of its data that did not reach the network
     (``-1``: unknown). On asyncio all the bytes go to the transport at once,
@@ -132,7 +136,48 @@ class _DirectStream:
         protocol = self._protocol
         if protocol is not None:
             return await self._read_ahead(protocol, max_bytes)
+        if self._ssl is None:
+            sock = self._out_sock
+            if sock is not None:
+                return await self._read_trio(sock, max_bytes)
         return await self._receive(max_bytes)
+
+    async def _read_trio(self, sock: socket.socket, max_bytes: int) -> bytes:
+        """trio, plain TCP: the non-blocking socket read directly.
+
+        trio's socket ``recv`` takes a scheduling point even when input is
+        waiting: a turn of the run loop (with its ``epoll_wait``) per read.
+        Here input that is there is taken at once; as for writes, once
+        64 KiB moved without a scheduling point the read waits for the
+        socket (a turn) first, so a fast stream stays cancellable and fair.
+        """
+        if self._unyielded < _YIELD_EVERY:
+            try:
+                data = sock.recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            else:
+                self._unyielded += len(data)
+                return data
+        import trio
+
+        while True:
+            # Cancellation lands here only, before anything was read.
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except (trio.ClosedResourceError, trio.BusyResourceError, OSError) as exc:
+                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            self._unyielded = 0
+            try:
+                data = sock.recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            self._unyielded = len(data)
+            return data
 
     async def _read_ahead(self, protocol: Any, max_bytes: int) -> bytes:
         """asyncio, plain TCP: what the transport read ahead, else wait for it.
