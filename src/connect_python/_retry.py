@@ -19,7 +19,6 @@ is not replayed.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import random
 import time
 from collections.abc import Iterable
@@ -113,6 +112,10 @@ def _http_date(value: str) -> float | None:
     """An HTTP-date as Unix time, or ``None`` when ``value`` is not one."""
     if not value.isascii():
         return None
+    # Imported here: the email package takes about 1.4 MiB of memory, in every
+    # process that imports the runtime, for a header form few servers send.
+    import email.utils
+
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, OverflowError, IndexError):
