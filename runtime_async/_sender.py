@@ -61,7 +61,10 @@ async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: Ca
                 continue
             if sender is None:
                 sender = _AsyncRequestSender(stream, scope.deadline)
-            if not await sender.put(chunk, scope):
+            queued = sender.put_nowait(chunk)
+            if queued is None:
+                queued = await sender.wait_room(scope)
+            if not queued:
                 break
         if sender is None:
             await stream.end_request(scope)
@@ -81,7 +84,8 @@ async def send_body(stream: AsyncExchange, body: AsyncIterable[bytes], scope: Ca
 class _AsyncRequestSender:
     """The sender task of one request stream and the queue that feeds it.
 
-    The producing task calls :meth:`put` per message and :meth:`finish` at
+    The producing task calls :meth:`put_nowait` per message (and
+    :meth:`wait_room` when it says the queue is full) and :meth:`finish` at
     the end (or :meth:`stop` when it fails); the sender task runs
     :meth:`_run`. Shared state is guarded by ``_lock`` (a real lock in the
     sync flavour, where the sender is a thread).
@@ -129,10 +133,11 @@ class _AsyncRequestSender:
             raise error
         return not self._stopped
 
-    async def put(self, data: bytes, scope: CallScope) -> bool:
-        """Queue ``data`` for the sender; wait (under ``scope``) while the
-        queue is full. ``False``: the request is over (the server answered),
-        nothing more is sent."""
+    def put_nowait(self, data: bytes) -> bool | None:
+        """Queue ``data`` for the sender (a plain call: no coroutine per
+        message). ``False``: the request is over (the server answered),
+        nothing more is sent; ``None``: queued, and the queue is full
+        (:meth:`wait_room` next)."""
         with self._lock:
             if not self._check():
                 return False
@@ -140,17 +145,24 @@ class _AsyncRequestSender:
             self._queued += len(data)
             wake = self._has_work
             self._has_work = None
-            room = None
-            if self._queued >= BATCH_BYTES:
-                room = self._has_room = Event()
+            full = self._queued >= BATCH_BYTES
+            if full:
+                self._has_room = Event()
         if wake is not None:
             wake.set()
+        return None if full else True
+
+    async def wait_room(self, scope: CallScope) -> bool:
+        """Wait (under ``scope``) until the sender took the full queue;
+        whether it still takes messages."""
+        with self._lock:
+            # None: the sender took the queue (and set the event) already.
+            room = self._has_room
         if room is not None:
             with scope.step():
                 await room.wait()
-            with self._lock:
-                return self._check()
-        return True
+        with self._lock:
+            return self._check()
 
     async def finish(self, scope: CallScope) -> None:
         """Finish the request: the sender writes what is queued with the end
