@@ -67,6 +67,9 @@ class SocketStream(httpcore.NetworkStream):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._closed = False
+        #: Whether the last read took all the input the socket had (it
+        #: returned less than asked for).
+        self._drained = False
         #: After a write raised: the bytes at the end of its data not sent.
         self.unsent = -1
 
@@ -77,13 +80,24 @@ class SocketStream(httpcore.NetworkStream):
         """
         sock = self._sock
         deadline = None if timeout is None else time.monotonic() + timeout
+        # After a read that took all the input there was, wait before the
+        # next receive: what the peer sends next (a response, the second
+        # write of a response sent in two, a stream's next event) has often
+        # not arrived yet, and a receive that finds nothing costs a system
+        # call and an exception; when it has, the wait returns at once.
+        drained = self._drained
         while True:
-            try:
-                return sock.recv(max_bytes)
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as exc:
-                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+            if not drained:
+                try:
+                    data = sock.recv(max_bytes)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as exc:
+                    raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+                else:
+                    self._drained = len(data) < max_bytes
+                    return data
+            drained = False
             try:
                 ready = wait_socket(sock, False, deadline, self._wake_r)
             except (OSError, ValueError) as exc:
