@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Union
+from typing import TypeVar, Union, overload
 
 from ._binary import decode_binary_header
 
 __all__ = ["Headers", "HeadersInput", "merge_headers"]
+
+_T = TypeVar("_T")
 
 HeadersInput = Union[Mapping[str, str], Iterable[tuple[str, str]], "Headers", None]
 
@@ -110,6 +112,19 @@ class Headers(Mapping[str, str]):
             if k == name:
                 return v
         raise KeyError(name)
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+    def get(self, name: str, /, default: object = None) -> object:
+        """The first value of ``name``, or ``default`` (looked up without the
+        ``KeyError`` that ``Mapping.get`` raises and catches for an absent name)."""
+        name = name.lower()
+        for k, v in self._items:
+            if k == name:
+                return v
+        return default
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._code import Code
 from .._errors import ConnectError
-from .sync_waits import Interrupted, ScopedEvent, current_scope, set_current_scope
+from .sync_waits import Interrupted, ScopedEvent, set_current_scope, thread_state
 
 __all__ = [
     "Background",
@@ -238,7 +238,7 @@ class CallScope:
         inner steps are free. A call with neither a deadline nor a way to
         cancel it needs no scope either.
         """
-        if current_scope() is self or (self.deadline is None and not self.cancellable):
+        if thread_state.scope is self or (self.deadline is None and not self.cancellable):
             return _NULL_STEP
         return _Step(self)
 
@@ -261,8 +261,11 @@ class _Step:
 
     def __enter__(self) -> None:
         scope = self._scope
-        scope.check()
-        self._previous = set_current_scope(scope)
+        if scope.cancelled or scope.expired or scope.deadline is not None:
+            scope.check()
+        state = thread_state
+        self._previous = state.scope
+        state.scope = scope
 
     def __exit__(
         self,
@@ -270,8 +273,10 @@ class _Step:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        thread_state.scope = self._previous
+        if exc is None:
+            return
         scope = self._scope
-        set_current_scope(self._previous)
         if isinstance(exc, Interrupted):
             if exc.scope is not scope:
                 return  # an outer scope's: it goes on to that scope's step

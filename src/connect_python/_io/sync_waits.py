@@ -32,6 +32,7 @@ __all__ = [
     "current_scope",
     "remaining",
     "set_current_scope",
+    "thread_state",
     "wait_event",
     "wait_socket",
 ]
@@ -61,6 +62,9 @@ class _Local(threading.local):
 
 
 _local = _Local()
+#: This thread's state (its current call scope: ``thread_state.scope``), for
+#: the steps of ``shim_sync``, which switch it twice per step.
+thread_state = _local
 
 
 def current_scope() -> Any:
@@ -125,14 +129,16 @@ class _Waker:
         except OSError:
             pass
 
-    def __del__(self) -> None:
+    # ``os.close`` bound here: at interpreter exit the main thread's waker may
+    # be collected after this module's globals were cleared.
+    def __del__(self, _close: Any = os.close) -> None:
         if self._socks is not None:  # pragma: no cover
             for sock in self._socks:
                 sock.close()
             return
         for fd in {self._r, self._w}:
             try:
-                os.close(fd)
+                _close(fd)
             except OSError:
                 pass
 
