@@ -27,6 +27,8 @@ import anyio.abc
 import anyio.lowlevel
 import httpcore
 
+from .netutil import recv_nowait
+
 __all__ = ["AnyIOBackend", "direct_stream", "has_buffered_input", "write_nowait"]
 
 #: The network backend (its sync twin, renamed by the unasync transform, is
@@ -152,13 +154,8 @@ class _DirectStream:
         socket (a turn) first, so a fast stream stays cancellable and fair.
         """
         if self._unyielded < _YIELD_EVERY:
-            try:
-                data = sock.recv(max_bytes)
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as exc:
-                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-            else:
+            data = recv_nowait(sock, max_bytes)
+            if data is not None:
                 self._unyielded += len(data)
                 return data
         import trio
@@ -170,14 +167,10 @@ class _DirectStream:
             except (trio.ClosedResourceError, trio.BusyResourceError, OSError) as exc:
                 raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
             self._unyielded = 0
-            try:
-                data = sock.recv(max_bytes)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-            self._unyielded = len(data)
-            return data
+            data = recv_nowait(sock, max_bytes)
+            if data is not None:
+                self._unyielded = len(data)
+                return data
 
     async def _read_ahead(self, protocol: Any, max_bytes: int) -> bytes:
         """asyncio, plain TCP: what the transport read ahead, else wait for it.

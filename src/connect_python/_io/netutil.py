@@ -35,6 +35,18 @@ def socket_is_readable(sock: socket.socket | None) -> bool:
         return True
 
 
+def recv_nowait(sock: socket.socket, max_bytes: int) -> bytes | None:
+    """Up to ``max_bytes`` from a non-blocking socket (``b""``: end of
+    stream), or ``None`` when nothing is there yet; a socket error is
+    httpcore's ``ReadError``."""
+    try:
+        return sock.recv(max_bytes)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost cause of ``exc`` (the first of a group's)."""
     seen: set[int] = set()

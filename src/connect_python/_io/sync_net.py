@@ -39,7 +39,7 @@ from typing import Any
 
 import httpcore
 
-from .netutil import socket_is_readable
+from .netutil import recv_nowait, socket_is_readable
 from .sync_waits import TIMEOUT, WOKEN, ScopedEvent, remaining, wait_socket
 
 __all__ = [
@@ -88,13 +88,8 @@ class SocketStream(httpcore.NetworkStream):
         drained = self._drained
         while True:
             if not drained:
-                try:
-                    data = sock.recv(max_bytes)
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except OSError as exc:
-                    raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-                else:
+                data = recv_nowait(sock, max_bytes)
+                if data is not None:
                     self._drained = len(data) < max_bytes
                     return data
             drained = False
