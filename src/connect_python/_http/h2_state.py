@@ -87,6 +87,11 @@ _UNLIMITED = 2**31
 
 _CANCEL = ErrorCode.CANCEL
 
+#: The header lists :meth:`H2State.request_headers` made, by what they were
+#: made of: a client sends the same few again and again.
+_REQUEST_HEADERS: dict[tuple[object, ...], list[tuple[bytes, bytes]]] = {}
+_REQUEST_HEADERS_SIZE = 256
+
 # Headers that are meaningless or forbidden in HTTP/2 requests.
 _HOP_BY_HOP = frozenset(
     {
@@ -219,21 +224,30 @@ class H2State(H2Receiver):
         target: bytes,
         headers: Iterable[tuple[bytes, bytes]],
     ) -> list[tuple[bytes, bytes]]:
-        """The HTTP/2 header list of a request (pseudo-headers first)."""
+        """The HTTP/2 header list of a request (pseudo-headers first; a new
+        list: callers may keep it)."""
+        fields = tuple(headers)
+        key = (method, scheme, authority, target, fields)
+        known = _REQUEST_HEADERS.get(key)
+        if known is not None:
+            return list(known)
         out = [
             (b":method", method),
             (b":scheme", scheme),
             (b":authority", authority),
             (b":path", target),
         ]
-        for name, value in headers:
+        for name, value in fields:
             name = name.lower()
             if name in _HOP_BY_HOP:
                 continue
             if name == b"te" and value.lower() != b"trailers":
                 continue
             out.append((name, value))
-        return out
+        if len(_REQUEST_HEADERS) >= _REQUEST_HEADERS_SIZE:
+            _REQUEST_HEADERS.clear()
+        _REQUEST_HEADERS[key] = out
+        return list(out)
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
         """Send HEADERS for a new stream (call :meth:`can_open` first)."""

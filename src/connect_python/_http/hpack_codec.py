@@ -3,9 +3,9 @@
 :class:`HeaderEncoder` never uses the dynamic table. Every field is a
 static-table reference or a literal "without indexing" ("never indexed" for
 credentials), so a field's encoding never depends on what was sent before and
-is computed once and cached. Request headers repeat from call to call, which
-makes encoding a header block a few dictionary look-ups; the price is a few
-dozen bytes more per request on the wire. Huffman coding is not used.
+is computed once and cached, and so is a whole block: request headers repeat
+from call to call, which makes encoding one a dictionary look-up; the price
+is a few dozen bytes more per request on the wire. Huffman coding is not used.
 
 :class:`HeaderDecoder` decodes with the ``hpack`` package and remembers the
 result of each block that left the dynamic table as it was: servers send the
@@ -60,6 +60,7 @@ class HeaderEncoder:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[bytes, bytes], bytes] = {}
+        self._blocks: dict[tuple[tuple[bytes, bytes], ...], bytes] = {}
         #: Whether the next block starts with a dynamic table size update.
         self.size_update = False
 
@@ -70,11 +71,22 @@ class HeaderEncoder:
 
     def encode(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes:
         """One header block."""
-        cache = self._cache
-        parts = []
+        fields = tuple(headers)
+        blocks = self._blocks
+        block = blocks.get(fields)
+        if block is None:
+            block = self._encode(fields)
+            if len(blocks) >= _BLOCK_MEMO_SIZE:
+                blocks.clear()
+            blocks[fields] = block
         if self.size_update:
             self.size_update = False
-            parts.append(b"\x20")
+            return b"\x20" + block
+        return block
+
+    def _encode(self, headers: tuple[tuple[bytes, bytes], ...]) -> bytes:
+        cache = self._cache
+        parts = []
         for name, value in headers:
             key = (name, value)
             field = cache.get(key)
