@@ -50,6 +50,27 @@ def test_dynamic_table_and_memoized_blocks_follow_table_changes() -> None:
     assert stream.headers == [(b":status", b"200"), (b"x-b", b"2")]
 
 
+def test_memoized_blocks_follow_an_eviction_by_size_update() -> None:
+    peer = Peer()
+    stream = peer.open()
+    block = hpack.Encoder().encode([(b":status", b"200"), (b"x-a", b"1")])  # inserts x-a: 1
+    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, block))
+    reference = bytes([0x88, 0x80 | 62])  # :status 200, dynamic entry 62
+    for _ in range(2):  # decoded, then from the memo
+        stream = peer.open()
+        peer.inject(
+            raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, reference)
+        )
+        assert stream.headers == [(b":status", b"200"), (b"x-a", b"1")]
+    stream = peer.open()
+    evicting = b"\x20\x3f\xe1\x1f\x88"  # size 0 (the table empties), 4096; :status 200
+    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, evicting))
+    assert stream.status == 200 and peer.client.error is None
+    stream = peer.open()
+    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, reference))
+    assert_protocol_failure(peer, COMPRESSION_ERROR)  # entry 62 is gone
+
+
 def test_dynamic_table_size_updates_from_the_server() -> None:
     peer = Peer()
     stream = peer.open()

@@ -114,16 +114,29 @@ class HPACKFailure(Exception):
     """A header block could not be decoded (a COMPRESSION_ERROR)."""
 
 
+_TABLE_MAXSIZE: property = HeaderTable.__dict__["maxsize"]
+
+
 class _CountingTable(HeaderTable):
-    """``hpack``'s table, counting insertions (so changes can be seen)."""
+    """``hpack``'s table, counting its changes: entries change only by
+    insertion (which may evict) and by a size change (which may evict)."""
 
     def __init__(self) -> None:
+        self.changes = 0
         super().__init__()
-        self.insertions = 0
 
     def add(self, name: bytes, value: bytes) -> None:
-        self.insertions += 1
+        self.changes += 1
         super().add(name, value)
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @maxsize.setter
+    def maxsize(self, newmax: int) -> None:
+        self.changes += 1
+        _TABLE_MAXSIZE.__set__(self, newmax)
 
 
 class HeaderDecoder:
@@ -141,19 +154,14 @@ class HeaderDecoder:
         self._decoder = decoder
         self._table = table
         self._memo: dict[bytes, RawHeaders] = {}
-        self._memo_version: tuple[int, int, int] = self._version()
-
-    def _version(self) -> tuple[int, int, int]:
-        # Entries change only by insertion (counted) or eviction by a size
-        # change (which shortens the table): with the same count of
-        # insertions, the same length means the same entries.
-        table = self._table
-        return (table.insertions, len(table.dynamic_entries), table.maxsize)
+        #: The table's change count the memo was made at.
+        self._memo_version = table.changes
 
     def decode(self, block: bytes) -> RawHeaders:
         """The fields of a header block (a new list: callers may keep it)."""
         memo = self._memo
-        before = self._version()
+        table = self._table
+        before = table.changes
         if before != self._memo_version:
             memo.clear()
             self._memo_version = before
@@ -166,7 +174,7 @@ class HeaderDecoder:
         except Exception as exc:  # untrusted input: any failure is the peer's
             raise HPACKFailure(str(exc) or type(exc).__name__) from exc
         headers: RawHeaders = [(name, value) for name, value in fields]
-        if self._version() == before:
+        if table.changes == before:
             if len(memo) >= _BLOCK_MEMO_SIZE:
                 memo.clear()
             memo[block] = headers
