@@ -144,6 +144,8 @@ _SETTING = struct.Struct(">HL")
 #: Payload sizes of frames whose size is fixed.
 _FIXED_SIZES = {RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4, PRIORITY: 5}
 _KNOWN = frozenset(range(10))
+#: The flags that decide how a HEADERS frame's block is read.
+_BLOCK_FLAGS = END_HEADERS | PADDED | PRIORITY_FLAG
 
 
 class FrameReader:
@@ -245,6 +247,14 @@ class FrameReader:
                 if flags & PADDED:
                     start, stop = _unpad(data, start, stop, "DATA")
                 append((DATA, flags, sid, view[start:stop], length))
+            elif (
+                kind == HEADERS
+                and flags & _BLOCK_FLAGS == END_HEADERS
+                and sid
+                and self._block is None
+            ):
+                # A whole header block, unpadded (every response's): passes all of _frame's checks.
+                append((HEADERS, flags, sid, data[start:stop], length))
             else:
                 self._frame(kind, flags, sid, data[start:stop], length, append)
         return pos

@@ -196,13 +196,12 @@ class H2State(H2Receiver):
 
     def can_open(self) -> bool:
         """Whether a new stream may be opened now."""
-        return (
-            self.error is None
-            and not self.goaway
-            and not self.retired
-            and len(self.streams) < self.max_streams
-            and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
-        )
+        if self.error is not None or self.goaway or self.retired:
+            return False
+        limit = self.max_concurrent_streams
+        if not self.settings_received and limit > _STREAMS_BEFORE_SETTINGS:
+            limit = _STREAMS_BEFORE_SETTINGS  # max_streams in line: asked three times a request
+        return len(self.streams) < limit and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
 
     @property
     def usable(self) -> bool:
@@ -256,7 +255,9 @@ class H2State(H2Receiver):
             stream_id += 1
         self.highest_stream_id = stream_id
         block = self._encoder.encode(headers)
-        self._emit(fr.encode_headers(stream_id, block, end_stream, self.max_outbound_frame_size))
+        frames = fr.encode_headers(stream_id, block, end_stream, self.max_outbound_frame_size)
+        self._out.append(frames)
+        self._out_size += len(frames)
         stream = H2StreamState(stream_id, self.initial_send_window, self.stream_window)
         stream.send_closed = end_stream
         stream.life_seen = self.signs_of_life
@@ -281,9 +282,12 @@ class H2State(H2Receiver):
             data = bytes(data)  # a caller's mutable buffer: copy it now, as it is
         stream.send_window -= size
         self.send_window_left -= size
-        self._emit(fr.encode_data_head(stream.stream_id, size, end_stream))
+        # _emit's work in line: this runs for every request
+        out = self._out
+        out.append(fr.encode_data_head(stream.stream_id, size, end_stream))
         if size:
-            self._emit(data)
+            out.append(data)
+        self._out_size += 9 + size
         if end_stream:
             stream.send_closed = True
             self._maybe_close(stream)
