@@ -28,7 +28,7 @@ _HEADER = 9
 class InputPieces:
     """A connection's network input, read after read, cut into pieces."""
 
-    __slots__ = ("_carry", "_data", "_head", "_next", "_start")
+    __slots__ = ("_carry", "_data", "_head", "_next", "_start", "pending")
 
     def __init__(self) -> None:
         self._data = b""
@@ -40,16 +40,15 @@ class InputPieces:
         self._carry = 0
         #: The start of a frame header split between two reads (< 3 bytes).
         self._head = b""
-
-    @property
-    def pending(self) -> bool:
-        """Whether pieces of the last read are left."""
-        return self._start < len(self._data)
+        #: Whether pieces of the last read are left (an attribute, not a
+        #: property: the connection asks three or four times per read).
+        self.pending = False
 
     def feed(self, data: bytes) -> None:
         """Take the next network read (once no pieces are left)."""
         self._data = data
         self._start = 0
+        self.pending = bool(data)
         head = self._head
         if head:
             length = head + data[: 3 - len(head)]
@@ -67,6 +66,7 @@ class InputPieces:
         """Drop the pieces left (the connection failed)."""
         self._data = b""
         self._start = 0
+        self.pending = False
 
     def next(self) -> bytes | memoryview:
         """The next piece: up to :data:`FRAMES_PER_PIECE` whole frames (the
@@ -90,4 +90,5 @@ class InputPieces:
             self._carry = pos - size
         self._data = b""
         self._start = 0
+        self.pending = False
         return memoryview(data)[start:] if start else data
