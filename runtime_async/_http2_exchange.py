@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._http.h2_state import H2State, H2StreamState
+from connect_python._http.h2_state import H2StreamState
 from connect_python._http.request import Request
 from connect_python._io.shim_async import CallScope, shield
 
@@ -28,7 +28,7 @@ async def open_http2_exchange(
     another stream. Once the exchange exists it is the one that gives
     ``conn`` back (also when this fails).
     """
-    h2_headers = H2State.request_headers(
+    h2_headers = conn._state.request_headers(
         request.method, request.scheme, authority, request.target, request.headers
     )
     stream, rest = conn.open_stream(h2_headers, request.body)

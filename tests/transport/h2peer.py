@@ -36,7 +36,7 @@ __all__ = [
     "raw_frame",
 ]
 
-HEADERS = H2State.request_headers(
+HEADERS = H2State().request_headers(
     b"POST",
     b"http",
     b"example:80",

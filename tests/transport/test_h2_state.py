@@ -17,7 +17,7 @@ from connect_python._http.h2_state import H2State
 from connect_python._http.hpack_codec import HeaderEncoder
 from transport.h2frames import FrameTap
 
-HEADERS = H2State.request_headers(
+HEADERS = H2State().request_headers(
     b"POST",
     b"http",
     b"example:80",

@@ -87,9 +87,7 @@ _UNLIMITED = 2**31
 
 _CANCEL = ErrorCode.CANCEL
 
-#: The header lists :meth:`H2State.request_headers` made, by what they were
-#: made of: a client sends the same few again and again.
-_REQUEST_HEADERS: dict[tuple[object, ...], list[tuple[bytes, bytes]]] = {}
+#: How many header lists :meth:`H2State.request_headers` remembers.
 _REQUEST_HEADERS_SIZE = 256
 
 # Headers that are meaningless or forbidden in HTTP/2 requests.
@@ -140,6 +138,10 @@ class H2State(H2Receiver):
         #: PINGs sent by :meth:`ping`, and PING ACKs received.
         self.pings_sent = 0
         self.pings_acked = 0
+        #: The header lists :meth:`request_headers` made, by what they were
+        #: made of: a client sends the same few again and again. Kept by the
+        #: connection (credentials among them go with it).
+        self._request_headers: dict[tuple[object, ...], list[tuple[bytes, bytes]]] = {}
         #: The liveness probe (see :meth:`probe`): ``pings_acked`` reaches it
         #: with its ACK; 0: none sent.
         self.probe_target = 0
@@ -215,8 +217,8 @@ class H2State(H2Receiver):
 
     # -- sending ----------------------------------------------------------------
 
-    @staticmethod
     def request_headers(
+        self,
         method: bytes,
         scheme: bytes,
         authority: bytes,
@@ -227,7 +229,8 @@ class H2State(H2Receiver):
         list: callers may keep it)."""
         fields = tuple(headers)
         key = (method, scheme, authority, target, fields)
-        known = _REQUEST_HEADERS.get(key)
+        memo = self._request_headers
+        known = memo.get(key)
         if known is not None:
             return list(known)
         out = [
@@ -243,9 +246,9 @@ class H2State(H2Receiver):
             if name == b"te" and value.lower() != b"trailers":
                 continue
             out.append((name, value))
-        if len(_REQUEST_HEADERS) >= _REQUEST_HEADERS_SIZE:
-            _REQUEST_HEADERS.clear()
-        _REQUEST_HEADERS[key] = out
+        if len(memo) >= _REQUEST_HEADERS_SIZE:
+            memo.clear()
+        memo[key] = out
         return list(out)
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
