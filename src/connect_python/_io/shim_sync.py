@@ -182,7 +182,9 @@ class CallScope:
         self.expired = False
         self._abort: Callable[[], None] | None = None
         self._lock = threading.Lock()
-        #: Wake functions of the waits in progress under this scope.
+        #: Wake functions: of the threads whose socket waits ran under this
+        #: scope (kept; a wake-up after a thread's wait is drained by its next
+        #: one), and of the event waits in progress.
         self._waits: set[Callable[[], None]] = set()
 
     def set_abort(self, abort: Callable[[], None] | None) -> None:
@@ -231,16 +233,60 @@ class CallScope:
             self.expired = True
             raise self.deadline_error()
 
-    def step(self) -> _Step | contextlib.nullcontext[None]:
-        """A context for one I/O step of the call.
+    def step(self) -> CallScope | _Step | contextlib.nullcontext[None]:
+        """A context for one I/O step of the call: ``with scope.step():``.
 
         Steps nest: inside a step of this scope (a whole unary call is one),
         inner steps are free. A call with neither a deadline nor a way to
         cancel it needs no scope either.
+
+        The step starts here, not in ``__enter__`` (``with`` enters it at
+        once); a step outside any other is the scope itself, so a stream's
+        step per message makes no object.
         """
-        if thread_state.scope is self or (self.deadline is None and not self.cancellable):
+        state = thread_state
+        previous = state.scope
+        if previous is self or (self.deadline is None and not self.cancellable):
             return _NULL_STEP
-        return _Step(self)
+        if self.cancelled or self.expired or self.deadline is not None:
+            self.check()
+        state.scope = self
+        if previous is None:
+            return self
+        return _Step(self, previous)
+
+    def __enter__(self) -> None:
+        """Nothing to do: :meth:`step` started the step."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        thread_state.scope = None
+        if exc is not None:
+            self._step_failed(exc)
+
+    def _step_failed(self, exc: BaseException) -> None:
+        """A step ended with ``exc``: raise the cancellation or the deadline's
+        error in its place when that is why it ended."""
+        if isinstance(exc, Interrupted):
+            if exc.scope is not self:
+                return  # an outer scope's: it goes on to that scope's step
+        elif not isinstance(exc, Exception) or (isinstance(exc, ConnectError) and exc.remote):
+            return
+        # The step was interrupted, or failed locally while the call was being
+        # cancelled or timing out: report the cancellation or the deadline.
+        if self.cancelled:
+            raise ConnectError(Code.CANCELED, "call canceled") from exc
+        if (
+            isinstance(exc, Interrupted)
+            or self.expired
+            or (self.deadline is not None and time.monotonic() >= self.deadline)
+        ):
+            self.expired = True
+            raise self.deadline_error() from exc
 
     def close(self) -> None:
         """Forget the abort hook: a late cancel must not touch a connection the
@@ -253,19 +299,16 @@ _NULL_STEP: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class _Step:
+    """A step of a scope inside a step of another (the outer scope comes back after)."""
+
     __slots__ = ("_previous", "_scope")
 
-    def __init__(self, scope: CallScope) -> None:
+    def __init__(self, scope: CallScope, previous: Any) -> None:
         self._scope = scope
-        self._previous: Any = None
+        self._previous = previous
 
     def __enter__(self) -> None:
-        scope = self._scope
-        if scope.cancelled or scope.expired or scope.deadline is not None:
-            scope.check()
-        state = thread_state
-        self._previous = state.scope
-        state.scope = scope
+        """Nothing to do: ``CallScope.step`` started the step."""
 
     def __exit__(
         self,
@@ -274,25 +317,8 @@ class _Step:
         tb: TracebackType | None,
     ) -> None:
         thread_state.scope = self._previous
-        if exc is None:
-            return
-        scope = self._scope
-        if isinstance(exc, Interrupted):
-            if exc.scope is not scope:
-                return  # an outer scope's: it goes on to that scope's step
-        elif not isinstance(exc, Exception) or (isinstance(exc, ConnectError) and exc.remote):
-            return
-        # The step was interrupted, or failed locally while the call was being
-        # cancelled or timing out: report the cancellation or the deadline.
-        if scope.cancelled:
-            raise ConnectError(Code.CANCELED, "call canceled") from exc
-        if (
-            isinstance(exc, Interrupted)
-            or scope.expired
-            or (scope.deadline is not None and time.monotonic() >= scope.deadline)
-        ):
-            scope.expired = True
-            raise scope.deadline_error() from exc
+        if exc is not None:
+            self._scope._step_failed(exc)
 
 
 class _Shield:

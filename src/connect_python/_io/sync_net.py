@@ -40,7 +40,16 @@ from typing import Any
 import httpcore
 
 from .netutil import recv_nowait, socket_is_readable
-from .sync_waits import TIMEOUT, WOKEN, ScopedEvent, remaining, wait_socket
+from .sync_waits import (
+    READABLE,
+    READY,
+    TIMEOUT,
+    WRITABLE,
+    InterruptFlag,
+    ScopedEvent,
+    remaining,
+    wait_socket,
+)
 
 __all__ = [
     "SocketStream",
@@ -63,9 +72,7 @@ class SocketStream(httpcore.NetworkStream):
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self._sock = sock
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._interrupt = InterruptFlag()
         self._closed = False
         #: Whether the last read took all the input the socket had (it
         #: returned less than asked for).
@@ -94,28 +101,17 @@ class SocketStream(httpcore.NetworkStream):
                     return data
             drained = False
             try:
-                ready = wait_socket(sock, False, deadline, self._wake_r)
+                ready = wait_socket(sock, READABLE, deadline, self._interrupt)
             except (OSError, ValueError) as exc:
                 raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
-            if ready == TIMEOUT:
-                raise httpcore.ReadTimeout("read timed out")
-            if ready == WOKEN:
-                self._drain_wake()
+            if ready != READY:
+                if ready == TIMEOUT:
+                    raise httpcore.ReadTimeout("read timed out")
                 raise InterruptedError("read interrupted")
 
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(64):
-                pass
-        except OSError:
-            pass
-
     def interrupt(self) -> None:
-        """Make a read in progress (or the next one) raise ``InterruptedError``."""
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
+        """Make a read in progress (or the next one that waits) raise ``InterruptedError``."""
+        self._interrupt.set()
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         """Send all of ``buffer``.
@@ -134,7 +130,7 @@ class SocketStream(httpcore.NetworkStream):
                     sent = sock.send(view)
                 except (BlockingIOError, InterruptedError):
                     try:
-                        ready = wait_socket(sock, True, deadline)
+                        ready = wait_socket(sock, WRITABLE, deadline)
                     except (OSError, ValueError) as exc:
                         raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
                     if ready == TIMEOUT:
@@ -157,11 +153,12 @@ class SocketStream(httpcore.NetworkStream):
         if self._closed:
             return
         self._closed = True
-        for sock in (self._sock, self._wake_r, self._wake_w):
-            try:
-                sock.close()
-            except OSError:
-                pass
+        # The waker of the thread that read last: its fd goes with that thread.
+        self._interrupt.waker = None
+        try:
+            self._sock.close()
+        except OSError:
+            pass
 
     def start_tls(
         self,
@@ -416,7 +413,7 @@ def _connect(
         sock.bind((local_address, 0))
     err = sock.connect_ex(address)
     if err in _IN_PROGRESS:
-        if wait_socket(sock, True, deadline) == TIMEOUT:
+        if wait_socket(sock, WRITABLE, deadline) == TIMEOUT:
             raise httpcore.ConnectTimeout("connect timed out") from TimeoutError()
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:

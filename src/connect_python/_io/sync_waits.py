@@ -7,10 +7,13 @@ deadline and when the call is cancelled from another thread: it raises
 ``CANCELED``. The deadline is the wait's own timeout (no timer threads);
 cancellation wakes the waiting thread through a wake fd of that thread
 (:func:`wait_socket`) or by setting the awaited event (:func:`wait_event`).
+The same wake fd ends a socket wait that another thread interrupts
+(:class:`InterruptFlag`, a connection's shared reader).
 ``sync_net`` waits for its sockets (reads, writes, connecting, name
 resolution, the TLS handshake) this way.
 
-Waits use ``select.poll`` (``select.select`` where ``poll`` does not exist).
+Waits use ``select.poll`` (``select.select`` where ``poll`` does not exist),
+with a poll set kept per thread.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "READABLE",
     "READY",
     "TIMEOUT",
     "WOKEN",
+    "WRITABLE",
+    "InterruptFlag",
     "Interrupted",
     "ScopedEvent",
     "current_scope",
@@ -38,6 +45,12 @@ __all__ = [
 ]
 
 _HAS_POLL = hasattr(select, "poll")
+_POLLIN = getattr(select, "POLLIN", 1)
+_POLLOUT = getattr(select, "POLLOUT", 4)
+#: What a socket wait ended with: ready, timed out, ended by its :class:`InterruptFlag`.
+READY, TIMEOUT, WOKEN = 1, 0, -1
+#: What a socket wait waits for (``wait_socket``'s ``events``).
+READABLE, WRITABLE = _POLLIN, _POLLOUT
 
 
 class Interrupted(BaseException):
@@ -81,12 +94,17 @@ def set_current_scope(scope: Any) -> Any:
 
 
 class _Waker:
-    """A thread's wake fd: a call scope's cancel calls it (it writes to the fd),
-    the thread's socket wait polls the fd. Closed when the thread ends (its
-    locals go): nothing refers back to it, so no garbage collection is needed.
-    A cancel that still holds it keeps the fd open until it is done."""
+    """A thread's wake fd, and the poll set its socket waits use.
 
-    __slots__ = ("_r", "_socks", "_w", "fd")
+    Whatever ends a wait from another thread (a call scope's cancel, a
+    connection's :class:`InterruptFlag`) calls it: it writes to the fd, which
+    every socket wait of the thread polls besides its socket. Closed when the
+    thread ends (its locals go) and the scopes it waited under and the stream
+    it read last (until closed) let go of it: no reference cycle, so no
+    garbage collection is needed.
+    """
+
+    __slots__ = ("_r", "_socks", "_w", "fd", "polls")
 
     def __init__(self) -> None:
         self._socks: tuple[socket.socket, socket.socket] | None = None
@@ -104,6 +122,8 @@ class _Waker:
             os.set_blocking(self._r, False)
             os.set_blocking(self._w, False)
         self.fd = self._r
+        #: The thread's poll set.
+        self.polls = _PollSet(self.fd)
 
     def __call__(self) -> None:
         try:
@@ -143,11 +163,54 @@ class _Waker:
                 pass
 
 
-def _thread_waker() -> _Waker:
-    waker = _local.waker
-    if waker is None:
-        waker = _local.waker = _Waker()
-    return waker
+class _PollSet:
+    """The fds a thread's socket waits poll: its wake fd, and a socket.
+
+    Kept from one wait to the next, so that a thread that waits for the same
+    socket again (a stream's next message) changes nothing before it polls;
+    only another socket or direction changes the set (:meth:`watch`). A
+    closed socket's fd number may come back as another socket's: a
+    registration by number then still asks the right question.
+    """
+
+    __slots__ = ("_poller", "_wake", "events", "fd", "poll", "woken")
+
+    def __init__(self, wake_fd: int) -> None:
+        self._wake = wake_fd
+        #: What ``poll`` reports when the wake fd is readable.
+        self.woken = (wake_fd, _POLLIN)
+        #: The socket polled besides the wake fd, and for what.
+        self.fd = -1
+        self.events = 0
+        #: ``poll(timeout_ms or None)``: the ``(fd, events)`` pairs that are ready.
+        self.poll: Callable[[int | None], list[tuple[int, int]]]
+        if _HAS_POLL:
+            self._poller = select.poll()
+            self._poller.register(wake_fd, _POLLIN)
+            self.poll = self._poller.poll
+        else:  # pragma: no cover - Windows
+            self.poll = self._select
+
+    def watch(self, fd: int, events: int) -> None:
+        """Poll ``fd`` for ``events`` from now on, instead of the last socket."""
+        if fd < 0:
+            raise ValueError("the socket is closed")
+        if _HAS_POLL:
+            if self.fd >= 0 and self.fd != fd:
+                self._poller.unregister(self.fd)
+            self._poller.register(fd, events)
+        self.fd, self.events = fd, events
+
+    def _select(self, timeout_ms: int | None) -> list[tuple[int, int]]:  # pragma: no cover
+        fd, wake = self.fd, self._wake
+        write = self.events == _POLLOUT
+        readable, writable, _ = select.select(
+            [wake] if write else [fd, wake],
+            [fd] if write else [],
+            [],
+            None if timeout_ms is None else timeout_ms / 1000,
+        )
+        return [(r, _POLLIN) for r in readable] + [(w, _POLLOUT) for w in writable]
 
 
 def _forget_waker() -> None:
@@ -166,93 +229,95 @@ def remaining(deadline: float | None) -> float | None:
     return max(0.0, deadline - time.monotonic())
 
 
-#: What a socket wait ended with: ready, timed out, woken through the
-#: caller's wake socket (``-2``: through the thread's wake fd, internal).
-READY, TIMEOUT, WOKEN, _SCOPE = 1, 0, -1, -2
+class InterruptFlag:
+    """Ends the socket wait in progress (or the next one) with ``WOKEN``,
+    from any thread: the interrupt of a connection's shared reader.
 
+    The flag is set first, then the wake fd of the thread that waited last is
+    written; a wait sets itself as that thread first, then checks the flag.
+    Either the wait sees the flag or the setter sees its thread.
+    """
 
-def _wait(
-    sock: socket.socket,
-    wake: socket.socket | None,
-    write: bool,
-    timeout: float | None,
-    scope_fd: int = -1,
-) -> int:
-    """Wait until ``sock`` is ready: 1 ready, 0 timed out, -1 woken through
-    ``wake``, -2 woken through ``scope_fd``."""
-    if _HAS_POLL:
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT if write else select.POLLIN)
-        if wake is not None:
-            poller.register(wake, select.POLLIN)
-        if scope_fd >= 0:
-            poller.register(scope_fd, select.POLLIN)
-        # Round up to whole milliseconds, but keep a zero timeout a pure check.
-        events = poller.poll(None if timeout is None else math.ceil(timeout * 1000))
-        if not events:
-            return TIMEOUT
-        woken = READY
-        for fd, _ in events:
-            if fd == scope_fd:
-                return _SCOPE
-            if wake is not None and fd == wake.fileno():
-                woken = WOKEN
-        return woken
-    rlist: list[Any] = [] if write else [sock]
-    if wake is not None:
-        rlist.append(wake)
-    if scope_fd >= 0:
-        rlist.append(scope_fd)
-    readable, writable, _ = select.select(rlist, [sock] if write else [], [], timeout)
-    if scope_fd >= 0 and scope_fd in readable:
-        return _SCOPE
-    if wake is not None and wake in readable:
-        return WOKEN
-    return READY if readable or writable else TIMEOUT
+    __slots__ = ("is_set", "waker")
+
+    def __init__(self) -> None:
+        self.is_set = False
+        #: The waker of the thread that waited last (``None``: none, or closed).
+        self.waker: _Waker | None = None
+
+    def set(self) -> None:
+        """Interrupt the wait in progress, or the next one."""
+        self.is_set = True
+        waker = self.waker
+        if waker is not None:
+            waker()
 
 
 def wait_socket(
     sock: socket.socket,
-    write: bool,
+    events: int,
     deadline: float | None,
-    wake: socket.socket | None = None,
+    interrupt: InterruptFlag | None = None,
 ) -> int:
-    """Wait until ``sock`` is readable (or writable): 1 ready, 0 ``deadline``
-    passed, -1 woken through ``wake`` (a connection's interrupt fd).
+    """Wait until ``sock`` is ``READABLE`` or ``WRITABLE`` (``events``): 1
+    ready, 0 ``deadline`` passed, -1 ended by ``interrupt`` (which is cleared).
 
     Inside a call's step the call's deadline and cancellation end the wait
     too: it raises :class:`Interrupted`.
     """
-    scope = _local.scope
-    if scope is None:
-        return _wait(sock, wake, write, remaining(deadline))
-    waker = _thread_waker()
-    waits = scope._waits
-    waits.add(waker)
-    try:
-        # Registered first, then checked: a cancel either sees the waker or
-        # happened before the check.
+    local = _local
+    waker = local.waker
+    if waker is None:
+        waker = local.waker = _Waker()
+    scope = local.scope
+    limit = deadline
+    # The waker is registered first, then the flags are checked: a cancel or
+    # an interrupt either sees the waker or happened before the check. It
+    # stays registered after the wait (a later wake-up of this thread is
+    # drained and changes nothing), which saves taking it back every time.
+    if scope is not None:
+        scope._waits.add(waker)
+        # Set between the waits of the call's thread, never during one
+        # (``CallScope.set_timer``).
         scope_deadline = scope.deadline
-        while True:
-            if scope.cancelled:
+        if scope_deadline is not None and (limit is None or scope_deadline <= limit):
+            limit = scope_deadline
+    if interrupt is not None:
+        interrupt.waker = waker
+    polls = waker.polls
+    fd = sock.fileno()
+    while True:
+        if interrupt is not None and interrupt.is_set:
+            interrupt.is_set = False
+            return WOKEN
+        if scope is not None and scope.cancelled:
+            raise Interrupted(scope)
+        if fd != polls.fd or events != polls.events:
+            polls.watch(fd, events)
+        timeout_ms = None
+        if limit is not None:
+            timeout = limit - time.monotonic()
+            if timeout <= 0:
+                if scope is None or limit is not scope.deadline:
+                    return TIMEOUT
                 raise Interrupted(scope)
-            limit, own = deadline, True
-            if scope_deadline is not None and (limit is None or scope_deadline <= limit):
-                limit, own = scope_deadline, False
-            timeout = None
-            if limit is not None:
-                timeout = limit - time.monotonic()
-                if timeout <= 0:
-                    if own:
-                        return TIMEOUT
-                    raise Interrupted(scope)
-            ready = _wait(sock, wake, write, timeout, waker.fd)
-            if ready == _SCOPE:
-                waker.drain()
-            elif ready != TIMEOUT:
-                return ready
-    finally:
-        waits.discard(waker)
+            # Whole milliseconds, rounded up: a poll that ended early would
+            # only be repeated.
+            timeout_ms = math.ceil(timeout * 1000)
+        try:
+            ready = polls.poll(timeout_ms)
+        except RuntimeError:
+            # A wait inside a wait (a signal handler's, while this thread's
+            # poll set polls): a set of its own. The outer wait's poll goes on
+            # over the fds it started with, and sets its socket again if it
+            # polls once more.
+            polls = _PollSet(waker.fd)
+            continue
+        if ready:
+            # The wake fd only ever reports POLLIN: one look, in any order.
+            if polls.woken not in ready:
+                return READY
+            waker.drain()
 
 
 def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
