@@ -116,6 +116,39 @@ def test_reader_takes_pieces_of_a_read_without_copying_them() -> None:
     assert _simplify(frames) == EXPECTED
 
 
+def test_data_frame_split_between_reads_comes_in_parts_without_copies() -> None:
+    # An unpadded DATA frame that goes on in the next read: each read's part
+    # is a DATA frame of its own (a view of that read), END_STREAM on the last.
+    payload = bytes(range(200)) * 5
+    wire = (
+        fr.encode_ping(b"abcdefgh")
+        + fr.encode_data_head(1, len(payload), True)
+        + payload
+        + fr.encode_data_head(3, 0, True)
+        + fr.encode_window_update(0, 7)
+    )
+    for cut in range(1, len(wire)):
+        first, second = wire[:cut], wire[cut:]
+        reader = FrameReader()
+        frames = reader.feed(first) + reader.feed(second)
+        merged: list[tuple[int, int, int, bytes]] = []
+        for kind, flags, sid, part, length in frames:
+            assert len(part) == length
+            if kind == fr.DATA and sid == 1:
+                assert isinstance(part, memoryview) and part.obj in (first, second)
+                if merged and merged[-1][:3] == (fr.DATA, 0, 1):
+                    merged[-1] = (fr.DATA, flags, 1, merged[-1][3] + bytes(part))
+                    continue
+            merged.append((kind, flags, sid, bytes(part)))
+        assert merged == [
+            (fr.PING, 0, 0, b"abcdefgh"),
+            (fr.DATA, fr.END_STREAM, 1, payload),
+            (fr.DATA, fr.END_STREAM, 3, b""),
+            (fr.WINDOW_UPDATE, 0, 0, (7).to_bytes(4, "big")),
+        ], cut
+        assert reader.unparsed == b""
+
+
 def test_data_frame_flow_length_counts_padding() -> None:
     (frame,) = FrameReader().feed(DataFrame(1, data=b"abc", flags=["PADDED"]).serialize())
     assert bytes(frame[3]) == b"abc" and frame[4] == 4

@@ -13,7 +13,10 @@ before it.
 
 DATA payloads are ``memoryview`` slices of the received bytes (no copy; nor
 is a ``memoryview`` of ``bytes`` copied, such as a piece of a read); other
-payloads are small and copied.
+payloads are small and copied. An unpadded DATA frame that goes on in the
+next read is not kept until it is whole (a copy of up to a frame per read):
+each read's part of it is handed on as a DATA frame of its own, only the last
+with the frame's END_STREAM. Flow control counts the same bytes either way.
 
 The ``encode_*`` functions build the client's frames.
 """
@@ -159,6 +162,9 @@ class FrameReader:
         "_block_flags",
         "_block_sid",
         "_block_size",
+        "_data_flags",
+        "_data_left",
+        "_data_sid",
         "_pending",
         "max_frame_size",
     )
@@ -172,6 +178,11 @@ class FrameReader:
         self._block_sid = 0
         self._block_flags = 0
         self._block_size = 0
+        #: The rest of an unpadded DATA frame begun in an earlier read: its
+        #: payload bytes still to come, flags and stream.
+        self._data_left = 0
+        self._data_flags = 0
+        self._data_sid = 0
 
     @property
     def unparsed(self) -> bytes:
@@ -198,14 +209,36 @@ class FrameReader:
                         return frames
                 length = (pending[0] << 16) | (pending[1] << 8) | pending[2]
                 self._check_length(length, pending[3])
-                need = 9 + length - len(pending)
-                pending += data[pos : pos + need]
-                pos += need
-                if len(pending) < 9 + length:
-                    return frames
-                whole = bytes(pending)
-                pending.clear()
-                self._parse(whole, 0, len(whole), frames)
+                if (
+                    pending[3] == DATA
+                    and length
+                    and len(pending) == 9
+                    and self._split_data(pending, 0, 0)
+                ):
+                    pending.clear()
+                else:
+                    need = 9 + length - len(pending)
+                    pending += data[pos : pos + need]
+                    pos += need
+                    if len(pending) < 9 + length:
+                        return frames
+                    whole = bytes(pending)
+                    pending.clear()
+                    self._parse(whole, 0, len(whole), frames)
+            left = self._data_left
+            if left and pos < len(data):
+                # The next part of a DATA frame: a frame of its own (no copy).
+                take = len(data) - pos
+                if take > left:
+                    take = left
+                left -= take
+                self._data_left = left
+                flags = self._data_flags
+                if left:
+                    flags &= ~END_STREAM
+                stop = pos + take
+                frames.append((DATA, flags, self._data_sid, memoryview(data)[pos:stop], take))
+                pos = stop
             end = len(data)
             if pos < end:
                 pos = self._parse(data, pos, end, frames)
@@ -215,6 +248,23 @@ class FrameReader:
             exc.frames = frames
             raise
         return frames
+
+    def _split_data(self, data: bytes | bytearray | memoryview, pos: int, here: int) -> bool:
+        """Whether the DATA frame whose head is at ``data[pos:]`` (``here``
+        bytes of its payload follow it there) is taken in parts: unpadded,
+        outside a header block. Its payload then needs no copy: each read's
+        part is handed on as a DATA frame of its own, only the last with the
+        frame's END_STREAM."""
+        flags = data[pos + 4]
+        if flags & PADDED or self._block is not None:
+            return False
+        sid = _U32.unpack_from(data, pos + 5)[0] & 0x7FFFFFFF
+        if not sid:
+            raise FrameError(ErrorCode.PROTOCOL_ERROR, "DATA frame on stream 0")
+        self._data_left = ((data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]) - here
+        self._data_flags = flags
+        self._data_sid = sid
+        return True
 
     def _check_length(self, length: int, kind: int) -> None:
         if length > self.max_frame_size:
@@ -237,6 +287,19 @@ class FrameReader:
                 self._check_length(length, kind)
             stop = pos + 9 + length
             if stop > end:
+                if kind == DATA and self._split_data(data, pos, end - pos - 9):
+                    # The part of its payload here is a frame of its own.
+                    if end > pos + 9:
+                        append(
+                            (
+                                DATA,
+                                flags & ~END_STREAM,
+                                sid & 0x7FFFFFFF,
+                                view[pos + 9 : end],
+                                end - pos - 9,
+                            )
+                        )
+                    return end
                 break
             sid &= 0x7FFFFFFF
             start = pos + 9

@@ -10,9 +10,9 @@ the other tasks to run between two pieces, and reads the network again only
 once all pieces were parsed.
 
 The cuts only follow the frame boundaries (each frame starts with its 24-bit
-length); the frame reader (``_http.frames.FrameReader``) keeps a frame that is
-split between pieces until it is whole, so input that is no valid framing is
-still parsed as it would be in one piece (only cut at other places).
+length); the frame reader (``_http.frames.FrameReader``) takes a frame that is
+split between pieces as it would across two reads, so input that is no valid
+framing is still parsed as it would be in one piece (only cut at other places).
 """
 
 from __future__ import annotations

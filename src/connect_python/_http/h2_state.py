@@ -87,6 +87,9 @@ _UNLIMITED = 2**31
 
 _CANCEL = ErrorCode.CANCEL
 
+#: The most bytes :meth:`H2State.consume` joins into one chunk.
+_JOIN_LIMIT = 65536
+
 #: How many header lists :meth:`H2State.request_headers` remembers.
 _REQUEST_HEADERS_SIZE = 256
 
@@ -380,14 +383,27 @@ class H2State(H2Receiver):
         self._out_size += len(data)
 
     def consume(self, stream: H2StreamState) -> bytes:
-        """Take the buffered body of ``stream`` and credit it to the peer."""
+        """Take buffered body of ``stream`` (its first chunk, joined with
+        those that follow up to :data:`_JOIN_LIMIT` bytes) and credit it to
+        the peer.
+
+        Large chunks come out one by one: a read's worth of them (hundreds
+        of KiB) copied into one object per call makes glibc hand the heap's
+        top back to the system and fault it in again, read after read.
+        """
         chunks = stream.chunks
-        size = stream.buffered
-        if not size:
+        if not stream.buffered:
             chunks.clear()
             return b""
-        data = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        stream.buffered = 0
+        data = chunks.popleft()
+        size = len(data)
+        if chunks and size + len(chunks[0]) <= _JOIN_LIMIT:
+            parts = [data]
+            while chunks and size + len(chunks[0]) <= _JOIN_LIMIT:
+                part = chunks.popleft()
+                parts.append(part)
+                size += len(part)
+            data = b"".join(parts)
+        stream.buffered -= size
         self._credit(stream, size)
-        return data
+        return bytes(data)
