@@ -68,6 +68,7 @@ class AsyncStreamCall(Generic[Res]):
         "_closed",
         "_ended",
         "_exchange",
+        "_more",
         "_outer",
         "_pending",
         "_pending_error",
@@ -99,6 +100,8 @@ class AsyncStreamCall(Generic[Res]):
         self._exchange: AsyncExchange | None = None
         #: Messages split off the response, not yet decoded and handed out.
         self._pending: deque[tuple[int, bytes]] = deque()
+        #: The last batch was full: more may be split off without reading.
+        self._more = False
         self._started = False
         self._ended = False
         self._closed = False
@@ -286,44 +289,53 @@ class AsyncStreamCall(Generic[Res]):
     async def _fill(self) -> None:
         """Read until at least one message or the end of the stream is in.
 
-        Messages already received are split off first, at most
-        ``MESSAGE_BATCH`` at a time, and decoded only when handed out, so the
-        time between two chances to yield stays short. Once the protocol saw
-        the end of the stream, the rest of the body is read at once (so the
-        connection can be reused) and the stream's outcome is known.
+        Each chunk read goes to the protocol, which splits off at most
+        ``MESSAGE_BATCH`` messages at a time; they are decoded only when
+        handed out, so the time between two chances to yield stays short. A
+        full batch may leave more behind: those are split off before the next
+        read. Once the protocol saw the end of the stream, the rest of the body
+        is read at once (so the connection can be reused) and the stream's
+        outcome is known.
         """
         exchange = self._exchange
         assert exchange is not None
         proto = self._proto
         pending = self._pending
+        if self._more:
+            batch = proto.messages(MESSAGE_BATCH)
+            self._more = len(batch) >= MESSAGE_BATCH
+            pending.extend(batch)
+            if proto.ended:
+                self._ended = True
+            elif batch:
+                return
         scope = self.scope
+        request = self._request
         while True:
-            if not self._ended:
-                batch = proto.messages(MESSAGE_BATCH)
-                if proto.ended:
-                    self._ended = True
-                    pending.extend(batch)
-                elif batch:
-                    pending.extend(batch)
-                    return
-            if self._request.idle_timeout is not None:
-                arm_idle_timer(scope, self._request)
+            if request.idle_timeout is not None:
+                arm_idle_timer(scope, request)
             chunk = await exchange.receive(scope)
-            if chunk:
-                proto.response_data(chunk)
-                continue
-            end = proto.response_end(exchange.trailers)
-            self._ended = True
-            await self._finish()
-            if end.error is not None:
-                error = remote_error(end.error, scope.call_deadline)
-                if pending:
-                    self._pending_error = error
-                    return
-                if self._outer is not None:
-                    await await_scope_deadline(error, self._outer)
-                raise error
-            return
+            if not chunk:
+                break
+            batch = proto.messages(MESSAGE_BATCH, chunk)
+            if proto.ended:
+                self._ended = True
+                pending.extend(batch)
+            elif batch:
+                self._more = len(batch) >= MESSAGE_BATCH
+                pending.extend(batch)
+                return
+        end = proto.response_end(exchange.trailers)
+        self._ended = True
+        await self._finish()
+        if end.error is not None:
+            error = remote_error(end.error, scope.call_deadline)
+            if pending:
+                self._pending_error = error
+                return
+            if self._outer is not None:
+                await await_scope_deadline(error, self._outer)
+            raise error
 
 
 class AsyncServerStreamCall(AsyncStreamCall[Res]):

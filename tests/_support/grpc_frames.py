@@ -8,7 +8,8 @@ from typing import TypeVar
 
 from google.protobuf import wrappers_pb2
 
-from connect_python import MethodInfo, StreamType
+from connect_python import ConnectError, MethodInfo, StreamType
+from connect_python.protocol import FAULT_FLAG
 from connect_python.protocol.envelope import encode_envelope
 from connect_python.protocol.grpc import GrpcCall, GrpcProtocol
 
@@ -51,6 +52,18 @@ def feed(call: GrpcCall[S, S], data: bytes) -> list[str]:
     """Give ``data`` to the call; the values of every message it completed."""
     call.response_data(data)
     return [call.decode(flags, payload).value for flags, payload in call.messages()]
+
+
+def good_then_fault(call: GrpcCall[S, S]) -> tuple[list[str], ConnectError]:
+    """The values of the good messages of the call's next batch, and the fault
+    that its last entry (``FAULT_FLAG``) raises when decoded."""
+    *good, last = call.messages()
+    assert last[0] == FAULT_FLAG
+    try:
+        call.decode(*last)
+    except ConnectError as exc:
+        return [call.decode(*m).value for m in good], exc
+    raise AssertionError("the last entry did not raise")
 
 
 def take_response(

@@ -120,6 +120,56 @@ def test_envelopes_split_anywhere_parse_the_same(
     assert decoder.pending == 0
 
 
+@FUZZ
+@given(
+    st.lists(st.tuples(st.sampled_from((0, 1, 2, 3)), st.binary(max_size=300)), max_size=10),
+    st.lists(st.integers(0, 4000), max_size=10),
+    st.integers(1, 4),
+)
+def test_envelopes_split_in_batches_parse_the_same(
+    frames: list[tuple[int, bytes]], cuts: list[int], limit: int
+) -> None:
+    wire = b"".join(encode_envelope(f, p) for f, p in frames)
+    decoder = envelope_decoder()(max_size=None, stop_flags=2)
+    out: list[tuple[int, bytes]] = []
+    for part in splits(wire, cuts):
+        batch = decoder.split(part, limit)
+        while True:
+            assert len(batch) <= limit
+            out.extend(batch)
+            if decoder.final is not None:
+                out.append(decoder.final)
+                decoder.final = None
+                decoder.stopped = False
+            elif len(batch) < limit:
+                break
+            batch = decoder.split(b"", limit)
+    assert out == frames
+    assert decoder.pending == 0
+
+
+@FUZZ
+@given(st.binary(max_size=2048), st.lists(st.integers(0, 3000), max_size=8), st.integers(1, 3))
+def test_envelope_split_on_any_bytes(data: bytes, cuts: list[int], limit: int) -> None:
+    decoder = envelope_decoder()(max_size=512)
+    got = 0
+    try:
+        for part in splits(data, cuts):
+            batch = decoder.split(part, limit)
+            while True:
+                got += sum(5 + len(payload) for _, payload in batch)
+                assert all(len(payload) <= 512 for _, payload in batch)
+                if decoder.fault is not None:
+                    raise decoder.fault
+                if len(batch) < limit:
+                    break
+                batch = decoder.split(b"", limit)
+    except ConnectError as exc:
+        assert exc.code in (Code.INTERNAL, Code.RESOURCE_EXHAUSTED)
+        return
+    assert got + decoder.pending == len(data)
+
+
 # -- error JSON, end-stream JSON ------------------------------------------------------------
 
 json_values = st.recursive(

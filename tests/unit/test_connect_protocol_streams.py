@@ -27,6 +27,7 @@ from connect_python import (
     ConnectError,
     Headers,
 )
+from connect_python.protocol import FAULT_FLAG, MESSAGE_BATCH
 from connect_python.protocol.connect import ConnectCall
 from connect_python.protocol.envelope import FLAG_COMPRESSED, FLAG_END_STREAM
 
@@ -165,11 +166,16 @@ def test_data_after_end_stream() -> None:
 def test_fault_after_good_messages_waits_for_them() -> None:
     call = stream_call()
     data = env(msg("a")) + env(msg("b")) + end_stream({}) + b"junk"
-    assert values(feed(call, data)) == ["a", "b"]
+    *good, last = call.messages(MESSAGE_BATCH, data)
+    assert [call.decode(*m) for m in good] == [S(value="a"), S(value="b")]
     assert not call.ended
+    assert last[0] == FAULT_FLAG
     with pytest.raises(ConnectError) as info:
-        call.messages()
+        call.decode(*last)
     assert info.value.message == AFTER_END
+    with pytest.raises(ConnectError) as again:
+        call.messages()
+    assert again.value is info.value
     with pytest.raises(ConnectError) as again:
         call.response_data(b"")
     assert again.value is info.value
@@ -391,10 +397,14 @@ TWO = "protocol error: client stream got more than one response message"
 def test_client_stream_two_responses_in_one_chunk() -> None:
     call = stream_call(CLIENT)
     data = env(msg("a")) + env(msg("b")) + end_stream({"error": {"code": "out_of_range"}})
-    assert values(feed(call, data)) == ["a"]
+    first, last = call.messages(MESSAGE_BATCH, data)
+    assert call.decode(*first) == S(value="a")
     with pytest.raises(ConnectError) as info:
-        call.messages()
+        call.decode(*last)
     assert (info.value.code, info.value.message) == (Code.UNIMPLEMENTED, TWO)
+    with pytest.raises(ConnectError) as again:
+        call.messages()
+    assert again.value is info.value
 
 
 def test_client_stream_two_responses_in_two_chunks() -> None:

@@ -24,21 +24,27 @@ chunks, ``b""`` at the end, then trailers)::
     if proto.error_in_body:               # a stream's error status: read the body,
         ...                               # response_end() returns the error
     while True:                           # whenever the caller wants messages:
-        for flags, payload in proto.messages():
-            deliver(proto.decode(flags, payload))
         chunk = exchange.receive()        # (a stream drains to b"" once proto.ended)
         if not chunk:
             end = proto.response_end(exchange.trailers)
             break
-        proto.response_data(chunk)
+        batch = proto.messages(MESSAGE_BATCH, chunk)
+        while True:
+            for flags, payload in batch:
+                deliver(proto.decode(flags, payload))
+            if len(batch) < MESSAGE_BATCH:
+                break                     # nothing more without another chunk
+            batch = proto.messages()
     # ConnectError from exchange.receive (it broke): raise proto.response_failed(exc)
     if end.error is not None:
         raise end.error                   # the server's error, after the messages
     return end.message                    # unary; a stream delivered its messages
 
-Messages are split off in bounded batches (:meth:`CallProtocol.messages`) and
-decoded one at a time (:meth:`CallProtocol.decode`), so a caller handing out
-a large chunk's messages can give other work a turn between them.
+Messages are split off in bounded batches (:meth:`CallProtocol.messages`,
+which takes the chunk too: one call per chunk) and decoded one at a time
+(:meth:`CallProtocol.decode`), so a caller handing out a large chunk's
+messages can give other work a turn between them. A batch shorter than its
+limit means that nothing more can be split before the next chunk.
 
 Errors come in two kinds. An error the server reported (an error status or
 error body, an error in the end-stream message) is ``End.error``. A response
@@ -64,6 +70,7 @@ from .codec import Codec
 
 __all__ = [
     "DEFAULT_READ_MAX_BYTES",
+    "FAULT_FLAG",
     "MESSAGE_BATCH",
     "CallProtocol",
     "ClientProtocol",
@@ -79,6 +86,11 @@ DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
 #: Most messages :meth:`CallProtocol.messages` splits off at once by default
 #: (a 256 KiB chunk can hold thousands).
 MESSAGE_BATCH = 256
+
+#: The flags of the last entry of a batch from :meth:`CallProtocol.messages`
+#: when a fault followed its good messages: decoding that entry raises the
+#: fault (outside the flags byte of the wire, so no envelope has it).
+FAULT_FLAG = 0x100
 
 #: Header (or trailer) lines as a transport sends and receives them.
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -148,10 +160,11 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
 
     Methods are called in this order: :meth:`request_head` (once), then
     :meth:`encode_request` for each streamed message, :meth:`response_head`
-    (once), :meth:`response_data` for each body chunk (with :meth:`messages`
-    and :meth:`decode` taking a stream's messages out), :meth:`response_end`
-    (once, at the end of the body). :meth:`response_failed` replaces the last
-    two when the exchange breaks.
+    (once), :meth:`response_data` for each body chunk (or, for a stream,
+    :meth:`messages` with the chunk, which also takes its messages out; each
+    is made a message by :meth:`decode`), :meth:`response_end` (once, at the
+    end of the body). :meth:`response_failed` replaces the last two when the
+    exchange breaks.
     """
 
     @property
@@ -210,17 +223,23 @@ class CallProtocol(Protocol[Req_contra, Res_co]):
         """Take a body chunk (raises when the response can't be read)."""
         ...
 
-    def messages(self, limit: int = MESSAGE_BATCH) -> Sequence[tuple[int, bytes]]:
-        """Split up to ``limit`` complete messages off what was received,
+    def messages(
+        self, limit: int = MESSAGE_BATCH, data: bytes = b""
+    ) -> Sequence[tuple[int, bytes]]:
+        """Take ``data``, a body chunk (as :meth:`response_data` does), then
+        split up to ``limit`` complete messages off what was received,
         undecoded; the end of a stream found among them sets :attr:`ended`.
+        Fewer than ``limit`` means none is left before more data comes.
 
         When the input also holds a fault after some good messages, those are
-        returned and the fault is raised by the next call.
+        returned, followed by an entry with :data:`FAULT_FLAG` whose
+        :meth:`decode` raises the fault (later calls raise it too).
         """
         ...
 
     def decode(self, flags: int, payload: bytes) -> Res_co:
-        """One message from :meth:`messages`, decompressed and decoded."""
+        """One message from :meth:`messages`, decompressed and decoded (or
+        the fault of a :data:`FAULT_FLAG` entry raised)."""
         ...
 
     def response_end(self, raw_trailers: RawHeaders = ()) -> End[Res_co]:

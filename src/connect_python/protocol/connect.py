@@ -24,7 +24,7 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
 from .._method import IdempotencyLevel, Message, MethodInfo, StreamType
-from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from . import FAULT_FLAG, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
 from .compression import Compression
 from .connect_request import (
     RequestTemplate,
@@ -110,21 +110,25 @@ class ConnectCall(Generic[Req, Res]):
         "_codec",
         "_compression",
         "_count",
+        "_decode",
         "_decoder",
         "_end_error",
         "_fault",
         "_headers",
         "_method",
         "_mode",
+        "_output",
         "_protocol",
         "_send_compression",
         "_single",
+        "_split",
         "_status_error",
         "_trailers",
         "_unary",
         "_unary_body",
         "_unary_compression",
         "_verb",
+        "ended",
         "status",
     )
 
@@ -136,7 +140,9 @@ class ConnectCall(Generic[Req, Res]):
     ) -> None:
         self._protocol = protocol
         self._method = method
-        self._codec = protocol.codec_for(method)
+        self._codec = codec = protocol.codec_for(method)
+        self._decode = codec.decode
+        self._output = method.output
         self._send_compression = send_compression
         kind = method.stream_type
         self._unary = kind is StreamType.UNARY
@@ -144,12 +150,16 @@ class ConnectCall(Generic[Req, Res]):
         self._single = kind is StreamType.CLIENT_STREAM
         self._verb = b"POST"
         self._mode = _HEAD
+        #: Whether the end of the response was seen (the end-stream message of a
+        #: stream; the end of the body of a unary call or an error response).
+        self.ended = False
         self.status: int | None = None
         self._headers: Headers | None = None
         self._trailers: Headers | None = None
         #: The compression of response messages (streams) or body (unary).
         self._compression: Compression | None = None
-        self._decoder: EnvelopeDecoder | None = None
+        self._decoder = EnvelopeDecoder(protocol.read_max_bytes, stop_flags=FLAG_END_STREAM)
+        self._split = self._decoder.split
         self._body: list[bytes] = []
         self._body_size = 0
         self._count = 0
@@ -172,12 +182,6 @@ class ConnectCall(Generic[Req, Res]):
         """The trailers (unary: ``trailer-`` headers and HTTP trailers; streams:
         the end-stream message's metadata)."""
         return self._trailers if self._trailers is not None else Headers()
-
-    @property
-    def ended(self) -> bool:
-        """Whether the end of the response was seen (the end-stream message of a
-        stream; the end of the body of a unary call or an error response)."""
-        return self._mode in (_AFTER_END, _DONE)
 
     @property
     def error_in_body(self) -> bool:
@@ -302,7 +306,6 @@ class ConnectCall(Generic[Req, Res]):
             except ConnectError as exc:
                 self._failed(exc)
                 raise
-        self._decoder = EnvelopeDecoder(protocol.read_max_bytes)
         self._mode = _MESSAGES
 
     def response_data(self, chunk: bytes) -> None:
@@ -313,46 +316,48 @@ class ConnectCall(Generic[Req, Res]):
         Connect error, and once the call failed (the same error again).
         """
         if self._mode == _MESSAGES:
-            decoder = self._decoder
-            assert decoder is not None
-            decoder.feed(chunk)
+            self._decoder.feed(chunk)
             return
         self._other_data(chunk)
 
-    def messages(self, limit: int = MESSAGE_BATCH) -> list[tuple[int, bytes]]:
-        """Split up to ``limit`` complete messages off the body received so
-        far, in order and undecoded (:meth:`decode` makes each a message).
+    def messages(self, limit: int = MESSAGE_BATCH, data: bytes = b"") -> list[tuple[int, bytes]]:
+        """Take ``data``, a body chunk, as :meth:`response_data` does, then split
+        up to ``limit`` complete messages off the body received so far, in
+        order and undecoded (:meth:`decode` makes each a message).
 
         A stream's end-stream message is read here: :attr:`ended` is then true
         and nothing follows it. Raises ``ConnectError`` for malformed input: bad
         envelope flags, a declared length over ``read_max_bytes`` (before the
         message is buffered), a malformed end-stream message, data after it, a
         second message of a client stream. When good messages precede the
-        fault, they are returned and the fault is raised by the next call.
-        Returns nothing outside a stream's messages.
+        fault, they are returned with the fault as a last entry whose
+        :meth:`decode` raises it. Returns nothing outside a stream's messages.
         """
         if self._mode != _MESSAGES:
-            if self._mode == _FAILED:
-                assert self._fault is not None
-                raise self._fault
+            if data:
+                self.response_data(data)
+            self._raise_fault()
             return []
-        decoder = self._decoder
-        assert decoder is not None
-        next_envelope = decoder.next
-        out: list[tuple[int, bytes]] = []
-        append = out.append
         try:
-            for _ in range(limit):
-                envelope = next_envelope()
-                if envelope is None:
-                    break
-                if envelope[0] & FLAG_END_STREAM:
-                    self._end_stream(*envelope)
-                    break
-                append(envelope)
-            fault = None
+            out = self._split(data, limit)
         except ConnectError as exc:
-            fault = exc
+            raise self._failed(exc) from None
+        if self._decoder.stopped or self._single:
+            return self._checked(out)
+        return out
+
+    def _checked(self, out: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """``out`` after the end-stream message or a fault that ended the
+        split, and the count of a client stream's messages."""
+        decoder = self._decoder
+        fault = decoder.fault
+        final = decoder.final
+        if final is not None:
+            decoder.final = None
+            try:
+                self._end_stream(*final)
+            except ConnectError as exc:
+                fault = exc
         if self._single and out:
             count = self._count + len(out)
             self._count = count
@@ -364,10 +369,10 @@ class ConnectCall(Generic[Req, Res]):
                     "protocol error: client stream got more than one response message",
                 )
         if fault is not None:
+            self._failed(fault)
             if not out:
-                raise self._failed(fault)
-            self._mode = _FAILED
-            self._fault = fault
+                raise fault
+            out.append((FAULT_FLAG, b""))
         return out
 
     def decode(self, flags: int, payload: bytes) -> Res:
@@ -375,11 +380,18 @@ class ConnectCall(Generic[Req, Res]):
 
         Raises ``ConnectError`` for a compressed message without an encoding,
         one that does not decompress (or exceeds ``read_max_bytes`` once
-        decompressed), or does not decode.
+        decompressed), or does not decode, and the fault that ended a batch.
         """
         if flags:
-            payload = self._decompress(payload)
-        return self._codec.decode(payload, self._method.output)
+            payload = self._unwrap(flags, payload)
+        return self._decode(payload, self._output)
+
+    def _unwrap(self, flags: int, payload: bytes) -> bytes:
+        if flags == FAULT_FLAG:
+            fault = self._fault
+            assert fault is not None
+            raise fault
+        return self._decompress(payload)
 
     def _decompress(self, payload: bytes) -> bytes:
         compression = self._compression
@@ -402,9 +414,8 @@ class ConnectCall(Generic[Req, Res]):
         self._trailers = end.trailers
         self._end_error = end.error
         self._mode = _AFTER_END
-        decoder = self._decoder
-        assert decoder is not None
-        if decoder.pending:
+        self.ended = True
+        if self._decoder.pending:
             raise data_after_end()
 
     def _other_data(self, chunk: bytes) -> None:
@@ -443,6 +454,7 @@ class ConnectCall(Generic[Req, Res]):
     def _failed(self, error: ConnectError) -> ConnectError:
         """Record that the call failed with ``error`` (returned, to be raised)."""
         self._mode = _FAILED
+        self.ended = False
         self._fault = error
         return error
 
@@ -460,6 +472,7 @@ class ConnectCall(Generic[Req, Res]):
         mode = self._mode
         if mode == _AFTER_END:
             self._mode = _DONE
+            self.ended = True
             trailers = self.response_trailers
             if self._single and self._count == 0 and self._end_error is None:
                 raise self._failed(
@@ -470,9 +483,7 @@ class ConnectCall(Generic[Req, Res]):
                 )
             return End(trailers, self._end_error)
         if mode == _MESSAGES:
-            decoder = self._decoder
-            assert decoder is not None
-            if decoder.pending:
+            if self._decoder.pending:
                 raise self._failed(
                     ConnectError(Code.INTERNAL, "protocol error: stream ended inside a message")
                 )
@@ -485,6 +496,7 @@ class ConnectCall(Generic[Req, Res]):
             return self._unary_end(raw_trailers)
         if mode == _ERROR_BODY:
             self._mode = _DONE
+            self.ended = True
             error = self._status_error
             assert error is not None
             body = b"".join(self._body)
@@ -497,6 +509,7 @@ class ConnectCall(Generic[Req, Res]):
 
     def _unary_end(self, raw_trailers: RawHeaders) -> End[Res]:
         self._mode = _DONE
+        self.ended = True
         protocol = self._protocol
         headers = self.response_headers
         trailers = self.response_trailers

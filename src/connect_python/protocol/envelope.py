@@ -5,6 +5,8 @@ An envelope is one flags byte, a 4-byte big-endian length and the payload.
 
 from __future__ import annotations
 
+import struct
+
 from .._code import Code
 from .._errors import ConnectError
 
@@ -19,6 +21,7 @@ FLAG_COMPRESSED = 0x01
 FLAG_END_STREAM = 0x02
 _KNOWN_FLAGS = FLAG_COMPRESSED | FLAG_END_STREAM
 _HEADER = 5
+_unpack_header = struct.Struct(">BI").unpack_from
 
 
 def encode_envelope(flags: int, payload: bytes) -> bytes:
@@ -34,61 +37,191 @@ def encode_envelope(flags: int, payload: bytes) -> bytes:
 class EnvelopeDecoder:
     """Splits a byte stream into envelopes, incrementally.
 
-    Feed chunks with :meth:`feed`, then call :meth:`next` until it returns
-    ``None``. Bytes are kept in one buffer that is compacted only once the
-    consumed prefix dominates, so parsing is linear in the stream size. A declared
-    length above ``max_size`` raises before any of the payload is buffered.
-    ``known_flags`` are the flag bits the protocol defines (Connect: compressed
-    and end-stream); a frame with any other bit set raises.
+    :meth:`split` takes a chunk and returns the envelopes it completed. An
+    envelope inside one chunk is sliced out of it (one copy); one that spans
+    chunks is joined from them once it is complete (one copy); chunks that
+    cannot complete an envelope are kept without being looked at again. A
+    declared length above ``max_size`` raises before any of the payload is
+    buffered. ``known_flags`` are the flag bits the protocol defines
+    (Connect: compressed and end-stream); a frame with any other bit set
+    raises. An envelope with one of ``stop_flags`` (the end of the stream)
+    ends a split: it becomes :attr:`final`, not part of the split's result.
+
+    A fault (bad flags, a length over ``max_size``) found after good envelopes
+    ends the split that returns them: :attr:`fault` holds it (a split that
+    finds it first raises it). :attr:`stopped` says that :attr:`final` or
+    :attr:`fault` ended a split.
     """
 
-    __slots__ = ("_buf", "_known", "_pos", "max_size")
+    __slots__ = (
+        "_bad",
+        "_buf",
+        "_fed",
+        "_limit",
+        "_parts",
+        "_pos",
+        "_short",
+        "_special",
+        "_stop",
+        "fault",
+        "final",
+        "max_size",
+        "stopped",
+    )
 
-    def __init__(self, max_size: int | None = None, known_flags: int = _KNOWN_FLAGS) -> None:
-        self._buf = bytearray()
+    def __init__(
+        self, max_size: int | None = None, known_flags: int = _KNOWN_FLAGS, stop_flags: int = 0
+    ) -> None:
+        #: The input not split yet starts at ``_pos`` of ``_buf`` ...
+        self._buf = b""
         self._pos = 0
-        self._known = known_flags
+        #: ... and goes on in ``_parts`` while the envelope there is
+        #: ``_short`` bytes short of complete (0: not waiting for input).
+        self._parts: list[bytes] = []
+        self._short = 0
+        #: Chunks given to :meth:`feed`, for :meth:`next`.
+        self._fed: list[bytes] = []
+        self._bad = 0xFF & ~known_flags
+        self._stop = stop_flags
+        self._special = self._bad | stop_flags
+        self._limit = 0xFFFFFFFF if max_size is None else max_size
         self.max_size = max_size
+        #: The envelope with a stop flag that ended a split.
+        self.final: tuple[int, bytes] | None = None
+        #: The fault that ended a split after good envelopes.
+        self.fault: ConnectError | None = None
+        self.stopped = False
 
     def feed(self, data: bytes) -> None:
-        """Append received bytes."""
-        buf = self._buf
-        pos = self._pos
-        if pos:
-            if pos >= len(buf):
-                buf.clear()
-                self._pos = 0
-            elif pos > 65536 and pos * 2 > len(buf):
-                del buf[:pos]
-                self._pos = 0
-        buf += data
+        """Keep received bytes for the next :meth:`split` (or :meth:`next`)."""
+        if data:
+            self._fed.append(data)
 
     def next(self) -> tuple[int, bytes] | None:
-        """The next complete envelope as ``(flags, payload)``, or ``None``."""
+        """The next complete envelope as ``(flags, payload)``, or ``None``
+        (for readers that take envelopes one at a time)."""
+        found = self.split(b"", 1)
+        if found:
+            return found[0]
+        final = self.final
+        self.final = None
+        return final
+
+    def split(self, data: bytes, limit: int) -> list[tuple[int, bytes]]:
+        """Take ``data`` (may be empty) and split off up to ``limit``
+        complete envelopes as ``(flags, payload)``, in order."""
+        out: list[tuple[int, bytes]] = []
+        if self._fed:
+            self._fed.append(data)
+            data = b"".join(self._fed)
+            self._fed.clear()
+        short = self._short
+        if not short:
+            buf = data
+            pos = 0
+        elif short > 0:
+            if len(data) < short:
+                if data:
+                    self._parts.append(data)
+                    self._short = short - len(data)
+                return out
+            buf, pos = self._completed(data, short, out)
+            short = self._short = 0
+            if self.stopped:
+                if pos < len(buf):
+                    self._buf = buf
+                    self._pos = pos
+                    self._short = -1
+                return out
+            limit -= len(out)
+        else:
+            # Input is left from a split that stopped early.
+            buf = self._buf
+            pos = self._pos
+            if data:
+                buf = b"".join((memoryview(buf)[pos:], data))
+                pos = 0
+            short = self._short = 0
+        end_buf = len(buf)
+        special = self._special
+        max_size = self._limit
+        for _ in range(limit):
+            rest = end_buf - pos
+            if rest < _HEADER:
+                if rest:
+                    short = _HEADER - rest
+                break
+            flags, size = _unpack_header(buf, pos)
+            if flags & special or size > max_size:
+                if flags & self._bad or size > max_size:
+                    self._fault(flags, size, bool(out))
+                    break
+                if rest - _HEADER >= size:
+                    end = pos + _HEADER + size
+                    self.final = (flags, buf[pos + _HEADER : end])
+                    self.stopped = True
+                    pos = end
+                    break
+            start = pos + _HEADER
+            end = start + size
+            if end > end_buf:
+                short = end - end_buf
+                break
+            out.append((flags, buf[start:end]))
+            pos = end
+        if pos < end_buf:
+            # Kept: an incomplete envelope (``short`` bytes missing), or input
+            # after a limit, a stop or a fault (-1: split it next time).
+            self._buf = buf
+            self._pos = pos
+            self._short = short or -1
+        return out
+
+    def _completed(
+        self, data: bytes, short: int, out: list[tuple[int, bytes]]
+    ) -> tuple[bytes, int]:
+        """The waiting envelope, completed by the first ``short`` bytes of
+        ``data``, appended to ``out`` (or made :attr:`final`); returns where the
+        input goes on. When only its header was known to be short, the header
+        is joined with ``data`` instead (rare) and splitting starts there."""
         buf = self._buf
         pos = self._pos
-        avail = len(buf) - pos
-        if avail < _HEADER:
-            return None
-        flags = buf[pos]
-        size = int.from_bytes(buf[pos + 1 : pos + 5], "big")
-        if flags & ~self._known:
-            raise ConnectError(
+        parts = self._parts
+        if len(buf) - pos < _HEADER:
+            joined = b"".join((memoryview(buf)[pos:], *parts, data))
+            parts.clear()
+            return joined, 0
+        flags, _ = _unpack_header(buf, pos)
+        payload = b"".join((memoryview(buf)[pos + _HEADER :], *parts, memoryview(data)[:short]))
+        parts.clear()
+        if flags & self._stop:
+            self.final = (flags, payload)
+            self.stopped = True
+        else:
+            out.append((flags, payload))
+        return data, short
+
+    def _fault(self, flags: int, size: int, after: bool) -> None:
+        """Raise the fault of a bad header, or (``after`` good envelopes)
+        keep it for the caller; the header stays unsplit."""
+        if flags & self._bad:
+            error = ConnectError(
                 Code.INTERNAL, f"protocol error: invalid envelope flags 0x{flags:02x}"
             )
-        if self.max_size is not None and size > self.max_size:
-            raise ConnectError(
+        else:
+            error = ConnectError(
                 Code.RESOURCE_EXHAUSTED,
                 f"message size {size} is larger than configured max {self.max_size}",
             )
-        end = pos + _HEADER + size
-        if end > len(buf):
-            return None
-        payload = bytes(buf[pos + _HEADER : end])
-        self._pos = end
-        return flags, payload
+        if not after:
+            raise error
+        self.fault = error
+        self.stopped = True
 
     @property
     def pending(self) -> int:
         """Bytes received that are not part of a returned envelope."""
-        return len(self._buf) - self._pos
+        fed = sum(map(len, self._fed))
+        if not self._short:
+            return fed
+        return len(self._buf) - self._pos + sum(map(len, self._parts)) + fed

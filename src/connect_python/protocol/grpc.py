@@ -22,7 +22,7 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import Message, MethodInfo, StreamType
-from . import MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from . import FAULT_FLAG, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
 from .compression import Compression
 from .envelope import FLAG_COMPRESSED, EnvelopeDecoder, encode_envelope
 from .grpc_status import (
@@ -158,6 +158,7 @@ class GrpcCall(Generic[Req, Res]):
         "_codec",
         "_compression",
         "_count",
+        "_decode",
         "_decoder",
         "_error_body",
         "_fault",
@@ -165,15 +166,18 @@ class GrpcCall(Generic[Req, Res]):
         "_headers",
         "_method",
         "_mode",
+        "_output",
         "_protocol",
         "_request_body",
         "_seen_body",
         "_send_compression",
         "_single",
+        "_split",
         "_trailers",
         "_trailers_only",
         "_unary",
         "_unary_message",
+        "ended",
         "status",
     )
 
@@ -185,13 +189,18 @@ class GrpcCall(Generic[Req, Res]):
     ) -> None:
         self._protocol = protocol
         self._method = method
-        self._codec = protocol.codec_for(method)
+        self._codec = codec = protocol.codec_for(method)
+        self._decode = codec.decode
+        self._output = method.output
         self._send_compression = compression
         self._request_body: bytes | None = None  # a unary call's (encode_request)
         self._unary = method.stream_type is StreamType.UNARY
         #: Exactly one response message: unary calls and client streams.
         self._single = self._unary or method.stream_type is StreamType.CLIENT_STREAM
         self._mode = _HEAD
+        #: Whether the end of the response was seen (gRPC: at :meth:`response_end`;
+        #: gRPC-Web: at the trailers frame).
+        self.ended = False
         self.status: int | None = None
         self._head = Headers()  # the response head as received
         self._headers = Headers()  # ... as the user sees it
@@ -199,7 +208,11 @@ class GrpcCall(Generic[Req, Res]):
         self._trailers_only = False
         self._body_trailers: Headers | None = None  # gRPC-Web: the trailers frame's
         self._compression: Compression = _NO_ENCODING
-        self._decoder = EnvelopeDecoder(protocol.read_max_bytes, self.known_flags)
+        known = self.known_flags
+        self._decoder = EnvelopeDecoder(
+            protocol.read_max_bytes, known, stop_flags=known & ~FLAG_COMPRESSED
+        )
+        self._split = self._decoder.split
         self._error_body = bytearray()
         self._seen_body = False
         self._count = 0
@@ -215,12 +228,6 @@ class GrpcCall(Generic[Req, Res]):
     def response_trailers(self) -> Headers:
         """The trailers (of a trailers-only response: its head but the content type)."""
         return self._trailers
-
-    @property
-    def ended(self) -> bool:
-        """Whether the end of the response was seen (gRPC: at :meth:`response_end`;
-        gRPC-Web: at the trailers frame)."""
-        return self._mode in (_AFTER_END, _DONE)
 
     @property
     def error_in_body(self) -> bool:
@@ -329,58 +336,68 @@ class GrpcCall(Generic[Req, Res]):
             raise RuntimeError(f"response_data() out of order (state {mode})")
 
     def _take_unary(self) -> None:
-        frames, fault = self._split(_ALL)
-        if frames:
-            self._unary_message = self._unary_message or frames[0]
-            fault = self._count_single(frames) or fault
-        if fault is not None:
-            raise self._failed(fault)
-
-    def _split(self, limit: int) -> tuple[list[tuple[int, bytes]], ConnectError | None]:
-        """Up to ``limit`` messages off the input, and the fault that stopped it."""
-        frames: list[tuple[int, bytes]] = []
-        next_frame = self._decoder.next
         try:
-            while len(frames) < limit and (frame := next_frame()) is not None:
-                if frame[0] & ~FLAG_COMPRESSED:
-                    self._trailers_frame(*frame)
-                    break
-                frames.append(frame)
+            frames = self._split(b"", _ALL)
         except ConnectError as exc:
-            return frames, exc
-        return frames, None
+            raise self._failed(exc) from None
+        frames = self._checked(frames)
+        if frames and self._unary_message is None:
+            self._unary_message = frames[0]
+        self._raise_fault()
 
-    def _count_single(self, frames: list[tuple[int, bytes]]) -> ConnectError | None:
-        """Count the messages of a call that has exactly one: a second one is
+    def _checked(self, frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """``frames`` after a trailers frame or a fault that ended the split,
+        and the count of a call that has exactly one message: a second one is
         the fault (``frames`` keeps only what comes before it)."""
-        before = self._count
-        self._count += len(frames)
-        if self._count == 1:
-            return None
-        del frames[1 if before == 0 else 0 :]
-        return ConnectError(Code.UNIMPLEMENTED, "protocol error: more than one response message")
-
-    def messages(self, limit: int = MESSAGE_BATCH) -> list[tuple[int, bytes]]:
-        """Split up to ``limit`` complete messages off the body received so
-        far, in order and undecoded (:meth:`decode` makes each a message).
-
-        Raises ``ConnectError`` for malformed input: bad flags, a declared
-        length over ``read_max_bytes`` (before the message is buffered), a
-        malformed gRPC-Web trailers frame, a second message of a client stream.
-        Good messages before the fault are returned, and the fault is raised by
-        the next call. Returns nothing for a unary call (its message is
-        ``End.message``) or outside the messages.
-        """
-        if self._unary or self._mode != _MESSAGES:
-            self._raise_fault()
-            return []
-        frames, fault = self._split(limit)
+        decoder = self._decoder
+        fault = decoder.fault
+        final = decoder.final
+        if final is not None:
+            decoder.final = None
+            try:
+                self._trailers_frame(*final)
+            except ConnectError as exc:
+                fault = exc
         if self._single and frames:
-            fault = self._count_single(frames) or fault
+            before = self._count
+            self._count += len(frames)
+            if self._count > 1:
+                del frames[1 if before == 0 else 0 :]
+                fault = ConnectError(
+                    Code.UNIMPLEMENTED, "protocol error: more than one response message"
+                )
         if fault is not None:
             self._failed(fault)
             if not frames:
                 raise fault
+            frames.append((FAULT_FLAG, b""))
+        return frames
+
+    def messages(self, limit: int = MESSAGE_BATCH, data: bytes = b"") -> list[tuple[int, bytes]]:
+        """Take ``data``, a body chunk, as :meth:`response_data` does, then split
+        up to ``limit`` complete messages off the body received so far, in
+        order and undecoded (:meth:`decode` makes each a message).
+
+        Raises ``ConnectError`` for malformed input: bad flags, a declared
+        length over ``read_max_bytes`` (before the message is buffered), a
+        malformed gRPC-Web trailers frame, a second message of a client stream.
+        Good messages before the fault are returned with the fault as a last
+        entry whose :meth:`decode` raises it. Returns nothing for a unary call
+        (its message is ``End.message``) or outside the messages.
+        """
+        if self._unary or self._mode != _MESSAGES:
+            if data:
+                self.response_data(data)
+            self._raise_fault()
+            return []
+        if data:
+            self._seen_body = True
+        try:
+            frames = self._split(data, limit)
+        except ConnectError as exc:
+            raise self._failed(exc) from None
+        if self._decoder.stopped or self._single:
+            return self._checked(frames)
         return frames
 
     def decode(self, flags: int, payload: bytes) -> Res:
@@ -388,9 +405,19 @@ class GrpcCall(Generic[Req, Res]):
 
         Raises ``ConnectError`` for a compressed message without
         ``grpc-encoding``, one that does not decompress (or exceeds
-        ``read_max_bytes`` once decompressed), or does not decode.
+        ``read_max_bytes`` once decompressed), or does not decode, and the
+        fault that ended a batch.
         """
-        return self._codec.decode(self._inflate(flags, payload), self._method.output)
+        if flags:
+            payload = self._unwrap(flags, payload)
+        return self._decode(payload, self._output)
+
+    def _unwrap(self, flags: int, payload: bytes) -> bytes:
+        if flags == FAULT_FLAG:
+            fault = self._fault
+            assert fault is not None
+            raise fault
+        return self._inflate(flags, payload)
 
     def _inflate(self, flags: int, payload: bytes) -> bytes:
         if flags & FLAG_COMPRESSED:
@@ -412,6 +439,7 @@ class GrpcCall(Generic[Req, Res]):
         """The body held the trailers (gRPC-Web): nothing may follow them."""
         self._body_trailers = trailers
         self._mode = _AFTER_END
+        self.ended = True
         if self._decoder.pending:
             raise _data_after_trailers()
 
@@ -430,11 +458,13 @@ class GrpcCall(Generic[Req, Res]):
         mode = self._mode
         if mode == _ERROR_BODY:
             self._mode = _DONE
+            self.ended = True
             return End(self._trailers, self._status_error(raw_trailers, bytes(self._error_body)))
         if mode != _MESSAGES and mode != _AFTER_END:
             self._raise_fault()
             raise RuntimeError(f"response_end() out of order (state {mode})")
         self._mode = _DONE
+        self.ended = True
         trailers = self._end_trailers(raw_trailers)
         if trailers is not None:
             self._trailers = user_metadata(trailers)
@@ -505,6 +535,7 @@ class GrpcCall(Generic[Req, Res]):
         if error.http_status is None:
             error.http_status = self.status
         self._mode = _FAILED
+        self.ended = False
         self._fault = error
         return error
 
