@@ -8,7 +8,7 @@ stream). There is no background reader: whichever stream needs input
 becomes the reader. It reads, hands every frame to the stream it belongs to,
 wakes those streams' waiters, and keeps reading until its own stream is
 satisfied; then it passes the reader role to a waiting stream. A network
-read is parsed a few frames at a time (``_http.h2_pieces``), with a turn for
+read is parsed a few frames at a time (``H2State.receive_data``), with a turn for
 the other tasks between two pieces when one is due (one read can hold
 thousands of tiny DATA frames), and a stream's buffered data is handed to
 its consumer in one piece.
@@ -37,7 +37,7 @@ from typing import Any
 
 from connect_python._code import Code
 from connect_python._errors import ConnectError
-from connect_python._http.h2_pieces import InputPieces
+from connect_python._http.h2_receive import FRAMES_PER_PIECE
 from connect_python._http.h2_state import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_FRAME_SIZE,
@@ -63,7 +63,7 @@ from ._http2_writer import WRITE_PIECE, deadline_passed
 __all__ = ["AsyncHTTP2Connection", "ConnectionBusy"]
 
 _READ_SIZE = 256 * 1024
-#: The most pieces of a read (InputPieces) one _read parses.
+#: The most pieces of a read (``H2State.receive_data`` calls) one _read parses.
 _PIECES_PER_CALL = 8
 _clock = time.perf_counter
 #: The scope of reads that belong to no call (an idle connection's input).
@@ -102,6 +102,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             stream_window=stream_window,
             connection_window=connection_window,
             max_frame_size=max_frame_size,
+            frames_per_piece=FRAMES_PER_PIECE,
         )
         self._lock = StateLock()
         self._closed = False
@@ -112,9 +113,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             ping_while_idle=ping_while_idle,
         )
         self._reading = False
-        #: What was read and not parsed yet (see _read), and when the other
-        #: tasks get a turn between two of its pieces.
-        self._pieces = InputPieces()
+        #: When the other tasks get a turn between two pieces of a read.
         self._turns = Turns()
         self._reader: H2StreamState | None = None
         self._waiting: dict[Any, None] = {}
@@ -171,7 +170,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         if self._reading or self._state.streams:
             return
         if (
-            not self._pieces.pending
+            not self._state.reader.more
             and not has_buffered_input(self._io)
             and not socket_is_readable(self._sock)
         ):
@@ -185,7 +184,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             self._reading = True
         try:
             await self._read(_IDLE_SCOPE)
-            while self._pieces.pending:
+            while self._state.reader.more:
                 await self._turn()
                 await self._read(_IDLE_SCOPE)
         finally:
@@ -365,13 +364,13 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         scheduling point): a turn for the other tasks when one is due. A
         reader cancelled here leaves the pieces to the next reader."""
         turns = self._turns
-        if self._pieces.pending and _clock() >= turns.check_at and turns.due():
+        if self._state.reader.more and _clock() >= turns.check_at and turns.due():
             await turns.take()
 
     async def _read(self, scope: CallScope) -> None:
         """Network input, dispatched to the streams (the reader's job).
 
-        A network read is parsed a few frames at a time (``InputPieces``),
+        A network read is parsed a few frames at a time (``receive_data``),
         at most ``_PIECES_PER_CALL`` pieces per call, so the reader's stream
         gets its first messages soon; the network is read again once all
         pieces were parsed. Between two pieces the other tasks get a turn
@@ -382,9 +381,10 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         connection's replies must go out at once, or the connection is given
         up (its peer is not reading).
         """
-        pieces = self._pieces
-        new_read = not pieces.pending
-        if new_read:
+        state = self._state
+        frames = state.reader
+        data: bytes | None = None
+        if not frames.more:
             try:
                 data = await self._io.read(_READ_SIZE)
             except InterruptedError:
@@ -393,28 +393,25 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             except TRANSPORT_ERRORS as exc:
                 await self._fail(transport_error(exc))
                 return
-            if data:
-                pieces.feed(data)
-                self.read_at = _clock()
-        state = self._state
+            if not data:
+                await self._fail(state.connection_lost())
+                return
+            self.read_at = _clock()
         parsed = 0
         while True:
             with self._lock:
-                if new_read and not data:
-                    state.fail(state.connection_lost())
-                    self._wake(None)
-                elif state.error is None:
-                    self._wake(state.receive_data(pieces.next(), new_read))
-                    new_read = False
+                if state.error is None:
+                    self._wake(state.receive_data(data))
+                    data = None
                     parsed += 1
                 failed = state.error is not None
                 if failed:
-                    pieces.clear()
+                    frames.drop()
                     if not self._writing and state.has_output():
                         # The GOAWAY of a protocol error (best effort: the
                         # connection is closed next either way).
                         self._write_nowait()
-                if failed or not pieces.pending or parsed == _PIECES_PER_CALL:
+                if failed or not frames.more or parsed == _PIECES_PER_CALL:
                     pending = not failed and state.has_output()
                     if pending and scope is _IDLE_SCOPE:
                         # Idle: nobody waits for these replies. They go out now

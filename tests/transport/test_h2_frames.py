@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import struct
 
+import h2.config
+import h2.connection
 import hpack
 from hyperframe.frame import (
     ContinuationFrame,
@@ -27,6 +29,7 @@ from hypothesis import strategies as st
 from connect_python import ConnectError
 from connect_python._http import frames as fr
 from connect_python._http.frames import FrameError, FrameReader
+from connect_python._http.h2_receive import REPLIES_PER_READ
 from connect_python._http.h2_state import H2State
 
 #: ``H2_FUZZ_EXAMPLES`` runs more (or fewer) examples; nothing is stored between runs.
@@ -268,3 +271,62 @@ def test_fuzz_client_state_never_raises(frames: list[bytes], piece: int) -> None
         assert stream.closed
     else:
         assert out is not None
+
+
+def _tiny_frame(length: int) -> bytes:
+    return struct.pack(">BHBBL", 0, length, fr.DATA, 0, 1) + bytes(length)
+
+
+def test_a_budget_cuts_a_read_after_every_few_frames_without_copies() -> None:
+    frames = [_tiny_frame(n % 40) for n in range(8 * 3 + 5)]
+    wire = b"".join(frames)
+    reader = FrameReader(frames_per_feed=8)
+    sizes = [len(reader.feed(wire))]
+    while reader.more:
+        got = reader.resume()
+        assert all(isinstance(f[3], memoryview) and f[3].obj is wire for f in got if f[4])
+        sizes.append(len(got))
+    assert sizes == [8, 8, 8, 5]
+    few = b"".join(frames[:8])
+    assert len(reader.feed(few)) == 8 and not reader.more
+    reader.feed(wire)
+    assert reader.more
+    reader.drop()
+    assert not reader.more and reader.unparsed == b""
+
+
+def test_a_budget_parses_reads_split_anywhere_as_one_read() -> None:
+    wire = _server_frames()
+    for cut in range(1, len(wire)):
+        reader = FrameReader(frames_per_feed=2)
+        got: list[fr.Frame] = []
+        for read in (wire[:cut], wire[cut:]):
+            part = reader.feed(read)
+            assert len(part) <= 2
+            got += part
+            while reader.more:
+                part = reader.resume()
+                assert len(part) <= 2
+                got += part
+        assert _simplify(got) == EXPECTED, cut
+
+
+def test_the_ping_flood_limit_counts_per_read_across_its_pieces() -> None:
+    ping = fr.encode_ping(b"pingping")
+    for per_read in (1200, 8):
+        state = H2State(frames_per_piece=8)
+        server = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding=None)
+        )
+        server.initiate_connection()
+        server.receive_data(state.data_to_send())
+        state.receive_data(server.data_to_send())
+        assert state.settings_received and state.error is None
+        for _ in range(1200 // per_read):
+            state.receive_data(ping * per_read)
+            while state.reader.more and state.error is None:
+                state.receive_data(None)
+        if per_read > REPLIES_PER_READ:
+            assert state.error is not None and "flood" in state.error.message
+        else:
+            assert state.error is None

@@ -161,7 +161,7 @@ def test_a_ping_flood_in_one_read_fails_the_connection_and_drops_the_rest() -> N
     assert stream.ended and stream.error is None and client.consume(stream) == b"done"
     # Handling stopped at the limit: the rest was dropped (nothing is kept
     # for later), and only the PINGs before it were answered.
-    assert client._reader.unparsed == b""
+    assert client.reader.unparsed == b""
     acks = [f for f in peer.tap.feed(client.data_to_send()) if f.type == "PING"]
     assert len(acks) == REPLIES_PER_READ
 
@@ -185,7 +185,7 @@ def test_an_http1_answer_to_the_preface_names_its_status_line() -> None:
     client.data_to_send()
     # Too short to judge: kept unparsed (and quoted, once there is enough).
     assert client.receive_data(b"HTT") is not None
-    assert client._reader.unparsed == b"HTT" and client.error is None
+    assert client.reader.unparsed == b"HTT" and client.error is None
     assert client.receive_data(b"P/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") is None
     assert client.error is not None and client.error.code is Code.UNAVAILABLE
     assert "answered HTTP/2 with HTTP/1.x ('HTTP/1.1 400 Bad Request')" in client.error.message

@@ -166,11 +166,25 @@ class FrameReader:
         "_data_left",
         "_data_sid",
         "_pending",
+        "_rest",
+        "_rest_pos",
+        "frames_per_feed",
         "max_frame_size",
+        "more",
     )
 
-    def __init__(self, max_frame_size: int = MIN_MAX_FRAME_SIZE) -> None:
+    def __init__(
+        self, max_frame_size: int = MIN_MAX_FRAME_SIZE, frames_per_feed: int | None = None
+    ) -> None:
         self.max_frame_size = max_frame_size
+        #: The most frames one :meth:`feed` or :meth:`resume` parses (at least
+        #: 2; ``None``: all).
+        self.frames_per_feed = 1 << 62 if frames_per_feed is None else frames_per_feed
+        #: Whether whole frames of the last input are left for :meth:`resume`
+        #: (``data[pos:]`` of ``_rest``, ``_rest_pos``; not copied).
+        self.more = False
+        self._rest: bytes | memoryview = b""
+        self._rest_pos = 0
         #: The start of a frame not complete yet.
         self._pending = bytearray()
         #: A header block in progress (HEADERS without END_HEADERS so far).
@@ -190,7 +204,10 @@ class FrameReader:
         return bytes(self._pending[:64])
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """The complete frames in what arrived so far (raises :class:`FrameError`)."""
+        """The complete frames in what arrived so far, up to
+        ``frames_per_feed`` of them (raises :class:`FrameError`). Call
+        :meth:`resume` for the others while :attr:`more`; only then feed the
+        next input."""
         frames: list[Frame] = []
         try:
             if type(data) is not bytes and not (
@@ -249,6 +266,28 @@ class FrameReader:
             raise
         return frames
 
+    def resume(self) -> list[Frame]:
+        """The next frames of the input that :meth:`feed` stopped parsing
+        after ``frames_per_feed`` frames (see :attr:`more`)."""
+        frames: list[Frame] = []
+        data = self._rest
+        self._rest = b""
+        self.more = False
+        try:
+            end = len(data)
+            pos = self._parse(data, self._rest_pos, end, frames)
+            if pos < end:
+                self._pending += data[pos:]
+        except FrameError as exc:
+            exc.frames = frames
+            raise
+        return frames
+
+    def drop(self) -> None:
+        """Forget the frames left for :meth:`resume` (the connection failed)."""
+        self._rest = b""
+        self.more = False
+
     def _split_data(self, data: bytes | bytearray | memoryview, pos: int, here: int) -> bool:
         """Whether the DATA frame whose head is at ``data[pos:]`` (``here``
         bytes of its payload follow it there) is taken in parts: unpadded,
@@ -280,7 +319,14 @@ class FrameReader:
         unpack = _HEAD.unpack_from
         limit = self.max_frame_size
         append = frames.append
+        count = self.frames_per_feed - len(frames)
         while end - pos >= 9:
+            if not count:
+                self._rest = data
+                self._rest_pos = pos
+                self.more = True
+                return end
+            count -= 1
             high, low, kind, flags, sid = unpack(data, pos)
             length = (high << 16) | low
             if length > limit:

@@ -17,7 +17,17 @@ from .h2_errors import h2_closed_before_settings, h2_preface_error, reset_error,
 from .h2_stream import H2StreamState, RecvWindow
 from .hpack_codec import HeaderDecoder, HeaderEncoder, HPACKFailure
 
-__all__ = ["REPLIES_PER_READ", "H2Receiver"]
+__all__ = ["FRAMES_PER_PIECE", "REPLIES_PER_READ", "H2Receiver"]
+
+#: The most frames one :meth:`H2Receiver.receive_data` call handles (about
+#: ten microseconds of work). Handling a frame takes a microsecond or two,
+#: and one network read can hold thousands of small DATA frames (a fast
+#: stream of small messages): handled at once, it would keep an event loop
+#: from its other tasks for 5-10 ms, and the messages of its first frames
+#: from their consumer meanwhile. The runtime hands a read over once and
+#: takes the rest of it piece by piece (``receive_data(None)``), with a
+#: chance for the other tasks to run between two pieces.
+FRAMES_PER_PIECE = 8
 
 #: Frames that each need a reply (PING, SETTINGS) one network read may bring;
 #: more is a flood (a server that writes them faster than it reads the
@@ -59,7 +69,7 @@ class H2Receiver:
     initial_send_window: int
     send_window_left: int
     recv: RecvWindow
-    _reader: FrameReader
+    reader: FrameReader
     _encoder: HeaderEncoder
     _decoder: HeaderDecoder
     _out: list[bytes | memoryview]
@@ -94,31 +104,33 @@ class H2Receiver:
 
     # -- receiving --------------------------------------------------------------
 
-    def receive_data(
-        self, data: bytes | memoryview, new_read: bool = True
-    ) -> set[H2StreamState] | None:
-        """Process bytes from the network.
+    def receive_data(self, data: bytes | memoryview | None) -> set[H2StreamState] | None:
+        """Process a network read, up to ``frames_per_piece`` frames of it
+        (the runtime's: :data:`FRAMES_PER_PIECE`); ``None``: the next frames
+        of the last read, while ``reader.more`` (the PING/SETTINGS flood limit
+        is per read).
 
         Returns the streams that changed, or ``None`` when every waiter should
         be woken (connection-level change: window, settings, failure). Never
         raises: a peer's protocol error fails the connection (:attr:`error`).
-        ``new_read=False``: ``data`` goes on with the same network read (a
-        read parsed in pieces; the PING/SETTINGS flood limit is per read).
         """
         if self.error is not None:
             return None
-        if new_read:
-            self.replies_in_read = 0
-        if not self.settings_received:
-            # The server's first frame must be SETTINGS: anything else (an
-            # HTTP/1.1 answer to the preface) fails the connection now.
-            error = h2_preface_error(self._reader.unparsed + bytes(data[:64]))
-            if error is not None:
-                self.fail(error)
-                return None
+        reader = self.reader
         fault: FrameError | None = None
         try:
-            frames = self._reader.feed(data)
+            if data is None:
+                frames = reader.resume()
+            else:
+                self.replies_in_read = 0
+                if not self.settings_received:
+                    # The server's first frame must be SETTINGS: anything else
+                    # (an HTTP/1.1 answer to the preface) fails the connection now.
+                    error = h2_preface_error(reader.unparsed + bytes(data[:64]))
+                    if error is not None:
+                        self.fail(error)
+                        return None
+                frames = reader.feed(data)
         except FrameError as exc:
             frames = exc.frames
             fault = exc

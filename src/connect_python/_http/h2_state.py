@@ -122,6 +122,7 @@ class H2State(H2Receiver):
         stream_window: int = DEFAULT_STREAM_WINDOW,
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        frames_per_piece: int | None = None,
     ) -> None:
         self.streams: dict[int, H2StreamState] = {}
         self.settings_received = False
@@ -168,7 +169,9 @@ class H2State(H2Receiver):
         self.send_window_left = _INITIAL_WINDOW
         #: What the peer may still send on the connection, and credit due.
         self.recv = RecvWindow(max(connection_window, _INITIAL_WINDOW), _INITIAL_WINDOW)
-        self._reader = FrameReader(max_frame_size)
+        #: The frame reader: ``reader.more`` tells whether frames of the last
+        #: read are left (see :meth:`receive_data`).
+        self.reader = FrameReader(max_frame_size, frames_per_piece)
         self._encoder = HeaderEncoder()
         self._decoder = HeaderDecoder(_MAX_HEADER_LIST_SIZE)
         self._out: list[bytes | memoryview] = [
