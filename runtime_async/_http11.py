@@ -1,3 +1,4 @@
+# GENERATED from runtime_async/ by connect_python.codegen.unasync -- do not edit.
 """Our HTTP/1.1 connection over an httpcore network stream, and its exchange.
 
 One exchange at a time, half duplex: the request (headers, then a body sent
@@ -46,7 +47,11 @@ __all__ = ["AsyncHTTP11Connection", "AsyncHTTP11Exchange", "open_http11_exchange
 #: What the response parser yields: the head, body bytes, the end, or
 #: ``None`` (it needs more input).
 _Event = Response | bytes | EndOfBody | None
-_READ_SIZE = 256 * 1024
+#: What one read asks for. A read allocates all it asks for, then gives back
+#: what it did not fill: above the C allocator's mmap threshold (128 KiB,
+#: unless it moved) each read maps fresh memory and takes page faults filling
+#: it (27 per 64 KiB message of a fast stream, sync flavour).
+_READ_SIZE = 64 * 1024
 #: The most body parts (chunks) one receive() parses: a read can hold
 #: thousands of tiny chunks, and parsing them takes no scheduling point.
 _PARTS_PER_RECEIVE = 128
@@ -226,19 +231,25 @@ class AsyncHTTP11Exchange:
         if self.request_open:
             await self.send(b"", scope, end=True)
 
-    async def _next_event(self, scope: CallScope) -> Response | bytes | EndOfBody:
+    async def _next_event(
+        self, scope: CallScope, parsed: bool = False
+    ) -> Response | bytes | EndOfBody:
+        """The parser's next event, reading as needed (``parsed``: the
+        parser just said it needs more bytes)."""
         parser = self._conn._parser
         network = self._conn._io
         # Parsing is inside the step too: in sync code an abort (deadline or
         # cancel from another thread) shows up as an early EOF.
         with scope.step():
             while True:
-                try:
-                    event = parser.next_event()
-                except HTTP1Error as exc:
-                    raise transport_error(exc) from transport_cause(exc)
-                if event is not None:
-                    return event
+                if not parsed:
+                    try:
+                        event = parser.next_event()
+                    except HTTP1Error as exc:
+                        raise transport_error(exc) from transport_cause(exc)
+                    if event is not None:
+                        return event
+                parsed = False
                 try:
                     data = await network.read(_READ_SIZE)
                 except TRANSPORT_ERRORS as exc:
@@ -296,7 +307,7 @@ class AsyncHTTP11Exchange:
                         parts.append(event)
                     return parts[0] if len(parts) == 1 else b"".join(parts)
                 if event is None:
-                    event = await self._next_event(scope)
+                    event = await self._next_event(scope, parsed=True)
                     if isinstance(event, bytes):
                         return event
                 end = event

@@ -88,7 +88,11 @@ class ResponseParser:
     __slots__ = ("_buf", "_eof", "_left", "_mode", "_no_body", "_pos", "max_head", "reusable")
 
     def __init__(self, max_head: int = 64 * 1024) -> None:
-        self._buf = bytearray()
+        #: Received bytes from ``_pos`` on are not parsed yet. Bytes, not a
+        #: bytearray: a read that arrives when everything before it was
+        #: parsed (the usual case) becomes the buffer without a copy, and body
+        #: bytes are sliced out of it with one copy (none for all of it).
+        self._buf = b""
         self._pos = 0
         self._mode = _HEAD
         self._left = 0
@@ -114,52 +118,35 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> None:
         """Add received bytes."""
+        pos = self._pos
         buf = self._buf
-        if self._pos:
-            if self._pos >= len(buf):
-                buf.clear()
-            else:
-                del buf[: self._pos]
-            self._pos = 0
-        buf += data
+        self._pos = 0
+        if pos < len(buf):
+            # Unparsed input is at most a head or a chunk-size line (body
+            # bytes are handed on as they come): small.
+            self._buf = buf[pos:] + data
+        else:
+            self._buf = data
 
     def feed_eof(self) -> None:
         """The peer closed the connection."""
         self._eof = True
 
-    def _line(self) -> bytes | None:
-        buf = self._buf
-        end = buf.find(b"\r\n", self._pos)
-        if end < 0:
-            if len(buf) - self._pos > self.max_head:
-                raise HTTP1Error("line too long")
-            return None
-        line = bytes(buf[self._pos : end])
-        self._pos = end + 2
-        return line
-
     def next_event(self) -> Response | bytes | EndOfBody | None:
         """The next event, or ``None`` when more bytes are needed."""
         while True:
             mode = self._mode
-            if mode == _HEAD:
-                head = self._head()
-                if head is None:
-                    self._need()
-                    return None
-                if head.status < 200:
-                    continue  # informational: the real response follows
-                self._body_mode(head)
-                return head
-            if mode == _LENGTH:
-                if self._left == 0:
-                    return self._end([])
-                return self._take()
             if mode == _CHUNK_SIZE:
-                line = self._line()
-                if line is None:
+                buf = self._buf
+                pos = self._pos
+                end = buf.find(b"\r\n", pos)
+                if end < 0:
+                    if len(buf) - pos > self.max_head:
+                        raise HTTP1Error("line too long")
                     self._need()
                     return None
+                line = buf[pos:end]
+                self._pos = end + 2
                 # chunk-size = 1*HEXDIG, then optional whitespace and extensions
                 # (int() alone would take "0x5", "+5", " 5" or "5_0").
                 size_text = line
@@ -176,22 +163,39 @@ class ResponseParser:
                     self._mode = _TRAILERS
                     continue
                 self._left = size
-                self._mode = _CHUNK_DATA
-                continue
+                self._mode = mode = _CHUNK_DATA
             if mode == _CHUNK_DATA:
                 data = self._take()
-                if self._left == 0:
-                    self._mode = _CHUNK_CRLF
+                if not self._left:
+                    # The CRLF after the chunk usually came with it.
+                    if self._buf.startswith(b"\r\n", self._pos):
+                        self._pos += 2
+                        self._mode = _CHUNK_SIZE
+                    else:
+                        self._mode = _CHUNK_CRLF
                 return data
             if mode == _CHUNK_CRLF:
                 if len(self._buf) - self._pos < 2:
                     self._need()
                     return None
-                if self._buf[self._pos : self._pos + 2] != b"\r\n":
+                if not self._buf.startswith(b"\r\n", self._pos):
                     raise HTTP1Error("missing CRLF after chunk data")
                 self._pos += 2
                 self._mode = _CHUNK_SIZE
                 continue
+            if mode == _HEAD:
+                head = self._head()
+                if head is None:
+                    self._need()
+                    return None
+                if head.status < 200:
+                    continue  # informational: the real response follows
+                self._body_mode(head)
+                return head
+            if mode == _LENGTH:
+                if self._left == 0:
+                    return self._end([])
+                return self._take()
             if mode == _TRAILERS:
                 fields = self._fields()
                 if fields is None:
@@ -199,10 +203,10 @@ class ResponseParser:
                     return None
                 return self._end(fields)
             if mode == _UNTIL_CLOSE:
-                avail = len(self._buf) - self._pos
-                if avail:
-                    data = bytes(self._buf[self._pos :])
-                    self._pos = len(self._buf)
+                buf = self._buf
+                if self._pos < len(buf):
+                    data = buf[self._pos :]
+                    self._pos = len(buf)
                     return data
                 if self._eof:
                     self.reusable = False
@@ -212,15 +216,17 @@ class ResponseParser:
 
     def _take(self) -> bytes | None:
         """Up to ``_left`` body bytes from the buffer; ``None`` if it is empty."""
-        avail = len(self._buf) - self._pos
-        if not avail:
-            self._need()
-            return None
-        take = min(avail, self._left)
-        data = bytes(self._buf[self._pos : self._pos + take])
-        self._pos += take
-        self._left -= take
-        return data
+        buf = self._buf
+        start = self._pos
+        end = start + self._left
+        if end > len(buf):
+            end = len(buf)
+            if end == start:
+                self._need()
+                return None
+        self._pos = end
+        self._left -= end - start
+        return buf[start:end]
 
     def _need(self) -> None:
         """Raise if no more data can come (the caller then returns ``None``)."""
@@ -246,7 +252,7 @@ class ResponseParser:
         if buf.startswith(b"\r\n", start):
             self._pos = start + 2
             return []
-        block = bytes(buf[start:end])
+        block = buf[start:end]
         self._pos = end + 4
         fields: RawHeaders = []
         lines = block.split(b"\r\n")
@@ -267,7 +273,7 @@ class ResponseParser:
         if line_end < 0:
             if not buf.startswith(b"HTTP/"[: len(buf) - start], start):
                 # Not HTTP/1.x (e.g. HTTP/2 frames): say so now, don't wait for a line end.
-                raise HTTP1Error(_not_http1(bytes(buf[start : start + 64])))
+                raise HTTP1Error(_not_http1(buf[start : start + 64]))
             if len(buf) - start > self.max_head:
                 raise HTTP1Error("status line too long")
             return None
@@ -279,7 +285,7 @@ class ResponseParser:
         # on are taken (mapped to UNKNOWN, as the Connect conformance suite
         # expects); below 100 there are none, and no 101 (this client never asks to
         # switch protocols).
-        status_line = bytes(buf[start:line_end])
+        status_line = buf[start:line_end]
         version = status_line[:9]
         code = status_line[9:12]
         if (

@@ -60,7 +60,11 @@ __all__ = [
     "write_nowait",
 ]
 
-_TLS_READ = 256 * 1024
+#: What a TLS stream reads at once, ciphertext and plaintext. A read
+#: allocates all it asks for, then gives back what it did not fill: above
+#: the C allocator's mmap threshold (128 KiB, unless it moved) each read maps
+#: fresh memory and takes page faults filling it. A TLS record holds 16 KiB.
+_TLS_READ = 64 * 1024
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY}
 _IN_PROGRESS.add(getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK))
 
@@ -273,7 +277,7 @@ class TLSStream(httpcore.NetworkStream):
         while True:
             with self._ssl_lock:
                 try:
-                    data = self._ssl.read(max_bytes)
+                    data = self._ssl.read(min(max_bytes, _TLS_READ))
                 except ssl.SSLWantReadError:
                     data = None
                 except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
