@@ -18,6 +18,7 @@ this module keeps the state of a call and drives them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from .._code import Code
@@ -158,8 +159,9 @@ class ConnectCall(Generic[Req, Res]):
         self._trailers: Headers | None = None
         #: The compression of response messages (streams) or body (unary).
         self._compression: Compression | None = None
-        self._decoder = EnvelopeDecoder(protocol.read_max_bytes, stop_flags=FLAG_END_STREAM)
-        self._split = self._decoder.split
+        #: A stream's envelopes (set with the response head: unary calls have none).
+        self._decoder: EnvelopeDecoder
+        self._split: Callable[[bytes, int], list[tuple[int, bytes]]]
         self._body: list[bytes] = []
         self._body_size = 0
         self._count = 0
@@ -306,6 +308,10 @@ class ConnectCall(Generic[Req, Res]):
             except ConnectError as exc:
                 self._failed(exc)
                 raise
+        self._decoder = decoder = EnvelopeDecoder(
+            protocol.read_max_bytes, stop_flags=FLAG_END_STREAM
+        )
+        self._split = decoder.split
         self._mode = _MESSAGES
 
     def response_data(self, chunk: bytes) -> None:

@@ -56,7 +56,6 @@ class EnvelopeDecoder:
     __slots__ = (
         "_bad",
         "_buf",
-        "_fed",
         "_limit",
         "_parts",
         "_pos",
@@ -79,8 +78,6 @@ class EnvelopeDecoder:
         #: ``_short`` bytes short of complete (0: not waiting for input).
         self._parts: list[bytes] = []
         self._short = 0
-        #: Chunks given to :meth:`feed`, for :meth:`next`.
-        self._fed: list[bytes] = []
         self._bad = 0xFF & ~known_flags
         self._stop = stop_flags
         self._special = self._bad | stop_flags
@@ -94,8 +91,20 @@ class EnvelopeDecoder:
 
     def feed(self, data: bytes) -> None:
         """Keep received bytes for the next :meth:`split` (or :meth:`next`)."""
-        if data:
-            self._fed.append(data)
+        if not data:
+            return
+        short = self._short
+        if short > 0 and len(data) < short:
+            self._parts.append(data)
+            self._short = short - len(data)
+            return
+        if short:
+            # Joined with what is waiting (once per envelope completed).
+            data = b"".join((memoryview(self._buf)[self._pos :], *self._parts, data))
+            self._parts.clear()
+        self._buf = data
+        self._pos = 0
+        self._short = -1
 
     def next(self) -> tuple[int, bytes] | None:
         """The next complete envelope as ``(flags, payload)``, or ``None``
@@ -111,10 +120,6 @@ class EnvelopeDecoder:
         """Take ``data`` (may be empty) and split off up to ``limit``
         complete envelopes as ``(flags, payload)``, in order."""
         out: list[tuple[int, bytes]] = []
-        if self._fed:
-            self._fed.append(data)
-            data = b"".join(self._fed)
-            self._fed.clear()
         short = self._short
         if not short:
             buf = data
@@ -221,7 +226,6 @@ class EnvelopeDecoder:
     @property
     def pending(self) -> int:
         """Bytes received that are not part of a returned envelope."""
-        fed = sum(map(len, self._fed))
         if not self._short:
-            return fed
-        return len(self._buf) - self._pos + sum(map(len, self._parts)) + fed
+            return 0
+        return len(self._buf) - self._pos + sum(map(len, self._parts))
