@@ -299,16 +299,31 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
                 return
 
     async def _wait(
-        self, stream: H2StreamState, ready: Callable[[], bool], scope: CallScope
+        self, stream: H2StreamState, ready: Callable[[], bool] | None, scope: CallScope
     ) -> None:
-        """Return once ``ready()``, reading the network if nobody else is."""
+        """Return once ``ready()`` (``None``: once ``stream`` has body data or
+        nothing more will arrive on it), reading the network if nobody else is."""
         reader = False
         reads = 0
         try:
             while True:
                 with self._lock:
-                    if ready():
-                        if not reader:
+                    if (
+                        (
+                            stream.buffered
+                            or stream.ended
+                            or stream.error is not None
+                            or stream.reset_sent
+                        )
+                        if ready is None
+                        else ready()
+                    ):
+                        if reader:
+                            # The reader role goes on (here, not in the finally
+                            # clause: one locked section).
+                            self._reading = reader = False
+                            self._reader = None
+                        if self._waiting:
                             self._handoff()
                         return
                     if reader or not self._reading:
@@ -400,19 +415,21 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         parsed = 0
         while True:
             with self._lock:
-                if state.error is None:
-                    self._wake(state.receive_data(data))
-                    data = None
-                    parsed += 1
+                # (A connection that failed meanwhile takes nothing: None.)
+                self._wake(state.receive_data(data))
+                data = None
+                parsed += 1
                 failed = state.error is not None
-                if failed:
-                    frames.drop()
-                    if not self._writing and state.has_output():
-                        # The GOAWAY of a protocol error (best effort: the
-                        # connection is closed next either way).
-                        self._write_nowait()
                 if failed or not frames.more or parsed == _PIECES_PER_CALL:
-                    pending = not failed and state.has_output()
+                    pending = False
+                    if failed:
+                        frames.drop()
+                        if not self._writing and state.has_output():
+                            # The GOAWAY of a protocol error (best effort: the
+                            # connection is closed next either way).
+                            self._write_nowait()
+                    else:
+                        pending = state.has_output()
                     if pending and scope is _IDLE_SCOPE:
                         # Idle: nobody waits for these replies. They go out now
                         # if the network takes them at once; else (a peer that

@@ -150,9 +150,9 @@ class AsyncHTTP2Exchange:
     async def receive(self, scope: CallScope) -> bytes:
         """The next part of the response body; ``b""`` once it ended."""
         stream = self._stream
-        if not stream.buffered and not stream.done:
+        if not stream.buffered:
             with scope.step():
-                await self._conn._wait(stream, lambda: bool(stream.buffered) or stream.done, scope)
+                await self._conn._wait(stream, None, scope)
         conn = self._conn
         if stream.buffered:
             with conn._lock:

@@ -214,57 +214,58 @@ class FrameReader:
                 type(data) is memoryview and type(data.obj) is bytes
             ):
                 data = bytes(data)  # a mutable buffer: copied as it is now
-            pos = 0
-            pending = self._pending
-            if pending:
-                # Complete the frame begun in an earlier read (copying only it).
-                if len(pending) < 9:
-                    take = 9 - len(pending)
-                    pending += data[:take]
-                    pos = take
-                    if len(pending) < 9:
-                        return frames
-                length = (pending[0] << 16) | (pending[1] << 8) | pending[2]
-                self._check_length(length, pending[3])
-                if (
-                    pending[3] == DATA
-                    and length
-                    and len(pending) == 9
-                    and self._split_data(pending, 0, 0)
-                ):
-                    pending.clear()
-                else:
-                    need = 9 + length - len(pending)
-                    pending += data[pos : pos + need]
-                    pos += need
-                    if len(pending) < 9 + length:
-                        return frames
-                    whole = bytes(pending)
-                    pending.clear()
-                    self._parse(whole, 0, len(whole), frames)
-            left = self._data_left
-            if left and pos < len(data):
-                # The next part of a DATA frame: a frame of its own (no copy).
-                take = len(data) - pos
-                if take > left:
-                    take = left
-                left -= take
-                self._data_left = left
-                flags = self._data_flags
-                if left:
-                    flags &= ~END_STREAM
-                stop = pos + take
-                frames.append((DATA, flags, self._data_sid, memoryview(data)[pos:stop], take))
-                pos = stop
-            end = len(data)
-            if pos < end:
-                pos = self._parse(data, pos, end, frames)
-                if pos < end:
-                    pending += data[pos:]
+            pos = self._complete(data, frames) if self._pending or self._data_left else 0
+            self._parse(data, pos, frames)
         except FrameError as exc:
             exc.frames = frames
             raise
         return frames
+
+    def _complete(self, data: bytes | memoryview, frames: list[Frame]) -> int:
+        """Go on with the frame begun in an earlier read; where ``data``'s next frame starts."""
+        pos = 0
+        pending = self._pending
+        if pending:
+            # Complete the frame begun in an earlier read (copying only it).
+            if len(pending) < 9:
+                take = 9 - len(pending)
+                pending += data[:take]
+                pos = take
+                if len(pending) < 9:
+                    return len(data)
+            length = (pending[0] << 16) | (pending[1] << 8) | pending[2]
+            self._check_length(length, pending[3])
+            if (
+                pending[3] == DATA
+                and length
+                and len(pending) == 9
+                and self._split_data(pending, 0, 0)
+            ):
+                pending.clear()
+            else:
+                need = 9 + length - len(pending)
+                pending += data[pos : pos + need]
+                pos += need
+                if len(pending) < 9 + length:
+                    return len(data)
+                whole = bytes(pending)
+                pending.clear()
+                self._parse(whole, 0, frames)
+        left = self._data_left
+        if left and pos < len(data):
+            # The next part of a DATA frame: a frame of its own (no copy).
+            take = len(data) - pos
+            if take > left:
+                take = left
+            left -= take
+            self._data_left = left
+            flags = self._data_flags
+            if left:
+                flags &= ~END_STREAM
+            stop = pos + take
+            frames.append((DATA, flags, self._data_sid, memoryview(data)[pos:stop], take))
+            pos = stop
+        return pos
 
     def resume(self) -> list[Frame]:
         """The next frames of the input that :meth:`feed` stopped parsing
@@ -274,10 +275,7 @@ class FrameReader:
         self._rest = b""
         self.more = False
         try:
-            end = len(data)
-            pos = self._parse(data, self._rest_pos, end, frames)
-            if pos < end:
-                self._pending += data[pos:]
+            self._parse(data, self._rest_pos, frames)
         except FrameError as exc:
             exc.frames = frames
             raise
@@ -313,43 +311,40 @@ class FrameReader:
                 f" {self.max_frame_size} allowed",
             )
 
-    def _parse(self, data: bytes | memoryview, pos: int, end: int, frames: list[Frame]) -> int:
-        """Parse the complete frames of ``data[pos:end]``; where the rest begins."""
+    def _parse(self, data: bytes | memoryview, pos: int, frames: list[Frame]) -> None:
+        """Parse the frames of ``data[pos:]``, up to the budget (the rest is
+        left for :meth:`resume`); an incomplete frame at the end is kept."""
+        end = len(data)
         view = memoryview(data)
         unpack = _HEAD.unpack_from
         limit = self.max_frame_size
         append = frames.append
-        count = self.frames_per_feed - len(frames)
-        while end - pos >= 9:
-            if not count:
-                self._rest = data
-                self._rest_pos = pos
-                self.more = True
-                return end
-            count -= 1
+        for _ in range(self.frames_per_feed - len(frames)):
+            if end - pos < 9:
+                break
             high, low, kind, flags, sid = unpack(data, pos)
             length = (high << 16) | low
             if length > limit:
                 self._check_length(length, kind)
-            stop = pos + 9 + length
+            start = pos + 9
+            stop = start + length
             if stop > end:
-                if kind == DATA and self._split_data(data, pos, end - pos - 9):
+                if kind == DATA and self._split_data(data, pos, end - start):
                     # The part of its payload here is a frame of its own.
-                    if end > pos + 9:
+                    if end > start:
                         append(
                             (
                                 DATA,
                                 flags & ~END_STREAM,
                                 sid & 0x7FFFFFFF,
-                                view[pos + 9 : end],
-                                end - pos - 9,
+                                view[start:end],
+                                end - start,
                             )
                         )
-                    return end
+                    return
                 break
-            sid &= 0x7FFFFFFF
-            start = pos + 9
             pos = stop
+            sid &= 0x7FFFFFFF
             if kind == DATA and self._block is None:
                 if not sid:
                     raise FrameError(ErrorCode.PROTOCOL_ERROR, "DATA frame on stream 0")
@@ -366,7 +361,15 @@ class FrameReader:
                 append((HEADERS, flags, sid, data[start:stop], length))
             else:
                 self._frame(kind, flags, sid, data[start:stop], length, append)
-        return pos
+        else:
+            if end - pos >= 9:
+                # The budget is spent: the rest waits for resume() (not copied).
+                self._rest = data
+                self._rest_pos = pos
+                self.more = True
+                return
+        if pos < end:
+            self._pending += data[pos:]
 
     def _frame(
         self,

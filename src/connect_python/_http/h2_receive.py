@@ -40,6 +40,8 @@ _REPLIES_PER_CONNECTION = 10_000
 _MAX_WINDOW = 2**31 - 1
 
 _NO_ERROR = ErrorCode.NO_ERROR
+_DATA = fr.DATA
+_END_STREAM = fr.END_STREAM
 
 
 class _PeerError(Exception):
@@ -141,8 +143,6 @@ class H2Receiver:
         except _PeerError as exc:
             self._protocol_error(exc.error_code, str(exc))
             return None
-        if self.replies_total > _REPLIES_PER_CONNECTION:
-            self.retired = True
         return changed
 
     def _protocol_error(self, error_code: int, message: str) -> None:
@@ -158,18 +158,54 @@ class H2Receiver:
     def _dispatch(self, frames: list[fr.Frame]) -> set[H2StreamState] | None:
         changed: set[H2StreamState] | None = set()
         streams = self.streams
+        connection = self.recv
         alive = False
         heard = 0
         replies = read_replies = self.replies_in_read
         for kind, flags, sid, payload, length in frames:
-            if kind == fr.DATA:
+            if kind == _DATA:
                 heard += 1
                 stream = streams.get(sid)
                 if stream is None:
-                    self._data_on_forgotten_stream(sid, length)
+                    self._check_opened(sid, "DATA")
+                if length > connection.window:
+                    raise _PeerError(
+                        ErrorCode.FLOW_CONTROL_ERROR,
+                        f"DATA of {length} bytes beyond the connection window"
+                        f" ({connection.window})",
+                    )
+                connection.window -= length
+                if stream is None:
+                    # A stream this side forgot: only the connection counts it.
+                    self._credit_connection(length)
                     continue
                 alive = True
-                self._receive_body(stream, flags, payload, length)
+                if stream.ended:
+                    # After END_STREAM: only the connection window counts it.
+                    self._credit_connection(length)
+                    self._stream_error(stream, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
+                else:
+                    window = stream.recv
+                    if length > window.window:
+                        raise _PeerError(
+                            ErrorCode.FLOW_CONTROL_ERROR,
+                            f"DATA of {length} bytes beyond stream {sid}'s window"
+                            f" ({window.window})",
+                        )
+                    window.window -= length
+                    if stream.headers is None:
+                        raise _PeerError(
+                            ErrorCode.PROTOCOL_ERROR,
+                            f"DATA before response headers on stream {sid}",
+                        )
+                    size = len(payload)
+                    if size:
+                        stream.chunks.append(payload)
+                        stream.buffered += size
+                    if length > size:
+                        self._credit(stream, length - size)  # padding
+                    if flags & _END_STREAM:
+                        self._end(stream)
                 if changed is not None:
                     changed.add(stream)
             elif kind == fr.HEADERS:
@@ -255,6 +291,8 @@ class H2Receiver:
         if replies != read_replies:
             self.replies_total += replies - read_replies
             self.replies_in_read = replies
+            if self.replies_total > _REPLIES_PER_CONNECTION:
+                self.retired = True
         if alive:
             self.signs_of_life += 1
         return changed
@@ -278,50 +316,6 @@ class H2Receiver:
         (push is disabled: the server opens none)."""
         if sid > self.highest_stream_id or not sid & 1:
             raise _PeerError(ErrorCode.PROTOCOL_ERROR, f"{what} on idle stream {sid}")
-
-    def _data_on_forgotten_stream(self, sid: int, length: int) -> None:
-        self._check_opened(sid, "DATA")
-        self._check_connection_window(length)
-        self._credit_connection(length)
-
-    def _check_connection_window(self, length: int) -> None:
-        recv = self.recv
-        if length > recv.window:
-            raise _PeerError(
-                ErrorCode.FLOW_CONTROL_ERROR,
-                f"DATA of {length} bytes beyond the connection window ({recv.window})",
-            )
-        recv.window -= length
-
-    def _receive_body(
-        self, stream: H2StreamState, flags: int, payload: bytes | memoryview, length: int
-    ) -> None:
-        self._check_connection_window(length)
-        recv = stream.recv
-        if stream.ended:
-            # After END_STREAM: only the connection window counts it.
-            self._credit_connection(length)
-            self._stream_error(stream, ErrorCode.STREAM_CLOSED, "DATA after END_STREAM")
-            return
-        if length > recv.window:
-            raise _PeerError(
-                ErrorCode.FLOW_CONTROL_ERROR,
-                f"DATA of {length} bytes beyond stream {stream.stream_id}'s window ({recv.window})",
-            )
-        recv.window -= length
-        if stream.headers is None:
-            raise _PeerError(
-                ErrorCode.PROTOCOL_ERROR,
-                f"DATA before response headers on stream {stream.stream_id}",
-            )
-        size = len(payload)
-        if size:
-            stream.chunks.append(payload)
-            stream.buffered += size
-        if length > size:
-            self._credit(stream, length - size)  # padding
-        if flags & fr.END_STREAM:
-            self._end(stream)
 
     def _receive_headers(
         self, stream: H2StreamState, flags: int, headers: list[tuple[bytes, bytes]]
