@@ -150,14 +150,15 @@ class AsyncHTTP2Exchange:
     async def receive(self, scope: CallScope) -> bytes:
         """The next part of the response body; ``b""`` once it ended."""
         stream = self._stream
+        conn = self._conn
         if not stream.buffered:
             with scope.step():
-                await self._conn._wait(stream, None, scope)
-        conn = self._conn
+                await conn._wait(stream, None, scope)
         if stream.buffered:
+            state = conn._state
             with conn._lock:
-                data = conn._state.consume(stream)
-                pending = conn._state.has_output()
+                data = state.consume(stream)
+                pending = state.has_output()
             if pending:
                 await conn._flush(stream, scope)
             return data

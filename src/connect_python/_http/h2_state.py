@@ -373,7 +373,7 @@ class H2State(H2Receiver):
 
     def has_output(self) -> bool:
         """Whether anything is waiting to be written (or reset)."""
-        return bool(self._out) or bool(self.abandoned)
+        return bool(self._out or self.abandoned)
 
     def output_size(self) -> int:
         """How many bytes :meth:`data_to_send` would return now."""

@@ -20,26 +20,28 @@ class RecvWindow:
     WINDOW_UPDATE per frame.
     """
 
-    __slots__ = ("maximum", "pending", "window")
+    __slots__ = ("_dry", "_half", "maximum", "pending", "window")
 
     def __init__(self, maximum: int, window: int) -> None:
         self.maximum = maximum
         self.window = window
         self.pending = 0
+        # The credit thresholds (asked for every consumed chunk).
+        self._half = maximum >> 1
+        self._dry = min(1024, maximum >> 2)
 
     def processed(self, size: int) -> int:
         """``size`` more bytes were processed: the increment to send now (0: none)."""
         pending = self.pending + size
-        maximum = self.maximum
-        if pending >= maximum >> 1 or (not self.window and pending > min(1024, maximum >> 2)):
-            increment = maximum - self.window
-            if increment > pending:
-                increment = pending
-            self.window += increment
-            self.pending = 0
-            return increment
-        self.pending = pending
-        return 0
+        if pending < self._half and (self.window or pending <= self._dry):
+            self.pending = pending
+            return 0
+        increment = self.maximum - self.window
+        if increment > pending:
+            increment = pending
+        self.window += increment
+        self.pending = 0
+        return increment
 
     def __repr__(self) -> str:
         return f"<RecvWindow {self.window}/{self.maximum} pending={self.pending}>"
