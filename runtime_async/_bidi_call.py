@@ -189,6 +189,7 @@ class AsyncBidiStreamCall(AsyncStreamCall[Res], Generic[Req, Res]):
             if timers:
                 arm_idle_timer(self.scope, request)
             await self._accept(exchange)
+            self._reading = not self._closed
         except BaseException as exc:
             await self._end_failed(exc)
 

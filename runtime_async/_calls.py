@@ -73,6 +73,7 @@ class AsyncStreamCall(Generic[Res]):
         "_pending",
         "_pending_error",
         "_proto",
+        "_reading",
         "_request",
         "_started",
         "_token",
@@ -105,6 +106,8 @@ class AsyncStreamCall(Generic[Res]):
         self._started = False
         self._ended = False
         self._closed = False
+        #: Started, and neither ended nor closed: a receive may read.
+        self._reading = False
         self._pending_error: ConnectError | None = None
         self._token: CancelToken | None = None
         self._turns = Turns()
@@ -147,6 +150,7 @@ class AsyncStreamCall(Generic[Res]):
             if timers:
                 arm_idle_timer(scope, request)
             await self._accept(exchange)
+            self._reading = not self._closed
         except BaseException as exc:
             await self._end_failed(exc)
 
@@ -193,6 +197,7 @@ class AsyncStreamCall(Generic[Res]):
         if self._closed:
             return
         self._closed = True
+        self._reading = False
         exchange = self._exchange
         token = self._token
         if token is not None:
@@ -258,20 +263,20 @@ class AsyncStreamCall(Generic[Res]):
                 raise
         pending = self._pending
         if not pending:
-            error = self._pending_error
-            if error is not None:
-                # The stream's end reported an error after the messages that
-                # arrived with it were delivered.
-                self._pending_error = None
-                if self._outer is not None:
-                    await await_scope_deadline(error, self._outer)
-                raise error
-            if self._ended or self._closed:
-                if self._closed and not self._ended:
-                    self.scope.check()
-                    raise ConnectError(Code.CANCELED, "call was closed")
-                return None
-            if not self._started:
+            if not self._reading:
+                error = self._pending_error
+                if error is not None:
+                    # The stream's end reported an error after the messages
+                    # that arrived with it were delivered.
+                    self._pending_error = None
+                    if self._outer is not None:
+                        await await_scope_deadline(error, self._outer)
+                    raise error
+                if self._ended or self._closed:
+                    if self._closed and not self._ended:
+                        self.scope.check()
+                        raise ConnectError(Code.CANCELED, "call was closed")
+                    return None
                 await self.start()
             try:
                 await self._fill()
@@ -307,6 +312,7 @@ class AsyncStreamCall(Generic[Res]):
             pending.extend(batch)
             if proto.ended:
                 self._ended = True
+                self._reading = False
             elif batch:
                 return
         scope = self.scope
@@ -320,6 +326,7 @@ class AsyncStreamCall(Generic[Res]):
             batch = proto.messages(MESSAGE_BATCH, chunk)
             if proto.ended:
                 self._ended = True
+                self._reading = False
                 pending.extend(batch)
             elif batch:
                 self._more = len(batch) >= MESSAGE_BATCH
@@ -327,6 +334,7 @@ class AsyncStreamCall(Generic[Res]):
                 return
         end = proto.response_end(exchange.trailers)
         self._ended = True
+        self._reading = False
         await self._finish()
         if end.error is not None:
             error = remote_error(end.error, scope.call_deadline)
