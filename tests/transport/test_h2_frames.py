@@ -11,6 +11,7 @@ import struct
 import h2.config
 import h2.connection
 import hpack
+import pytest
 from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
@@ -119,7 +120,8 @@ def test_reader_takes_pieces_of_a_read_without_copying_them() -> None:
     assert _simplify(frames) == EXPECTED
 
 
-def test_data_frame_split_between_reads_comes_in_parts_without_copies() -> None:
+@pytest.mark.parametrize("budget", [None, 2])
+def test_data_frame_split_between_reads_comes_in_parts_without_copies(budget: int | None) -> None:
     # An unpadded DATA frame that goes on in the next read: each read's part
     # is a DATA frame of its own (a view of that read), END_STREAM on the last.
     payload = bytes(range(200)) * 5
@@ -132,8 +134,12 @@ def test_data_frame_split_between_reads_comes_in_parts_without_copies() -> None:
     )
     for cut in range(1, len(wire)):
         first, second = wire[:cut], wire[cut:]
-        reader = FrameReader()
-        frames = reader.feed(first) + reader.feed(second)
+        reader = FrameReader(frames_per_feed=budget)
+        frames = []
+        for read in (first, second):
+            frames += reader.feed(read)
+            while reader.more:
+                frames += reader.resume()
         merged: list[tuple[int, int, int, bytes]] = []
         for kind, flags, sid, part, length in frames:
             assert len(part) == length

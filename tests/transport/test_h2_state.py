@@ -263,7 +263,7 @@ def test_a_reset_sends_the_liveness_probe_once_until_its_ack() -> None:
 def test_consume_hands_large_chunks_out_one_by_one_and_joins_small_ones() -> None:
     # Large DATA comes out frame by frame (a read's worth joined into one
     # object made glibc return and re-fault heap pages read after read);
-    # small frames are joined up to 64 KiB, credited as they are taken.
+    # smaller ones are joined up to 96 KiB, credited as they are taken.
     client, peer = _settled()
     stream = client.open_stream(HEADERS, end_stream=True)
     peer.pump()
@@ -271,15 +271,15 @@ def test_consume_hands_large_chunks_out_one_by_one_and_joins_small_ones() -> Non
     peer.server.update_settings({h2.settings.SettingCodes.MAX_FRAME_SIZE: 65536})
     peer.pump()
     peer.server.send_headers(sid, [(b":status", b"200")])
-    peer.server.send_data(sid, b"a" * 40000)
-    peer.server.send_data(sid, b"b" * 30000)
+    peer.server.send_data(sid, b"a" * 60000)
+    peer.server.send_data(sid, b"b" * 50000)
     for _ in range(20):
         peer.server.send_data(sid, b"c" * 1000)
     peer.server.send_data(sid, b"", end_stream=True)
     client.receive_data(peer.server.data_to_send())
-    assert stream.buffered == 90000 and stream.ended
-    assert client.consume(stream) == b"a" * 40000
-    assert stream.buffered == 50000
-    assert client.consume(stream) == b"b" * 30000 + b"c" * 20000
+    assert stream.buffered == 130000 and stream.ended
+    assert client.consume(stream) == b"a" * 60000
+    assert stream.buffered == 70000
+    assert client.consume(stream) == b"b" * 50000 + b"c" * 20000
     assert stream.buffered == 0 and client.consume(stream) == b""
-    assert client.recv.pending == 90000  # every byte credited as it was consumed
+    assert client.recv.pending == 130000  # every byte credited as it was consumed
