@@ -289,10 +289,13 @@ class CallScope:
             raise self.deadline_error() from exc
 
     def close(self) -> None:
-        """Forget the abort hook: a late cancel must not touch a connection the
-        pool handed to another call."""
+        """Forget the abort hook (a late cancel must not touch a connection the
+        pool handed to another call) and the wakers of the threads that waited
+        (their wake fds go when those threads end, even while an error of this
+        call, whose traceback holds the scope, is kept)."""
         with self._lock:
             self._abort = None
+        self._waits.clear()
 
 
 _NULL_STEP: contextlib.nullcontext[None] = contextlib.nullcontext()
