@@ -150,7 +150,7 @@ def test_a_cancel_ends_an_interruptible_read_in_another_thread(
     assert isinstance(errors[0], ConnectError) and errors[0].code is Code.CANCELED, errors
 
 
-@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs an interval timer")
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
 def test_a_wait_inside_a_wait(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
     (a, a_peer), (b, _) = pairs
     a_peer.send(b"x")
@@ -159,15 +159,17 @@ def test_a_wait_inside_a_wait(pairs: list[tuple[socket.socket, socket.socket]]) 
     def handler(signum: int, frame: object) -> None:
         inner.append(wait_socket(a, READABLE, time.monotonic() + 1))
 
-    previous = signal.signal(signal.SIGALRM, handler)
+    # The handler runs in this (the main) thread, in the middle of its poll.
+    previous = signal.signal(signal.SIGUSR1, handler)
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGUSR1))
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        timer.start()
         start = time.monotonic()
         assert wait_socket(b, READABLE, start + 0.3) == TIMEOUT
         assert time.monotonic() - start >= 0.29
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        timer.join()
+        signal.signal(signal.SIGUSR1, previous)
     assert inner == [READY]
     # The outer wait's socket is set again for the next wait.
     assert wait_socket(b, READABLE, time.monotonic() + 0.05) == TIMEOUT
@@ -196,3 +198,35 @@ def test_a_forked_child_gets_a_wake_fd_of_its_own(
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_steps_of_two_scopes_nest(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    (a, _), _ = pairs
+    stream = SocketStream(a)
+    outer = CallScope(None)
+    inner = CallScope(None)
+    with pytest.raises(ConnectError) as info, outer.step():
+        assert sync_waits.current_scope() is outer
+        with inner.step():
+            assert sync_waits.current_scope() is inner
+            with inner.step():  # a step of the current scope is free
+                assert sync_waits.current_scope() is inner
+            assert sync_waits.current_scope() is inner
+            with outer.step():
+                assert sync_waits.current_scope() is outer
+            assert sync_waits.current_scope() is inner
+            # The outer scope's interruption passes the inner step.
+            outer.cancel()
+            raise Interrupted(outer)
+    assert info.value.code is Code.CANCELED
+    assert sync_waits.current_scope() is None
+
+    # The inner scope's cancel ends the inner step only.
+    outer = CallScope(time.monotonic() + 5)
+    threading.Timer(0.05, inner.cancel).start()
+    with outer.step():
+        with pytest.raises(ConnectError) as info, inner.step():
+            stream.read(10)
+        assert info.value.code is Code.CANCELED
+        assert sync_waits.current_scope() is outer
+    assert sync_waits.current_scope() is None

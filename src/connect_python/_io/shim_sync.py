@@ -246,7 +246,7 @@ class CallScope:
         """
         state = thread_state
         previous = state.scope
-        if previous is self or (self.deadline is None and not self.cancellable):
+        if previous is self or (not self.cancellable and self.deadline is None):
             return _NULL_STEP
         if self.cancelled or self.expired or self.deadline is not None:
             self.check()
