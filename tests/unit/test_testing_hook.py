@@ -42,6 +42,17 @@ ALLOWED = {
     "tests/runtime/test_read_ahead.py: connect_python._io.async_net._READ_AHEAD_CHUNKS": (
         "the bound the read-ahead test checks against"
     ),
+    "tests/sync_only/test_socket_waits.py: connect_python._io": (
+        "the unit test of the sync flavour's socket waits: the poll set a thread keeps"
+        " between waits, which no call shows"
+    ),
+    "tests/sync_only/test_socket_waits.py: connect_python._io.sync_net": (
+        "a connection's interrupt and a stale cancel, against one socket stream"
+    ),
+    "tests/sync_only/test_socket_waits.py: connect_python._io.sync_waits": (
+        "the unit test of wait_socket itself: socket and direction changes, a wait inside"
+        " a wait (a signal handler's), a forked child's wake fd"
+    ),
 }
 
 
