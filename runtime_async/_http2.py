@@ -308,16 +308,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         try:
             while True:
                 with self._lock:
-                    if (
-                        (
-                            stream.buffered
-                            or stream.ended
-                            or stream.error is not None
-                            or stream.reset_sent
-                        )
-                        if ready is None
-                        else ready()
-                    ):
+                    if (stream.buffered or stream.done) if ready is None else ready():
                         if reader:
                             # The reader role goes on (here, not in the finally
                             # clause: one locked section).

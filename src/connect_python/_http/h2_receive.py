@@ -67,6 +67,7 @@ class H2Receiver:
     replies_total: int
     replies_in_read: int
     max_concurrent_streams: int
+    max_streams: int
     max_outbound_frame_size: int
     initial_send_window: int
     send_window_left: int
@@ -270,6 +271,7 @@ class H2Receiver:
                 self._apply_settings(fr.parse_settings(bytes(payload)))
                 self._emit(fr.encode_settings(ack=True))
                 self.settings_received = True
+                self.max_streams = self.max_concurrent_streams
                 changed = None
             elif kind == fr.RST_STREAM:
                 self._check_opened(sid, "RST_STREAM")

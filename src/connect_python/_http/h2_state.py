@@ -166,6 +166,9 @@ class H2State(H2Receiver):
         self.replies_in_read = 0
         # The peer's settings.
         self.max_concurrent_streams = _UNLIMITED
+        #: Streams this client may have open at once: the peer's limit once
+        #: its SETTINGS came (set with them), one before.
+        self.max_streams = _STREAMS_BEFORE_SETTINGS
         self.max_outbound_frame_size = fr.MIN_MAX_FRAME_SIZE
         self.initial_send_window = _INITIAL_WINDOW
         #: What this side may still send on the connection.
@@ -197,22 +200,13 @@ class H2State(H2Receiver):
 
     # -- capacity -------------------------------------------------------------
 
-    @property
-    def max_streams(self) -> int:
-        """Streams this client may have open at once (peer's limit)."""
-        limit = self.max_concurrent_streams
-        if not self.settings_received:
-            return min(limit, _STREAMS_BEFORE_SETTINGS)
-        return limit
-
     def can_open(self) -> bool:
         """Whether a new stream may be opened now."""
         if self.error is not None or self.goaway or self.retired:
             return False
-        limit = self.max_concurrent_streams
-        if not self.settings_received and limit > _STREAMS_BEFORE_SETTINGS:
-            limit = _STREAMS_BEFORE_SETTINGS  # max_streams in line: asked three times a request
-        return len(self.streams) < limit and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
+        return (
+            len(self.streams) < self.max_streams and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
+        )
 
     @property
     def usable(self) -> bool:
