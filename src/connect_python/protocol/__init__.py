@@ -60,13 +60,17 @@ sender may run it while another task or thread feeds the response methods.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
 from .._method import Message, MethodInfo
 from .codec import Codec
+
+if TYPE_CHECKING:
+    from .envelope import EnvelopeDecoder
 
 __all__ = [
     "DEFAULT_READ_MAX_BYTES",
@@ -75,6 +79,7 @@ __all__ = [
     "CallProtocol",
     "ClientProtocol",
     "End",
+    "EnvelopedCall",
     "RawHeaders",
     "RequestHead",
     "check_request",
@@ -94,6 +99,58 @@ FAULT_FLAG = 0x100
 
 #: Header (or trailer) lines as a transport sends and receives them.
 RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+class EnvelopedCall:
+    """What a call of an enveloped protocol (Connect, gRPC, gRPC-Web) checks
+    when a split of its messages stopped early or counts messages: the
+    stream's last envelope, a call's one message, the fault that ended it."""
+
+    __slots__ = ("_count",)
+
+    _decoder: EnvelopeDecoder
+    #: Whether the call has exactly one response message (a second is a fault).
+    _single: bool
+    #: Response messages split off so far (counted when ``_single``).
+    _count: int
+
+    def _failed(self, error: ConnectError) -> ConnectError:
+        raise NotImplementedError
+
+    def _checked(
+        self,
+        out: list[tuple[int, bytes]],
+        on_final: Callable[[int, bytes], None],
+        too_many: str,
+    ) -> list[tuple[int, bytes]]:
+        """``out`` after the split: the envelope that ended the stream goes to
+        ``on_final``; of a single-message call only the first message stays
+        (a second is the fault ``too_many``); a fault becomes the call's, and
+        follows the good messages as a last ``FAULT_FLAG`` entry (raised at
+        once when there are none)."""
+        decoder = self._decoder
+        fault = decoder.fault
+        final = decoder.final
+        if final is not None:
+            decoder.final = None
+            try:
+                on_final(*final)
+            except ConnectError as exc:
+                fault = exc
+        if self._single and out:
+            before = self._count
+            self._count = before + len(out)
+            if self._count > 1:
+                # The second message is the fault: it comes before any other.
+                del out[1 if before == 0 else 0 :]
+                fault = ConnectError(Code.UNIMPLEMENTED, too_many)
+        if fault is not None:
+            self._failed(fault)
+            if not out:
+                raise fault
+            out.append((FAULT_FLAG, b""))
+        return out
+
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)

@@ -25,7 +25,15 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
 from .._method import IdempotencyLevel, Message, MethodInfo, StreamType
-from . import FAULT_FLAG, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from . import (
+    FAULT_FLAG,
+    MESSAGE_BATCH,
+    End,
+    EnvelopedCall,
+    RawHeaders,
+    RequestHead,
+    check_request,
+)
 from .compression import Compression
 from .connect_request import (
     RequestTemplate,
@@ -51,6 +59,7 @@ Res = TypeVar("Res", bound=Message)
 
 #: The most of a streaming call's error body read for its JSON error.
 _ERROR_BODY_LIMIT = 64 * 1024
+_TOO_MANY = "protocol error: client stream got more than one response message"
 
 # What a call does with response bytes (ConnectCall._mode).
 _HEAD = 0  # no response head yet
@@ -98,7 +107,7 @@ class ConnectProtocol(ProtocolOptions):
         return ConnectCall(self, method, self.call_compression(send_compression))
 
 
-class ConnectCall(Generic[Req, Res]):
+class ConnectCall(EnvelopedCall, Generic[Req, Res]):
     """The Connect protocol state of one call (any stream type).
 
     See :class:`connect_python.protocol.CallProtocol` for the order of the
@@ -110,7 +119,6 @@ class ConnectCall(Generic[Req, Res]):
         "_body_size",
         "_codec",
         "_compression",
-        "_count",
         "_decode",
         "_decoder",
         "_end_error",
@@ -349,36 +357,7 @@ class ConnectCall(Generic[Req, Res]):
         except ConnectError as exc:
             raise self._failed(exc) from None
         if self._decoder.stopped or self._single:
-            return self._checked(out)
-        return out
-
-    def _checked(self, out: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        """``out`` after the end-stream message or a fault that ended the
-        split, and the count of a client stream's messages."""
-        decoder = self._decoder
-        fault = decoder.fault
-        final = decoder.final
-        if final is not None:
-            decoder.final = None
-            try:
-                self._end_stream(*final)
-            except ConnectError as exc:
-                fault = exc
-        if self._single and out:
-            count = self._count + len(out)
-            self._count = count
-            if count > 1:
-                # The second message is the fault: it comes before any other.
-                del out[max(0, 1 - (count - len(out))) :]
-                fault = ConnectError(
-                    Code.UNIMPLEMENTED,
-                    "protocol error: client stream got more than one response message",
-                )
-        if fault is not None:
-            self._failed(fault)
-            if not out:
-                raise fault
-            out.append((FAULT_FLAG, b""))
+            return self._checked(out, self._end_stream, _TOO_MANY)
         return out
 
     def decode(self, flags: int, payload: bytes) -> Res:

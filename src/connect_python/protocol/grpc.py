@@ -22,7 +22,15 @@ from .._code import Code
 from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import Message, MethodInfo, StreamType
-from . import FAULT_FLAG, MESSAGE_BATCH, End, RawHeaders, RequestHead, check_request
+from . import (
+    FAULT_FLAG,
+    MESSAGE_BATCH,
+    End,
+    EnvelopedCall,
+    RawHeaders,
+    RequestHead,
+    check_request,
+)
 from .compression import Compression
 from .envelope import FLAG_COMPRESSED, EnvelopeDecoder, encode_envelope
 from .grpc_status import (
@@ -39,6 +47,8 @@ __all__ = ["USER_AGENT", "GrpcCall", "GrpcProtocol"]
 
 Req = TypeVar("Req", bound=Message)
 Res = TypeVar("Res", bound=Message)
+
+_TOO_MANY = "protocol error: more than one response message"
 
 #: The default ``User-Agent`` (the gRPC spec's ``grpc-<language>-<variant>/<version>``).
 USER_AGENT = "grpc-python-connect/0.1"
@@ -144,7 +154,7 @@ class GrpcProtocol(ProtocolOptions):
         return lines + self._default_lines
 
 
-class GrpcCall(Generic[Req, Res]):
+class GrpcCall(EnvelopedCall, Generic[Req, Res]):
     """The gRPC protocol state of one call (any stream type).
 
     See :class:`connect_python.protocol.CallProtocol` for the order of the
@@ -157,7 +167,6 @@ class GrpcCall(Generic[Req, Res]):
         "_body_trailers",
         "_codec",
         "_compression",
-        "_count",
         "_decode",
         "_decoder",
         "_error_body",
@@ -340,38 +349,10 @@ class GrpcCall(Generic[Req, Res]):
             frames = self._split(b"", _ALL)
         except ConnectError as exc:
             raise self._failed(exc) from None
-        frames = self._checked(frames)
+        frames = self._checked(frames, self._trailers_frame, _TOO_MANY)
         if frames and self._unary_message is None:
             self._unary_message = frames[0]
         self._raise_fault()
-
-    def _checked(self, frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        """``frames`` after a trailers frame or a fault that ended the split,
-        and the count of a call that has exactly one message: a second one is
-        the fault (``frames`` keeps only what comes before it)."""
-        decoder = self._decoder
-        fault = decoder.fault
-        final = decoder.final
-        if final is not None:
-            decoder.final = None
-            try:
-                self._trailers_frame(*final)
-            except ConnectError as exc:
-                fault = exc
-        if self._single and frames:
-            before = self._count
-            self._count += len(frames)
-            if self._count > 1:
-                del frames[1 if before == 0 else 0 :]
-                fault = ConnectError(
-                    Code.UNIMPLEMENTED, "protocol error: more than one response message"
-                )
-        if fault is not None:
-            self._failed(fault)
-            if not frames:
-                raise fault
-            frames.append((FAULT_FLAG, b""))
-        return frames
 
     def messages(self, limit: int = MESSAGE_BATCH, data: bytes = b"") -> list[tuple[int, bytes]]:
         """Take ``data``, a body chunk, as :meth:`response_data` does, then split
@@ -397,7 +378,7 @@ class GrpcCall(Generic[Req, Res]):
         except ConnectError as exc:
             raise self._failed(exc) from None
         if self._decoder.stopped or self._single:
-            return self._checked(frames)
+            return self._checked(frames, self._trailers_frame, _TOO_MANY)
         return frames
 
     def decode(self, flags: int, payload: bytes) -> Res:
