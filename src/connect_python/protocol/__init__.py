@@ -114,8 +114,24 @@ class EnvelopedCall:
     #: Response messages split off so far (counted when ``_single``).
     _count: int
 
+    #: The fault that ended a batch (raised by its ``FAULT_FLAG`` entry).
+    _fault: ConnectError | None
+
     def _failed(self, error: ConnectError) -> ConnectError:
         raise NotImplementedError
+
+    def _decompressed(self, flags: int, payload: bytes) -> bytes:
+        """A message's payload as its codec takes it."""
+        raise NotImplementedError
+
+    def _unwrap(self, flags: int, payload: bytes) -> bytes:
+        """The payload of a message whose flags are set, decompressed; the
+        ``FAULT_FLAG`` entry that ended a batch raises the batch's fault."""
+        if flags == FAULT_FLAG:
+            fault = self._fault
+            assert fault is not None
+            raise fault
+        return self._decompressed(flags, payload)
 
     def _checked(
         self,

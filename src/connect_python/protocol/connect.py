@@ -26,7 +26,6 @@ from .._errors import ConnectError
 from .._headers import Headers, HeadersInput
 from .._method import IdempotencyLevel, Message, MethodInfo, StreamType
 from . import (
-    FAULT_FLAG,
     MESSAGE_BATCH,
     End,
     EnvelopedCall,
@@ -371,14 +370,7 @@ class ConnectCall(EnvelopedCall, Generic[Req, Res]):
             payload = self._unwrap(flags, payload)
         return self._decode(payload, self._output)
 
-    def _unwrap(self, flags: int, payload: bytes) -> bytes:
-        if flags == FAULT_FLAG:
-            fault = self._fault
-            assert fault is not None
-            raise fault
-        return self._decompress(payload)
-
-    def _decompress(self, payload: bytes) -> bytes:
+    def _decompressed(self, flags: int, payload: bytes) -> bytes:
         compression = self._compression
         if compression is None:
             raise ConnectError(

@@ -23,7 +23,6 @@ from .._errors import ConnectError
 from .._headers import Headers, HeadersInput, merge_headers
 from .._method import Message, MethodInfo, StreamType
 from . import (
-    FAULT_FLAG,
     MESSAGE_BATCH,
     End,
     EnvelopedCall,
@@ -393,14 +392,7 @@ class GrpcCall(EnvelopedCall, Generic[Req, Res]):
             payload = self._unwrap(flags, payload)
         return self._decode(payload, self._output)
 
-    def _unwrap(self, flags: int, payload: bytes) -> bytes:
-        if flags == FAULT_FLAG:
-            fault = self._fault
-            assert fault is not None
-            raise fault
-        return self._inflate(flags, payload)
-
-    def _inflate(self, flags: int, payload: bytes) -> bytes:
+    def _decompressed(self, flags: int, payload: bytes) -> bytes:
         if flags & FLAG_COMPRESSED:
             return self._compression.decompress(payload, self._protocol.read_max_bytes)
         return payload

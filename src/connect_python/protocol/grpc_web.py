@@ -101,7 +101,7 @@ class GrpcWebCall(GrpcCall[Req, Res]):
     known_flags: ClassVar[int] = FLAG_COMPRESSED | FLAG_TRAILERS
 
     def _trailers_frame(self, flags: int, payload: bytes) -> None:
-        self._trailers_seen(parse_trailers(self._inflate(flags, payload)))
+        self._trailers_seen(parse_trailers(self._decompressed(flags, payload)))
 
     def _end_trailers(self, raw_trailers: RawHeaders) -> Headers | None:
         return self._body_trailers
