@@ -1,4 +1,3 @@
-# GENERATED from runtime_async/ by connect_python.codegen.unasync -- do not edit.
 """Our HTTP/1.1 connection over an httpcore network stream, and its exchange.
 
 One exchange at a time, half duplex: the request (headers, then a body sent
