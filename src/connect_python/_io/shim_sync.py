@@ -182,9 +182,8 @@ class CallScope:
         self.expired = False
         self._abort: Callable[[], None] | None = None
         self._lock = threading.Lock()
-        #: Wake functions: of the threads whose socket waits ran under this
-        #: scope (kept; a wake-up after a thread's wait is drained by its next
-        #: one), and of the event waits in progress.
+        #: Wake functions of the waits in progress under this scope (socket
+        #: waits: their thread's waker; event waits: the event's set).
         self._waits: set[Callable[[], None]] = set()
 
     def set_abort(self, abort: Callable[[], None] | None) -> None:
@@ -289,13 +288,10 @@ class CallScope:
             raise self.deadline_error() from exc
 
     def close(self) -> None:
-        """Forget the abort hook (a late cancel must not touch a connection the
-        pool handed to another call) and the wakers of the threads that waited
-        (their wake fds go when those threads end, even while an error of this
-        call, whose traceback holds the scope, is kept)."""
+        """Forget the abort hook: a late cancel must not touch a connection the
+        pool handed to another call."""
         with self._lock:
             self._abort = None
-        self._waits.clear()
 
 
 _NULL_STEP: contextlib.nullcontext[None] = contextlib.nullcontext()

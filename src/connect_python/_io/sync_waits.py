@@ -272,9 +272,9 @@ def wait_socket(
     scope = local.scope
     limit = deadline
     # The waker is registered first, then the flags are checked: a cancel or
-    # an interrupt either sees the waker or happened before the check. It
-    # stays registered after the wait (a later wake-up of this thread is
-    # drained and changes nothing), which saves taking it back every time.
+    # an interrupt either sees the waker or happened before the check. The
+    # scope lets go of it when the wait ends: a scope can outlive its call
+    # (in a kept error's traceback) and must not keep the thread's fd open.
     if scope is not None:
         scope._waits.add(waker)
         # Set between the waits of the call's thread, never during one
@@ -284,40 +284,44 @@ def wait_socket(
             limit = scope_deadline
     if interrupt is not None:
         interrupt.waker = waker
-    polls = waker.polls
-    fd = sock.fileno()
-    while True:
-        if interrupt is not None and interrupt.is_set:
-            interrupt.is_set = False
-            return WOKEN
-        if scope is not None and scope.cancelled:
-            raise Interrupted(scope)
-        if fd != polls.fd or events != polls.events:
-            polls.watch(fd, events)
-        timeout_ms = None
-        if limit is not None:
-            timeout = limit - time.monotonic()
-            if timeout <= 0:
-                if scope is None or limit is not scope.deadline:
-                    return TIMEOUT
+    try:
+        polls = waker.polls
+        fd = sock.fileno()
+        while True:
+            if interrupt is not None and interrupt.is_set:
+                interrupt.is_set = False
+                return WOKEN
+            if scope is not None and scope.cancelled:
                 raise Interrupted(scope)
-            # Whole milliseconds, rounded up: a poll that ended early would
-            # only be repeated.
-            timeout_ms = math.ceil(timeout * 1000)
-        try:
-            ready = polls.poll(timeout_ms)
-        except RuntimeError:
-            # A wait inside a wait (a signal handler's, while this thread's
-            # poll set polls): a set of its own. The outer wait's poll goes on
-            # over the fds it started with, and sets its socket again if it
-            # polls once more.
-            polls = _PollSet(waker.fd)
-            continue
-        if ready:
-            # The wake fd only ever reports POLLIN: one look, in any order.
-            if polls.woken not in ready:
-                return READY
-            waker.drain()
+            if fd != polls.fd or events != polls.events:
+                polls.watch(fd, events)
+            timeout_ms = None
+            if limit is not None:
+                timeout = limit - time.monotonic()
+                if timeout <= 0:
+                    if scope is None or limit is not scope.deadline:
+                        return TIMEOUT
+                    raise Interrupted(scope)
+                # Whole milliseconds, rounded up: a poll that ended early would
+                # only be repeated.
+                timeout_ms = math.ceil(timeout * 1000)
+            try:
+                ready = polls.poll(timeout_ms)
+            except RuntimeError:
+                # A wait inside a wait (a signal handler's, while this thread's
+                # poll set polls): a set of its own. The outer wait's poll goes on
+                # over the fds it started with, and sets its socket again if it
+                # polls once more.
+                polls = _PollSet(waker.fd)
+                continue
+            if ready:
+                # The wake fd only ever reports POLLIN: one look, in any order.
+                if polls.woken not in ready:
+                    return READY
+                waker.drain()
+    finally:
+        if scope is not None:
+            scope._waits.discard(waker)
 
 
 def wait_event(event: threading.Event, timeout: float | None = None) -> bool:
