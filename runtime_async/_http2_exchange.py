@@ -145,13 +145,14 @@ class AsyncHTTP2Exchange:
         if stream.headers is None:
             raise self._error()
         self.status = stream.status
-        self.headers = [(k, v) for k, v in stream.headers if not k.startswith(b":")]
+        # Led by :status, its one pseudo-header field (checked on arrival).
+        self.headers = stream.headers[1:]
 
     async def receive(self, scope: CallScope) -> bytes:
         """The next part of the response body; ``b""`` once it ended."""
         stream = self._stream
         conn = self._conn
-        if not stream.buffered:
+        if not stream.buffered and not stream.done:
             with scope.step():
                 await conn._wait(stream, None, scope)
         if stream.buffered:

@@ -18,6 +18,7 @@ from connect_python._http.h2_state import H2State
 from transport.h2peer import (
     COMPRESSION_ERROR,
     HEADERS,
+    OK_HEADERS,
     PROTOCOL_ERROR,
     Peer,
     assert_protocol_failure,
@@ -122,6 +123,44 @@ def test_header_blocks_of_forgotten_streams_still_update_the_table() -> None:
     stream = peer.open()
     peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS, stream.stream_id, bytes([0x88, 0xBE])))
     assert stream.headers == [(b":status", b"200"), (b"x-late", b"yes")]
+
+
+# -- malformed header blocks (RFC 9113 §8.3) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [(b"content-type", b"application/proto")],  # no :status
+        [(b"content-type", b"application/proto"), (b":status", b"200")],  # :status after a field
+        [(b":status", b"200"), (b":path", b"/x")],  # a request's pseudo-header field
+        [(b":status", b"20x")],  # not a status
+    ],
+    ids=["missing", "after-regular", "extra-pseudo", "invalid"],
+)
+def test_malformed_response_headers_fail_the_stream_only(fields: list[tuple[bytes, bytes]]) -> None:
+    peer = Peer()
+    stream = peer.open()
+    block = hpack.Encoder().encode(fields)
+    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS, stream.stream_id, block))
+    assert stream.headers is None and stream.closed
+    assert stream.error is not None and "malformed response headers" in stream.error.message
+    assert [f.value for f in peer.sent("RST_STREAM", stream.stream_id)] == [PROTOCOL_ERROR]
+    assert peer.client.error is None  # the connection goes on
+    other = peer.open()
+    peer.respond(other, end=True)
+    assert other.status == 200 and other.headers == OK_HEADERS
+
+
+def test_pseudo_header_field_in_trailers_fails_the_stream() -> None:
+    peer = Peer()
+    stream = peer.open()
+    peer.respond(stream)
+    block = hpack.Encoder().encode([(b"grpc-status", b"0"), (b":status", b"200")])
+    peer.inject(raw_frame(fr.HEADERS, fr.END_HEADERS | fr.END_STREAM, stream.stream_id, block))
+    assert stream.error is not None and "trailers" in stream.error.message
+    assert [f.value for f in peer.sent("RST_STREAM", stream.stream_id)] == [PROTOCOL_ERROR]
+    assert peer.client.error is None
 
 
 # -- CONTINUATION, padding, priority, unknown frames -----------------------------------------

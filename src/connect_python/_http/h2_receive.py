@@ -213,13 +213,13 @@ class H2Receiver:
                 heard += 1
                 self._check_opened(sid, "HEADERS")
                 try:
-                    headers = self._decoder.decode(bytes(payload))
+                    headers, pseudo = self._decoder.decode(bytes(payload))
                 except HPACKFailure as exc:
                     raise _PeerError(ErrorCode.COMPRESSION_ERROR, str(exc)) from exc
                 alive = True
                 stream = streams.get(sid)
                 if stream is not None:
-                    self._receive_headers(stream, flags, headers)
+                    self._receive_headers(stream, flags, headers, pseudo)
                     if changed is not None:
                         changed.add(stream)
             elif kind == fr.WINDOW_UPDATE:
@@ -320,14 +320,25 @@ class H2Receiver:
             raise _PeerError(ErrorCode.PROTOCOL_ERROR, f"{what} on idle stream {sid}")
 
     def _receive_headers(
-        self, stream: H2StreamState, flags: int, headers: list[tuple[bytes, bytes]]
+        self, stream: H2StreamState, flags: int, headers: list[tuple[bytes, bytes]], pseudo: int
     ) -> None:
+        """A header block on ``stream``, led by ``pseudo`` pseudo-header
+        fields (-1: one among the regular fields)."""
         end = flags & fr.END_STREAM
         if stream.ended:
             self._stream_error(stream, ErrorCode.STREAM_CLOSED, "HEADERS after END_STREAM")
             return
         if stream.headers is None:
-            status = _status(headers)
+            # A response's only pseudo-header field is :status, first (RFC
+            # 9113 §8.3.2): so the runtime takes the other fields as a slice.
+            status = _status(headers) if pseudo == 1 else 0
+            if not status:
+                self._stream_error(
+                    stream,
+                    ErrorCode.PROTOCOL_ERROR,
+                    "malformed response headers (one valid :status field must lead them)",
+                )
+                return
             if 100 <= status < 200:
                 if end:
                     raise _PeerError(
@@ -342,6 +353,11 @@ class H2Receiver:
                     ErrorCode.PROTOCOL_ERROR,
                     f"trailers without END_STREAM on stream {stream.stream_id}",
                 )
+            if pseudo:
+                self._stream_error(
+                    stream, ErrorCode.PROTOCOL_ERROR, "pseudo-header field in trailers"
+                )
+                return
             stream.trailers = headers
         if end:
             self._end(stream)
@@ -449,9 +465,9 @@ class H2Receiver:
 
 
 def _status(headers: list[tuple[bytes, bytes]]) -> int:
-    for name, value in headers:
-        if name == b":status":
-            if len(value) == 3 and value.isdigit():
-                return int(value)
-            return 0
+    """The status of a response's header fields led by their one pseudo-header
+    field (0: not a valid :status)."""
+    name, value = headers[0]
+    if name == b":status" and len(value) == 3 and value.isdigit():
+        return int(value)
     return 0

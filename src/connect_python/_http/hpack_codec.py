@@ -11,7 +11,8 @@ is a few dozen bytes more per request on the wire. Huffman coding is not used.
 result of each block that left the dynamic table as it was: servers send the
 same block for every response of a kind, and while the table does not change
 the same bytes decode to the same fields (a dictionary look-up instead of the
-decoder's per-field work). Any failure is :class:`HPACKFailure`.
+decoder's per-field work), and so does where its pseudo-header fields end.
+Any failure is :class:`HPACKFailure`.
 """
 
 from __future__ import annotations
@@ -153,12 +154,14 @@ class HeaderDecoder:
         decoder.max_allowed_table_size = max_table_size
         self._decoder = decoder
         self._table = table
-        self._memo: dict[bytes, RawHeaders] = {}
+        self._memo: dict[bytes, tuple[RawHeaders, int]] = {}
         #: The table's change count the memo was made at.
         self._memo_version = table.changes
 
-    def decode(self, block: bytes) -> RawHeaders:
-        """The fields of a header block (a new list: callers may keep it)."""
+    def decode(self, block: bytes) -> tuple[RawHeaders, int]:
+        """The fields of a header block (a new list: callers may keep it) and
+        how many pseudo-header fields lead them (-1: one follows a regular
+        field, which makes the block malformed)."""
         memo = self._memo
         table = self._table
         before = table.changes
@@ -168,15 +171,28 @@ class HeaderDecoder:
         else:
             known = memo.get(block)
             if known is not None:
-                return list(known)
+                return list(known[0]), known[1]
         try:
             fields = self._decoder.decode(block, raw=True)
         except Exception as exc:  # untrusted input: any failure is the peer's
             raise HPACKFailure(str(exc) or type(exc).__name__) from exc
         headers: RawHeaders = [(name, value) for name, value in fields]
+        pseudo = _leading_pseudo(headers)
         if table.changes == before:
             if len(memo) >= _BLOCK_MEMO_SIZE:
                 memo.clear()
-            memo[block] = headers
-            return list(headers)
-        return headers
+            memo[block] = (headers, pseudo)
+            return list(headers), pseudo
+        return headers, pseudo
+
+
+def _leading_pseudo(headers: RawHeaders) -> int:
+    """How many pseudo-header fields (``:name``) lead ``headers``; -1 when
+    one comes after a regular field (RFC 9113 §8.3)."""
+    count = 0
+    for index, (name, _) in enumerate(headers):
+        if name[:1] == b":":
+            if count != index:
+                return -1
+            count += 1
+    return count
