@@ -199,7 +199,11 @@ class _AsyncHTTP2Writer:
                 return
             data, end = taken
         try:
-            if len(data) > WRITE_PIECE or not write_nowait(self._io, data):
+            # What the network takes at once needs no step (no wait).
+            sent = write_nowait(self._io, data) if len(data) <= WRITE_PIECE else 0
+            if sent < len(data):
+                if sent:
+                    data = data[sent:]  # what a cut-short write counts from
                 await self._write(data, scope)
         except BaseException as exc:
             failed = isinstance(exc, TRANSPORT_ERRORS)
@@ -277,7 +281,10 @@ class _AsyncHTTP2Writer:
                 for start in range(0, size, WRITE_PIECE):
                     done = start
                     chunk = data[start : start + WRITE_PIECE]
-                    if not write_nowait(io, chunk):
+                    sent = write_nowait(io, chunk)
+                    if sent < len(chunk):
+                        done += sent
+                        chunk = chunk[sent:]
                         piece = len(chunk)
                         await io.write(chunk, self._time_left(scope))
                         piece = 0
@@ -395,9 +402,8 @@ class _AsyncHTTP2Writer:
         sent = 0
         if len(data) <= limit:
             try:
-                if write_nowait(self._io, data):
-                    sent = len(data)
-                elif self._raw is not None:
+                sent = write_nowait(self._io, data)
+                if not sent and self._raw is not None:
                     sent = self._raw.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0

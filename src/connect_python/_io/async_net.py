@@ -466,9 +466,10 @@ def direct_stream(network_stream: Any) -> Any:
     return network_stream
 
 
-def write_nowait(stream: Any, data: bytes) -> bool:
-    """Write ``data`` on a :func:`direct_stream` at once if that needs no waiting
-    (see ``_DirectStream.write_nowait``); ``False`` means ``await write()``."""
-    if isinstance(stream, _DirectStream):
-        return stream.write_nowait(data)
-    return False
+def write_nowait(stream: Any, data: bytes) -> int:
+    """How much of ``data`` a :func:`direct_stream` took at once: all of it
+    when that needs no waiting (see ``_DirectStream.write_nowait``), else 0
+    (``await write()``)."""
+    if isinstance(stream, _DirectStream) and stream.write_nowait(data):
+        return len(data)
+    return 0

@@ -470,6 +470,14 @@ def has_buffered_input(stream: Any) -> bool:
     return False
 
 
-def write_nowait(stream: Any, data: bytes) -> bool:
-    """Sync writes simply block: always ``False`` (use ``write()``)."""
-    return False
+def write_nowait(stream: Any, data: bytes) -> int:
+    """How much of ``data`` a plain TCP stream took at once (the rest, if any,
+    goes with ``write()``, which may wait); 0 for a TLS stream."""
+    if type(stream) is not SocketStream:
+        return 0
+    try:
+        return stream._sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        return 0
+    except OSError as exc:
+        raise httpcore.WriteError(str(exc) or type(exc).__name__) from exc
