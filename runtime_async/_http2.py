@@ -165,22 +165,23 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         expiry = self._keepalive_expiry
         return expiry is not None and time.monotonic() - self._idle_since > expiry
 
-    async def refresh(self) -> None:
-        """Process input that arrived while no stream was open (GOAWAY, EOF, PING)."""
+    async def refresh(self) -> bool:
+        """Process input that arrived while no stream was open (GOAWAY, EOF,
+        PING); whether there was any."""
         if self._reading or self._state.streams:
-            return
+            return False
         if (
             not self._state.reader.more
             and not has_buffered_input(self._io)
             and not socket_is_readable(self._sock)
         ):
-            return
+            return False
         with self._lock:
             # Decided under the lock: another thread may have become the
             # reader meanwhile (a stream opened, or the peer check after a
             # cut-short write); two readers would split the input.
             if self._reading or self._state.streams:
-                return
+                return False
             self._reading = True
         try:
             await self._read(_IDLE_SCOPE)
@@ -191,6 +192,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             with self._lock:
                 self._reading = False
                 self._handoff()
+        return True
 
     async def aclose(self) -> None:
         """Close the connection; open streams fail with ``UNAVAILABLE``."""

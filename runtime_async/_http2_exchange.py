@@ -33,7 +33,9 @@ async def open_http2_exchange(
     )
     stream, rest = conn.open_stream(h2_headers, request.body)
     exchange = AsyncHTTP2Exchange(conn, stream)
-    scope.set_abort(lambda: conn._interrupt(stream))
+    if scope.cancellable:
+        # Another thread may cancel the call: the stream's waiters wake then.
+        scope.set_abort(lambda: conn._interrupt(stream))
     try:
         await conn._flush(stream, scope)
         if rest is not None and len(rest):
@@ -183,10 +185,12 @@ class AsyncHTTP2Exchange:
             return
         self._finished = True
         conn = self._conn
+        stream = self._stream
         with conn._lock:
-            conn._state.reset(self._stream)
-            # Another task (or thread) may be waiting on this stream.
-            conn._wake({self._stream})
+            conn._state.reset(stream)
+            if stream.waiters:
+                # Another task (or thread) waits on this stream.
+                conn._wake({stream})
             conn._write_soon()
         conn._stream_closed()
         release = conn.on_release

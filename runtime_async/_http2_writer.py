@@ -163,11 +163,12 @@ class _AsyncHTTP2Writer:
         (``None``: no call's); waiting and writing end with ``scope``.
         """
         state = self._state
-        with self._lock:
-            state.reset_abandoned()
-            ticket = self._taken + state.output_size()
+        ticket = -1
         while True:
             with self._lock:
+                if ticket < 0:
+                    state.reset_abandoned()
+                    ticket = self._taken + state.output_size()
                 if ticket <= self._written or state.error is not None:
                     return
                 if self._gathering and stream is not None:

@@ -240,14 +240,18 @@ class AsyncPool:
                         await _close_quietly(old)
             if kind == _H2:
                 h2conn: AsyncHTTP2Connection = conn
-                if h2conn.is_idle():
-                    # Take in what arrived while it was idle (a GOAWAY, EOF).
-                    await h2conn.refresh()
-                if h2conn.probe_pending() and h2conn.is_available():
+                # _choose found it available; what follows may change that
+                # (another thread's stream on it is open_stream's to see).
+                available = True
+                if h2conn.is_idle() and await h2conn.refresh():
+                    # Input arrived while it was idle (a GOAWAY, EOF).
+                    available = h2conn.is_available()
+                if available and h2conn.probe_pending():
                     # A call's deadline found the peer silent: is it there?
                     # Without the PING's ACK soon, the connection is retired.
                     await h2conn.await_probe(scope)
-                if h2conn.is_available() and not h2conn.has_expired():
+                    available = h2conn.is_available()
+                if available and not h2conn.has_expired():
                     if pool.waiters:
                         with self._lock:
                             if h2conn.is_available():

@@ -80,7 +80,9 @@ _MAX_HEADER_LIST_SIZE = 65536
 #: a server may allow fewer than any other guess (and fail the connection, as
 #: ``h2``-based servers do, or refuse the streams, as Go does).
 _STREAMS_BEFORE_SETTINGS = 1
-_HIGHEST_STREAM_ID = 2**31 - 1
+#: A stream may be opened while the highest id used is below this (the next
+#: odd id must stay within 2^31-1).
+_LAST_OPENER_ID = 2**31 - 3
 _INITIAL_WINDOW = 65535
 #: The peer's stream limit until it names one: unlimited (RFC 9113 §6.5.2).
 _UNLIMITED = 2**31
@@ -158,8 +160,9 @@ class H2State(H2Receiver):
         #: GOAWAY(ENHANCE_YOUR_CALM) after a few of those within minutes).
         self.stream_frames_heard = 0
         self.stream_frames_at_ping = 0
-        #: The highest stream id opened so far.
-        self.highest_stream_id = 0
+        #: The highest stream id opened so far (-1: none, so the next is 1;
+        #: a client's ids are odd).
+        self.highest_stream_id = -1
         #: Frames needing a reply received so far (PING, SETTINGS), and in
         #: the current network read (see :meth:`receive_data`).
         self.replies_total = 0
@@ -204,9 +207,7 @@ class H2State(H2Receiver):
         """Whether a new stream may be opened now."""
         if self.error is not None or self.goaway or self.retired:
             return False
-        return (
-            len(self.streams) < self.max_streams and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
-        )
+        return len(self.streams) < self.max_streams and self.highest_stream_id < _LAST_OPENER_ID
 
     @property
     def usable(self) -> bool:
@@ -215,7 +216,7 @@ class H2State(H2Receiver):
             self.error is None
             and not self.goaway
             and not self.retired
-            and self.highest_stream_id < _HIGHEST_STREAM_ID - 2
+            and self.highest_stream_id < _LAST_OPENER_ID
         )
 
     # -- sending ----------------------------------------------------------------
@@ -256,9 +257,7 @@ class H2State(H2Receiver):
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2StreamState:
         """Send HEADERS for a new stream (call :meth:`can_open` first)."""
-        stream_id = self.highest_stream_id + 1 if self.highest_stream_id else 1
-        if not stream_id & 1:
-            stream_id += 1
+        stream_id = self.highest_stream_id + 2
         self.highest_stream_id = stream_id
         block = self._encoder.encode(headers)
         frames = fr.encode_headers(stream_id, block, end_stream, self.max_outbound_frame_size)
