@@ -67,6 +67,7 @@ class _DirectStream:
 
     __slots__ = (
         "_bio",
+        "_drained",
         "_out_protocol",
         "_out_sock",
         "_out_transport",
@@ -82,6 +83,9 @@ class _DirectStream:
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
         self._unyielded = 0
+        #: Whether the last direct trio read took all the input there was
+        #: (it returned less than it asked for) and nothing was written since.
+        self._drained = False
         #: Ciphertext a cut-short TLS write did not send (goes out first).
         self._pending = b""
         self.unsent = -1
@@ -152,12 +156,30 @@ class _DirectStream:
         Here input that is there is taken at once; as for writes, once
         64 KiB moved without a scheduling point the read waits for the
         socket (a turn) first, so a fast stream stays cancellable and fair.
+
+        After a read that took all the input there was (and no write since:
+        right after a request, its answer is often there), the next one
+        waits for the socket first, as asyncio's reads (through its event
+        loop) do: right after the last read, a stream of small messages has
+        only dribs waiting (read a few messages at a time, each read with its
+        own step of the call), and a receive that finds nothing costs a
+        system call and an exception; after a turn, what came meanwhile is
+        taken in one read. Such a read asks for at most
+        ``_SMALL_READ``: a receive allocates all it asks for and gives back
+        what it did not fill, and above the C allocator's mmap threshold
+        (128 KiB, unless it moved) that can map, shrink and unmap memory,
+        with page faults, per read.
         """
-        if self._unyielded < _YIELD_EVERY:
-            data = recv_nowait(sock, max_bytes)
-            if data is not None:
-                self._unyielded += len(data)
-                return data
+        if self._drained:
+            size = min(max_bytes, _SMALL_READ)
+        else:
+            size = max_bytes
+            if self._unyielded < _YIELD_EVERY:
+                data = recv_nowait(sock, size)
+                if data is not None:
+                    self._unyielded += len(data)
+                    self._drained = len(data) < size
+                    return data
         import trio
 
         while True:
@@ -167,9 +189,10 @@ class _DirectStream:
             except (trio.ClosedResourceError, trio.BusyResourceError, OSError) as exc:
                 raise httpcore.ReadError(str(exc) or type(exc).__name__) from exc
             self._unyielded = 0
-            data = recv_nowait(sock, max_bytes)
+            data = recv_nowait(sock, size)
             if data is not None:
                 self._unyielded = len(data)
+                self._drained = len(data) < size
                 return data
 
     async def _read_ahead(self, protocol: Any, max_bytes: int) -> bytes:
@@ -266,6 +289,7 @@ class _DirectStream:
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         # ``timeout`` is for the sync twin's sake: async writes end with the
         # caller's cancel scope.
+        self._drained = False
         if self.write_nowait(data):
             return
         sock = self._out_sock
@@ -394,6 +418,8 @@ class _DirectStream:
 
 
 _YIELD_EVERY = 64 * 1024
+#: What a direct trio read after one that drained the socket asks for.
+_SMALL_READ = 64 * 1024
 #: asyncio's read size on this client's connections (see ``_DirectStream``).
 _ASYNCIO_READ_SIZE = 64 * 1024
 #: The most unread input kept when asyncio drops a connection on an error.
