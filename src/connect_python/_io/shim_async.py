@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -165,6 +165,28 @@ def _asyncio_probe() -> Callable[[], bool] | None:
     return probe
 
 
+def _trio_probe() -> Callable[[], bool] | None:
+    """On trio: a test of whether another task is ready to run or a
+    deadline (a sleep, a cancel scope's) is due. ``None`` where trio's run
+    loop is not laid out as expected (its runner's ``runq`` and the heap of
+    its ``deadlines``; a stale deadline at the top of that heap only costs a
+    turn, which clears it)."""
+    run = sys.modules.get("trio._core._run")
+    runner = getattr(getattr(run, "GLOBAL_RUN_CONTEXT", None), "runner", None)
+    runq = getattr(runner, "runq", None)
+    deadlines: Any = getattr(runner, "deadlines", None)
+    now = getattr(getattr(runner, "clock", None), "current_time", None)
+    heap = getattr(deadlines, "_heap", None)
+    if not isinstance(runq, deque) or not isinstance(heap, list) or now is None:
+        return None
+
+    def probe() -> bool:
+        heap = deadlines._heap  # replaced when trio prunes it
+        return bool(runq) or (bool(heap) and heap[0][0] <= now())
+
+    return probe
+
+
 class Turns:
     """Fairness for a task that runs long without waiting, such as a call
     handing out messages that were received already (no I/O, so no
@@ -172,11 +194,13 @@ class Turns:
     cancel scopes) a turn, :meth:`take` gives it.
 
     Cheap enough to ask per message: callers compare ``_clock()`` with
-    :attr:`check_at` first and call :meth:`due` only past it. On asyncio the
-    turn is taken once other work is ready or a timer is due (checked every
+    :attr:`check_at` first and call :meth:`due` only past it. The turn is
+    taken once another task is ready or a timer is due (checked every
     50 µs, so a busy task never delays a timer by much more) and at least
-    every millisecond; on trio, whose ready tasks cannot be seen, every
-    0.3 ms.
+    every millisecond (for tasks waiting on I/O, which only the turn's poll
+    sees); on an event loop whose ready tasks cannot be seen, every 0.3 ms.
+    A turn is a pass of the event loop with a poll of its sockets: on trio
+    about 1.5 times asyncio's cost.
     """
 
     __slots__ = ("_last", "_limit", "_probe", "_step", "check_at")
@@ -194,8 +218,11 @@ class Turns:
         now = _clock()
         if not self._step:
             # Bound on first use, inside the event loop.
-            if sniffio.current_async_library() == "asyncio":
+            library = sniffio.current_async_library()
+            if library == "asyncio":
                 self._probe = _asyncio_probe()
+            elif library == "trio":
+                self._probe = _trio_probe()
             if self._probe is not None:
                 self._step, self._limit = 0.00005, 0.001
             else:
