@@ -62,7 +62,13 @@ from ._http2_writer import WRITE_PIECE, deadline_passed
 
 __all__ = ["AsyncHTTP2Connection", "ConnectionBusy"]
 
-_READ_SIZE = 256 * 1024
+#: What a network read asks for: 64 KiB, or 256 KiB after a read that came
+#: back full (a large body arriving). A receive allocates what it asks for
+#: before it knows what came, and above the C allocator's mmap threshold
+#: (128 KiB) each one maps, shrinks and unmaps memory: for a small answer
+#: that costs more than the rest of its read.
+_READ_SIZE = 64 * 1024
+_READ_SIZE_FULL = 256 * 1024
 #: The most pieces of a read (``H2State.receive_data`` calls) one _read parses.
 _PIECES_PER_CALL = 8
 _clock = time.perf_counter
@@ -113,6 +119,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             ping_while_idle=ping_while_idle,
         )
         self._reading = False
+        self._read_size = _READ_SIZE
         #: When the other tasks get a turn between two pieces of a read.
         self._turns = Turns()
         self._reader: H2StreamState | None = None
@@ -394,7 +401,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         data: bytes | None = None
         if not frames.more:
             try:
-                data = await self._io.read(_READ_SIZE)
+                data = await self._io.read(self._read_size)
             except InterruptedError:
                 scope.check()
                 return
@@ -405,6 +412,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
                 await self._fail(state.connection_lost())
                 return
             self.read_at = _clock()
+            self._read_size = _READ_SIZE_FULL if len(data) >= self._read_size else _READ_SIZE
         parsed = 0
         while True:
             with self._lock:
