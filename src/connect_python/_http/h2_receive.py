@@ -363,7 +363,7 @@ class H2Receiver:
             self._end(stream)
 
     def _end(self, stream: H2StreamState) -> None:
-        stream.ended = True
+        stream.ended = stream.done = True
         if stream.headers is None and stream.error is None:
             stream.error = ConnectError(
                 Code.INTERNAL, "protocol error: stream ended without response headers"
@@ -460,7 +460,8 @@ class H2Receiver:
             self._close(stream)
 
     def _close(self, stream: H2StreamState) -> None:
-        stream.closed = True
+        # Every failure and reset of a stream closes it.
+        stream.closed = stream.done = True
         self.streams.pop(stream.stream_id, None)
 
 

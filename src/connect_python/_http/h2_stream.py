@@ -62,6 +62,7 @@ class H2StreamState:
         "buffered",
         "chunks",
         "closed",
+        "done",
         "ended",
         "error",
         "headers",
@@ -88,17 +89,16 @@ class H2StreamState:
         self.send_closed = False
         self.reset_sent = False
         self.closed = False
+        #: Nothing more will arrive: ended, failed or reset (set with
+        #: END_STREAM and when the stream closes, which every failure and
+        #: reset does; read per wait, so a plain attribute).
+        self.done = False
         self.refused = False
         self.error: ConnectError | None = None
         self.waiters: list[Any] = []
         self.life_seen = 0
         self.send_window = send_window
         self.recv = RecvWindow(recv_window, recv_window)
-
-    @property
-    def done(self) -> bool:
-        """Nothing more will arrive: ended, failed or reset."""
-        return self.ended or self.error is not None or self.reset_sent
 
     def __repr__(self) -> str:
         return f"<H2StreamState {self.stream_id} status={self.status} ended={self.ended}>"
