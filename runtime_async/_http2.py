@@ -124,6 +124,10 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         self._turns = Turns()
         self._reader: H2StreamState | None = None
         self._waiting: dict[Any, None] = {}
+        #: The streams whose exchanges are open: an exchange may still take
+        #: its buffered answer (and credit the connection for it) after its
+        #: stream ended, so it holds the connection until it is closed.
+        self._held: set[H2StreamState] = set()
         self._keepalive_expiry = keepalive_expiry
         # The idle clock is the process's (as HTTP/1.1's): anyio's asks the
         # event loop which library runs it, at every stream's end.
@@ -160,12 +164,28 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             await self._wait(marker, lambda: state.settings_received or not self.is_usable(), scope)
 
     def is_idle(self) -> bool:
-        """Whether no stream is open."""
-        return not self._state.streams
+        """Whether no exchange holds the connection and no stream is open."""
+        return not self._held and not self._state.streams
+
+    def retire(self) -> bool:
+        """Open no new streams here (the open ones may finish); whether the
+        connection is idle, to be closed now. Decided under the lock that
+        opening a stream takes: no stream opens after an idle answer."""
+        with self._lock:
+            self._state.retired = True
+            return self.is_idle()
+
+    def retire_if_idle(self) -> bool:
+        """Retire the connection if it is idle (see :meth:`retire`); whether it was."""
+        with self._lock:
+            if not self.is_idle():
+                return False
+            self._state.retired = True
+            return True
 
     def has_expired(self) -> bool:
         """Whether an idle connection outlived its keep-alive time."""
-        if self._state.streams:
+        if not self.is_idle():
             return False
         if not self.is_usable():
             return True
@@ -225,8 +245,6 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
 
     # -- streams ------------------------------------------------------------------
 
-    # -- streams ------------------------------------------------------------------
-
     def open_stream(
         self, headers: list[tuple[bytes, bytes]], body: bytes | None
     ) -> tuple[H2StreamState, memoryview | None]:
@@ -240,6 +258,7 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
                 raise ConnectionBusy
             state.reset_abandoned()
             stream = state.open_stream(headers, end_stream=body is not None and not body)
+            self._held.add(stream)
             rest = self._send_now(stream, memoryview(body), True) if body else None
         return stream, rest
 
@@ -280,7 +299,10 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             interrupt()
 
     def _abandon(self, stream: H2StreamState) -> None:
-        """An exchange was garbage-collected unclosed: reset its stream soon."""
+        """An exchange was garbage-collected unclosed: reset its stream soon.
+        (A finalizer may run where this thread holds the lock: no lock here;
+        both operations are atomic.)"""
+        self._held.discard(stream)
         self._state.abandoned.append(stream.stream_id)
 
     # -- waiting and reading ------------------------------------------------------
@@ -458,6 +480,8 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
 
     # -- writing ------------------------------------------------------------------
 
-    def _stream_closed(self) -> None:
-        if not self._state.streams:
+    def _release(self, stream: H2StreamState) -> None:
+        """The exchange of ``stream`` was closed. Locked."""
+        self._held.discard(stream)
+        if self.is_idle():
             self._idle_since = time.monotonic()

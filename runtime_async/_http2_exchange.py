@@ -192,7 +192,7 @@ class AsyncHTTP2Exchange:
                 # Another task (or thread) waits on this stream.
                 conn._wake({stream})
             conn._write_soon()
-        conn._stream_closed()
+            conn._release(stream)
         release = conn.on_release
         if release is not None and not release.take_back():
             # Closing a connection never blocks.

@@ -218,9 +218,11 @@ class _AsyncHTTP2Writer:
                     error = None
                 else:
                     # Failed, or cut short with its progress unknown: so is
-                    # the framing of everything after it.
-                    error = transport_error(exc) if failed else _interrupted_write()
-                    state.fail(error)
+                    # the framing of everything after it. (Failed because
+                    # another thread closed the connection: its error is the
+                    # cause, not the closed socket's.)
+                    state.fail(transport_error(exc) if failed else _interrupted_write())
+                    error = state.error
                     self._wake(None)
                 self._wake_writers()
             if error is None:

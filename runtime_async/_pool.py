@@ -190,7 +190,8 @@ class AsyncPool:
                 victim = other.idle.pop(0)
             else:
                 for h2conn in other.h2:
-                    if h2conn.is_idle():
+                    # (Another thread may be about to open a stream on it.)
+                    if h2conn.retire_if_idle():
                         other.h2.remove(h2conn)
                         victim = h2conn
                         break
@@ -261,10 +262,10 @@ class AsyncPool:
                     with self._lock:
                         if h2conn in pool.h2:
                             pool.h2.remove(h2conn)
-                    # Retired while another call's stream is open on it (the
-                    # refresh above, another thread): that stream ends first,
-                    # and release() closes the connection then.
-                    if h2conn.is_idle() or h2conn.is_closed():
+                    # In use by another call (a stream another thread opened
+                    # since): that call ends first, and release() closes the
+                    # connection then.
+                    if h2conn.retire() or h2conn.is_closed():
                         await self._discard(h2conn)
                 # else another thread took its last free stream: look again
             elif kind == _H11:
@@ -335,7 +336,8 @@ class AsyncPool:
         """Take ``conn`` back after one of its exchanges ended; ``False``:
         it is to be closed (:meth:`discard`)."""
         if isinstance(conn, AsyncHTTP2Connection):
-            if conn.is_closed() or (conn.is_idle() and (self._closed or not conn.is_usable())):
+            # Unusable first, then idle: no stream opens on an unusable one.
+            if conn.is_closed() or ((self._closed or not conn.is_usable()) and conn.is_idle()):
                 with self._lock:
                     if conn in pool.h2:
                         pool.h2.remove(conn)

@@ -343,6 +343,41 @@ async def test_a_timeout_among_live_streams_keeps_the_connection(
         assert len(h2_server.connections) == 1
 
 
+async def wait_closed(server: H2TestServer, index: int, seconds: float) -> bool:
+    """Whether the server saw connection ``index`` closed within ``seconds``."""
+    end = current_time() + seconds
+    while not server.connections[index].closed and current_time() < end:
+        await sleep(0.01)
+    return server.connections[index].closed
+
+
+async def test_a_retired_connection_closes_after_its_last_call(h2_server: H2TestServer) -> None:
+    async with AsyncTransport(h2c=True) as transport:
+        client = AsyncConnectClient(h2_server.url, transport=transport)
+        headers = {"x-scenario": "stream", "x-count": "3", "x-delay-ms": "50"}
+        async with client.server_stream(STREAM, pb.StreamRequest(), headers=headers) as call:
+            assert await call.receive() is not None
+            await sleep(0.5)  # the rest of the answer waits in the socket
+            slow = {"x-scenario": "slow-unary", "x-delay-ms": "5000"}
+            for _ in range(2):
+                # The first timeout's wait reads the rest of the answer: the
+                # HTTP/2 stream is over while its call still has messages to
+                # take. The second, on a connection silent since its stream
+                # opened, retires the connection.
+                with pytest.raises(ConnectError) as info:
+                    await client.unary(ECHO, pb.EchoRequest(), headers=slow, timeout=0.3)
+                assert info.value.code == Code.DEADLINE_EXCEEDED
+            # Retired, and still in use: it stays open.
+            assert not await wait_closed(h2_server, 0, 0.3)
+            assert transport.num_connections == 1
+            assert await call.receive() is not None
+            assert await call.receive() is not None
+            assert await call.receive() is None
+        assert await wait_closed(h2_server, 0, 5)
+        assert transport.num_connections == 0
+        await next_call_succeeds(client, h2_server, 2)
+
+
 # -- MAX_CONCURRENT_STREAMS --------------------------------------------------------
 
 
