@@ -257,6 +257,26 @@ def _frames(draw: st.DrawFn) -> bytes:
     return struct.pack(">BHBBL", 0, len(payload), kind, flags, sid) + payload
 
 
+def _read_of(reader: FrameReader, data: bytes | bytearray) -> object:
+    """What a fresh reader makes of one read: its frames (payloads as bytes), or its error."""
+    try:
+        return [(k, f, sid, bytes(p), n) for k, f, sid, p, n in reader.feed(data)]
+    except FrameError as exc:
+        return (exc.error_code, str(exc))
+
+
+@FUZZ
+@given(_frames(), st.sampled_from([0, 1, 4, 16384, 16385]), st.binary(max_size=3))
+def test_a_read_of_one_frame_is_parsed_as_any_read(frame: bytes, grow: int, tail: bytes) -> None:
+    # A read of bytes takes the one-DATA-frame shortcut when it can; a
+    # bytearray (copied first) never does. Same frames, same errors. (grow:
+    # declared lengths up to and past the frame size limit; tail: a read
+    # longer than its one frame.)
+    length = int.from_bytes(frame[:3], "big") + grow
+    frame = length.to_bytes(3, "big") + frame[3:] + bytes(grow) + tail
+    assert _read_of(FrameReader(16384), frame) == _read_of(FrameReader(16384), bytearray(frame))
+
+
 @FUZZ
 @given(st.lists(_frames(), max_size=12), st.integers(1, 64))
 def test_fuzz_client_state_never_raises(frames: list[bytes], piece: int) -> None:

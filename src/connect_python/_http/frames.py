@@ -208,6 +208,21 @@ class FrameReader:
         ``frames_per_feed`` of them (raises :class:`FrameError`). Call
         :meth:`resume` for the others while :attr:`more`; only then feed the
         next input."""
+        if type(data) is bytes and not self._pending and not self._data_left:
+            # A sparse stream's read (an event, a message): one whole DATA
+            # frame. Anything else, or anything wrong with it, is parsed below.
+            size = len(data) - 9
+            if size >= 0 and self._block is None:
+                high, low, kind, flags, sid = _HEAD.unpack_from(data)
+                sid &= 0x7FFFFFFF
+                if (
+                    kind == DATA
+                    and (high << 16) | low == size
+                    and sid
+                    and not flags & PADDED
+                    and size <= self.max_frame_size
+                ):
+                    return [(DATA, flags, sid, memoryview(data)[9:], size)]
         frames: list[Frame] = []
         try:
             if type(data) is not bytes and not (

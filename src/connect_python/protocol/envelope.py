@@ -119,8 +119,14 @@ class EnvelopeDecoder:
     def split(self, data: bytes, limit: int) -> list[tuple[int, bytes]]:
         """Take ``data`` (may be empty) and split off up to ``limit``
         complete envelopes as ``(flags, payload)``, in order."""
-        out: list[tuple[int, bytes]] = []
         short = self._short
+        if not short and len(data) >= _HEADER and limit:
+            # A sparse stream's chunk: one whole envelope (an event). Anything
+            # else, or anything special about it, is split below.
+            flags, size = _unpack_header(data, 0)
+            if size == len(data) - _HEADER and not flags & self._special and size <= self._limit:
+                return [(flags, data[_HEADER:])]
+        out: list[tuple[int, bytes]] = []
         if not short:
             buf = data
             pos = 0
