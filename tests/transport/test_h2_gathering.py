@@ -47,8 +47,15 @@ async def test_requests_of_tasks_woken_together_share_a_write(
     async def call(index: int) -> None:
         await go.wait()
         payload = str(index).encode()
+        # Answered 20 ms later, as by a server across a network: this server
+        # runs in a thread of the test process and may answer a request
+        # before the next task runs, and a call whose answer is there when it
+        # reads completes without a scheduling point (its requests are not
+        # woken together with the others' any more).
         reply = await client.unary(
-            ECHO, pb.EchoRequest(payload=payload), headers={"x-scenario": "unary"}
+            ECHO,
+            pb.EchoRequest(payload=payload),
+            headers={"x-scenario": "slow-unary", "x-delay-ms": "20"},
         )
         replies.append(reply.payload)
 
