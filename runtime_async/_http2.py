@@ -298,6 +298,12 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
         if interrupt is not None:
             interrupt()
 
+    def _release(self, stream: H2StreamState) -> None:
+        """The exchange of ``stream`` was closed. Locked."""
+        self._held.discard(stream)
+        if self.is_idle():
+            self._idle_since = time.monotonic()
+
     def _abandon(self, stream: H2StreamState) -> None:
         """An exchange was garbage-collected unclosed: reset its stream soon.
         (A finalizer may run where this thread holds the lock: no lock here;
@@ -477,11 +483,3 @@ class AsyncHTTP2Connection(_AsyncHTTP2Liveness):
             self._state.fail(error)
             self._wake(None)
         await self.aclose()
-
-    # -- writing ------------------------------------------------------------------
-
-    def _release(self, stream: H2StreamState) -> None:
-        """The exchange of ``stream`` was closed. Locked."""
-        self._held.discard(stream)
-        if self.is_idle():
-            self._idle_since = time.monotonic()
